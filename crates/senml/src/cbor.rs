@@ -1,0 +1,727 @@
+//! SenML CBOR (RFC 8428 §6, RFC 8949): a streaming decoder and an encoder.
+//!
+//! Integer labels, definite and indefinite arrays and maps, integers,
+//! half/single/double floats and decimal fractions (tag 4). As with JSON,
+//! each record is first framed (its end found from the item headers), then
+//! decoded from the complete slice.
+
+use std::borrow::Cow;
+use std::io::Write;
+
+use crate::encode::RecordWriter;
+use crate::error::{Error, Reason, Result};
+use crate::input::Input;
+use crate::model::{Label, RawRecord, check_unknown_label};
+
+/// Nesting allowed inside an unknown field's value before we call it hostile.
+const MAX_DEPTH: usize = 64;
+
+const BREAK: u8 = 0xff;
+const SELF_DESCRIBED_TAG: u64 = 55799;
+
+/// Why an item could not be read from the bytes at hand.
+enum Short {
+    /// More bytes are needed.
+    Incomplete,
+    /// The bytes are not well-formed CBOR.
+    Malformed(String),
+}
+
+/// An item header: major type, argument, and whether the length is indefinite.
+#[derive(Debug, Clone, Copy)]
+struct Header {
+    major: u8,
+    arg: u64,
+    indefinite: bool,
+    /// The additional-information bits (to tell f16/f32/f64 apart).
+    info: u8,
+}
+
+/// Reads a header at `bytes[*pos..]`, advancing `pos`.
+fn header(bytes: &[u8], pos: &mut usize) -> Result<Header, Short> {
+    let initial = *bytes.get(*pos).ok_or(Short::Incomplete)?;
+    let (major, info) = (initial >> 5, initial & 0x1f);
+    let size = match info {
+        0..=23 => 0,
+        24 => 1,
+        25 => 2,
+        26 => 4,
+        27 => 8,
+        31 if matches!(major, 2..=5 | 7) => {
+            *pos += 1;
+            return Ok(Header {
+                major,
+                arg: 0,
+                indefinite: true,
+                info,
+            });
+        }
+        _ => {
+            return Err(Short::Malformed(format!(
+                "reserved additional information {info} in initial byte {initial:#04x}"
+            )));
+        }
+    };
+    let arg_bytes = bytes
+        .get(*pos + 1..*pos + 1 + size)
+        .ok_or(Short::Incomplete)?;
+    let arg = if size == 0 {
+        u64::from(info)
+    } else {
+        arg_bytes.iter().fold(0u64, |a, &b| (a << 8) | u64::from(b))
+    };
+    *pos += 1 + size;
+    Ok(Header {
+        major,
+        arg,
+        indefinite: false,
+        info,
+    })
+}
+
+/// Skips one complete item (of any type) at `bytes[*pos..]`.
+fn skip_item(bytes: &[u8], pos: &mut usize, depth: usize) -> Result<(), Short> {
+    if depth > MAX_DEPTH {
+        return Err(Short::Malformed(format!(
+            "items nested deeper than {MAX_DEPTH}"
+        )));
+    }
+    let h = header(bytes, pos)?;
+    match (h.major, h.indefinite) {
+        (0 | 1, _) | (7, false) => Ok(()),
+        (2 | 3, false) => skip_bytes(bytes, pos, h.arg),
+        (2 | 3, true) => loop {
+            if *bytes.get(*pos).ok_or(Short::Incomplete)? == BREAK {
+                *pos += 1;
+                return Ok(());
+            }
+            let chunk = header(bytes, pos)?;
+            if chunk.major != h.major || chunk.indefinite {
+                return Err(Short::Malformed(
+                    "an indefinite-length string holds a chunk of another type".into(),
+                ));
+            }
+            skip_bytes(bytes, pos, chunk.arg)?;
+        },
+        (4 | 5, false) => {
+            let items = if h.major == 5 {
+                h.arg.saturating_mul(2)
+            } else {
+                h.arg
+            };
+            for _ in 0..items {
+                skip_item(bytes, pos, depth + 1)?;
+            }
+            Ok(())
+        }
+        (4 | 5, true) => loop {
+            if *bytes.get(*pos).ok_or(Short::Incomplete)? == BREAK {
+                *pos += 1;
+                return Ok(());
+            }
+            skip_item(bytes, pos, depth + 1)?;
+            if h.major == 5 {
+                skip_item(bytes, pos, depth + 1)?;
+            }
+        },
+        (6, _) => skip_item(bytes, pos, depth + 1),
+        (7, true) => Err(Short::Malformed("unexpected break".into())),
+        _ => unreachable!("major types are 3 bits"),
+    }
+}
+
+fn skip_bytes(bytes: &[u8], pos: &mut usize, len: u64) -> Result<(), Short> {
+    let end = usize::try_from(len)
+        .ok()
+        .and_then(|len| pos.checked_add(len))
+        .ok_or(Short::Incomplete)?;
+    if end > bytes.len() {
+        return Err(Short::Incomplete);
+    }
+    *pos = end;
+    Ok(())
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum State {
+    Start,
+    /// Inside the pack array: how many records remain (`None`: indefinite).
+    Records(Option<u64>),
+    Done,
+}
+
+/// Decodes the records of a SenML CBOR pack one by one.
+pub(crate) struct CborDecoder<I> {
+    input: I,
+    state: State,
+    index: usize,
+}
+
+impl<I: Input> CborDecoder<I> {
+    pub(crate) fn new(input: I) -> Self {
+        CborDecoder {
+            input,
+            state: State::Start,
+            index: 0,
+        }
+    }
+
+    /// Runs `read` on the unconsumed bytes until it has enough of them.
+    fn framed<T>(
+        &mut self,
+        mut read: impl FnMut(&[u8], &mut usize) -> Result<T, Short>,
+    ) -> Result<(T, usize)> {
+        loop {
+            let mut pos = 0;
+            match read(self.input.rest(), &mut pos) {
+                Ok(value) => return Ok((value, pos)),
+                Err(Short::Incomplete) => {
+                    if !self.input.refill()? {
+                        self.state = State::Done;
+                        return Err(Error::input(Reason::Truncated {
+                            offset: self.input.offset_of(self.input.buffer().len()),
+                        }));
+                    }
+                }
+                Err(Short::Malformed(message)) => {
+                    self.state = State::Done;
+                    let reason = Reason::Syntax {
+                        format: "CBOR",
+                        offset: self.input.offset_of(self.input.pos() + pos),
+                        message,
+                    };
+                    return Err(Error {
+                        record: (self.index > 0).then_some(self.index),
+                        field: None,
+                        reason,
+                    });
+                }
+            }
+        }
+    }
+
+    fn advance(&mut self, n: usize) {
+        self.input.set_pos(self.input.pos() + n);
+    }
+
+    /// The next record, `None` after the last one.
+    pub(crate) fn next_record(&mut self) -> Result<Option<RawRecord<'_>>> {
+        if self.state == State::Start {
+            let (h, n) = self.framed(|bytes, pos| {
+                let mut h = header(bytes, pos)?;
+                if h.major == 6 && h.arg == SELF_DESCRIBED_TAG {
+                    h = header(bytes, pos)?;
+                }
+                Ok(h)
+            })?;
+            self.advance(n);
+            if h.major != 4 {
+                self.state = State::Done;
+                return Err(Error::input(Reason::NotAPack(format!(
+                    "a SenML CBOR pack is an array of records, but the input starts with {}",
+                    describe(h)
+                ))));
+            }
+            self.state = State::Records((!h.indefinite).then_some(h.arg));
+        }
+        let remaining = match self.state {
+            State::Done => return Ok(None),
+            State::Records(remaining) => remaining,
+            State::Start => unreachable!("handled above"),
+        };
+        let at_end = match remaining {
+            Some(n) => n == 0,
+            None => {
+                let (is_break, _) = self.framed(|bytes, _| {
+                    bytes.first().map(|&b| b == BREAK).ok_or(Short::Incomplete)
+                })?;
+                if is_break {
+                    self.advance(1);
+                }
+                is_break
+            }
+        };
+        if at_end {
+            self.state = State::Done;
+            if self.input.pos() < self.input.buffer().len() || self.input.refill()? {
+                let offset = self.input.offset_of(self.input.pos());
+                return Err(Error::input(Reason::Syntax {
+                    format: "CBOR",
+                    offset,
+                    message: "bytes after the end of the pack".into(),
+                }));
+            }
+            return if self.index == 0 {
+                Err(Error::input(Reason::EmptyPack))
+            } else {
+                Ok(None)
+            };
+        }
+        let (_, len) = self.framed(|bytes, pos| skip_item(bytes, pos, 0))?;
+        let index = self.index;
+        self.index += 1;
+        self.state = State::Records(remaining.map(|n| n - 1));
+        let start = self.input.pos();
+        self.advance(len);
+        decode_record(&self.input.buffer()[start..start + len], index).map(Some)
+    }
+}
+
+fn describe(h: Header) -> String {
+    match h.major {
+        0 | 1 => "an integer".into(),
+        2 => "a byte string".into(),
+        3 => "a text string".into(),
+        4 => "an array".into(),
+        5 => "a map".into(),
+        6 => format!("tag {}", h.arg),
+        _ => match h.info {
+            20 | 21 => "a boolean".into(),
+            22 => "null".into(),
+            23 => "undefined".into(),
+            25..=27 => "a float".into(),
+            _ => "a simple value".into(),
+        },
+    }
+}
+
+/// Decodes one framed record (a complete, well-formed item).
+fn decode_record(bytes: &[u8], index: usize) -> Result<RawRecord<'_>> {
+    let mut pos = 0;
+    let malformed = |_| {
+        Error::in_record(
+            index,
+            Reason::Syntax {
+                format: "CBOR",
+                offset: 0,
+                message: "malformed record".into(),
+            },
+        )
+    };
+    let h = header(bytes, &mut pos).map_err(malformed)?;
+    if h.major != 5 {
+        return Err(Error::in_record(
+            index,
+            Reason::WrongType {
+                expected: "a map",
+                found: describe(h),
+            },
+        ));
+    }
+    let mut record = RawRecord::default();
+    let mut seen = 0u16;
+    let mut remaining = h.arg;
+    loop {
+        if h.indefinite {
+            if bytes[pos] == BREAK {
+                break;
+            }
+        } else if remaining == 0 {
+            break;
+        } else {
+            remaining -= 1;
+        }
+        let key_header = header(bytes, &mut pos).map_err(malformed)?;
+        let label = match key_header.major {
+            0 => i64::try_from(key_header.arg)
+                .ok()
+                .and_then(Label::from_cbor),
+            1 => i64::try_from(key_header.arg)
+                .ok()
+                .and_then(|n| Label::from_cbor(-1 - n)),
+            3 if !key_header.indefinite => {
+                let key =
+                    text(bytes, &mut pos, key_header).map_err(|r| Error::in_record(index, r))?;
+                if Label::from_name(key).is_none() {
+                    check_unknown_label(key).map_err(|r| Error::in_field(index, key, r))?;
+                }
+                Label::from_name(key)
+            }
+            _ => {
+                return Err(Error::in_record(
+                    index,
+                    Reason::WrongType {
+                        expected: "an integer or text label",
+                        found: describe(key_header),
+                    },
+                ));
+            }
+        };
+        let Some(label) = label else {
+            skip_item(bytes, &mut pos, 0).map_err(malformed)?;
+            continue;
+        };
+        let field = |reason| Error::in_field(index, label.as_str(), reason);
+        let bit = 1u16 << (label.cbor() + 6);
+        if seen & bit != 0 {
+            return Err(field(Reason::DuplicateField));
+        }
+        seen |= bit;
+        let vh = header(bytes, &mut pos).map_err(malformed)?;
+        match label {
+            Label::BaseVersion => match vh.major {
+                0 => record.base_version = Some(vh.arg),
+                _ => {
+                    return Err(field(Reason::WrongType {
+                        expected: "an unsigned integer",
+                        found: describe(vh),
+                    }));
+                }
+            },
+            Label::BaseName | Label::BaseUnit | Label::Name | Label::Unit | Label::StringValue => {
+                let s = Cow::Borrowed(text(bytes, &mut pos, vh).map_err(field)?);
+                match label {
+                    Label::BaseName => record.base_name = Some(s),
+                    Label::BaseUnit => record.base_unit = Some(s),
+                    Label::Name => record.name = Some(s),
+                    Label::Unit => record.unit = Some(s),
+                    _ => record.string_value = Some(s),
+                }
+            }
+            Label::DataValue => {
+                if vh.major != 2 || vh.indefinite {
+                    let found = if vh.major == 2 {
+                        "an indefinite-length byte string".into()
+                    } else {
+                        describe(vh)
+                    };
+                    return Err(field(Reason::WrongType {
+                        expected: "a definite-length byte string",
+                        found,
+                    }));
+                }
+                let start = pos;
+                skip_bytes(bytes, &mut pos, vh.arg).map_err(malformed)?;
+                record.data_value = Some(Cow::Borrowed(&bytes[start..pos]));
+            }
+            Label::BoolValue => match (vh.major, vh.info) {
+                (7, 20) => record.bool_value = Some(false),
+                (7, 21) => record.bool_value = Some(true),
+                _ => {
+                    return Err(field(Reason::WrongType {
+                        expected: "a boolean",
+                        found: describe(vh),
+                    }));
+                }
+            },
+            _ => {
+                let v = number(bytes, &mut pos, vh).map_err(field)?;
+                match label {
+                    Label::BaseTime => record.base_time = Some(v),
+                    Label::BaseValue => record.base_value = Some(v),
+                    Label::BaseSum => record.base_sum = Some(v),
+                    Label::Value => record.value = Some(v),
+                    Label::Sum => record.sum = Some(v),
+                    Label::Time => record.time = Some(v),
+                    _ => record.update_time = Some(v),
+                }
+            }
+        }
+    }
+    Ok(record)
+}
+
+/// A definite-length text string whose header was just read.
+fn text<'a>(bytes: &'a [u8], pos: &mut usize, h: Header) -> Result<&'a str, Reason> {
+    if h.major != 3 || h.indefinite {
+        let found = if h.major == 3 {
+            "an indefinite-length text string".into()
+        } else {
+            describe(h)
+        };
+        return Err(Reason::WrongType {
+            expected: "a definite-length text string",
+            found,
+        });
+    }
+    let start = *pos;
+    let malformed = |_| Reason::Syntax {
+        format: "CBOR",
+        offset: start as u64,
+        message: "truncated string".into(),
+    };
+    skip_bytes(bytes, pos, h.arg).map_err(malformed)?;
+    std::str::from_utf8(&bytes[start..*pos]).map_err(|e| Reason::WrongType {
+        expected: "UTF-8 text",
+        found: format!("invalid UTF-8 at byte {} of the string", e.valid_up_to()),
+    })
+}
+
+/// A number (integer, float, or decimal fraction) whose header was just read.
+fn number(bytes: &[u8], pos: &mut usize, h: Header) -> Result<f64, Reason> {
+    let wrong = |found| Reason::WrongType {
+        expected: "a number",
+        found,
+    };
+    let v = match (h.major, h.info) {
+        (0, _) => h.arg as f64,
+        (1, _) => -1.0 - h.arg as f64,
+        (7, 25) => f16_to_f64(h.arg as u16),
+        (7, 26) => f64::from(f32::from_bits(h.arg as u32)),
+        (7, 27) => f64::from_bits(h.arg),
+        (6, 4) => decimal_fraction(bytes, pos)?,
+        _ => return Err(wrong(describe(h))),
+    };
+    if v.is_finite() {
+        Ok(v)
+    } else {
+        Err(Reason::NotFinite(v.to_string()))
+    }
+}
+
+/// Tag 4: `[exponent, mantissa]`, value = mantissa × 10^exponent, read
+/// through the decimal text so that the double is correctly rounded.
+fn decimal_fraction(bytes: &[u8], pos: &mut usize) -> Result<f64, Reason> {
+    let wrong = |found: String| Reason::WrongType {
+        expected: "a decimal fraction [exponent, mantissa]",
+        found,
+    };
+    let malformed = |_| wrong("a malformed item".into());
+    let array = header(bytes, pos).map_err(malformed)?;
+    if array.major != 4 || array.indefinite || array.arg != 2 {
+        return Err(wrong(describe(array)));
+    }
+    let mut int = |what: &str| -> Result<i128, Reason> {
+        let h = header(bytes, pos).map_err(malformed)?;
+        match h.major {
+            0 => Ok(i128::from(h.arg)),
+            1 => Ok(-1 - i128::from(h.arg)),
+            6 if (h.arg == 2 || h.arg == 3) && what == "mantissa" => {
+                let b = header(bytes, pos).map_err(malformed)?;
+                if b.major != 2 || b.indefinite || b.arg > 15 {
+                    return Err(wrong("a bignum mantissa longer than 15 bytes".into()));
+                }
+                let start = *pos;
+                skip_bytes(bytes, pos, b.arg).map_err(malformed)?;
+                let n = bytes[start..*pos]
+                    .iter()
+                    .fold(0i128, |a, &d| (a << 8) | i128::from(d));
+                Ok(if h.arg == 2 { n } else { -1 - n })
+            }
+            _ => Err(wrong(format!("{} as {what}", describe(h)))),
+        }
+    };
+    let exponent = int("exponent")?;
+    let mantissa = int("mantissa")?;
+    let v: f64 = format!("{mantissa}e{exponent}")
+        .parse()
+        .map_err(|_| wrong("an unreadable value".into()))?;
+    Ok(v)
+}
+
+/// IEEE 754 half precision to double.
+fn f16_to_f64(bits: u16) -> f64 {
+    let sign = if bits & 0x8000 != 0 { -1.0 } else { 1.0 };
+    let exponent = i32::from((bits >> 10) & 0x1f);
+    let fraction = f64::from(bits & 0x3ff);
+    sign * match exponent {
+        0 => fraction * 2f64.powi(-24),
+        31 if fraction == 0.0 => f64::INFINITY,
+        31 => f64::NAN,
+        e => (1.0 + fraction / 1024.0) * 2f64.powi(e - 15),
+    }
+}
+
+/// Writes records as a SenML CBOR pack.
+///
+/// With a known record count the pack is a definite-length array (RFC 8428
+/// requires it for SenML); without, an indefinite-length array (SensML, a stream).
+pub(crate) struct CborWriter<W> {
+    out: W,
+    buf: Vec<u8>,
+    expected: Option<usize>,
+    count: usize,
+}
+
+impl<W: Write> CborWriter<W> {
+    /// A writer for `count` records (definite array), or a stream (`None`).
+    pub(crate) fn new(out: W, count: Option<usize>) -> Self {
+        let mut buf = Vec::with_capacity(64 * 1024);
+        match count {
+            Some(n) => put_header(&mut buf, 4, n as u64),
+            None => buf.push(0x9f),
+        }
+        CborWriter {
+            out,
+            buf,
+            expected: count,
+            count: 0,
+        }
+    }
+}
+
+fn put_header(buf: &mut Vec<u8>, major: u8, arg: u64) {
+    let m = major << 5;
+    match arg {
+        0..=23 => buf.push(m | arg as u8),
+        24..=0xff => buf.extend_from_slice(&[m | 24, arg as u8]),
+        0x100..=0xffff => {
+            buf.push(m | 25);
+            buf.extend_from_slice(&(arg as u16).to_be_bytes());
+        }
+        0x1_0000..=0xffff_ffff => {
+            buf.push(m | 26);
+            buf.extend_from_slice(&(arg as u32).to_be_bytes());
+        }
+        _ => {
+            buf.push(m | 27);
+            buf.extend_from_slice(&arg.to_be_bytes());
+        }
+    }
+}
+
+fn put_label(buf: &mut Vec<u8>, label: Label) {
+    let key = label.cbor();
+    if key >= 0 {
+        put_header(buf, 0, key as u64)
+    } else {
+        put_header(buf, 1, (-1 - i64::from(key)) as u64)
+    }
+}
+
+/// The smallest exact form: an integer, else a single, else a double.
+fn put_number(buf: &mut Vec<u8>, v: f64) -> Result<()> {
+    if !v.is_finite() {
+        return Err(Error::input(Reason::Unencodable {
+            format: "CBOR",
+            why: format!("{v} is not a finite number"),
+        }));
+    }
+    if v.fract() == 0.0 && v.abs() < 1.8e19 && !(v == 0.0 && v.is_sign_negative()) {
+        if v >= 0.0 {
+            put_header(buf, 0, v as u64);
+        } else if v >= -1.8e19 {
+            put_header(buf, 1, (-1.0 - v) as u64);
+        }
+    } else if f64::from(v as f32) == v {
+        buf.push(0xfa);
+        buf.extend_from_slice(&(v as f32).to_bits().to_be_bytes());
+    } else {
+        buf.push(0xfb);
+        buf.extend_from_slice(&v.to_bits().to_be_bytes());
+    }
+    Ok(())
+}
+
+fn put_text(buf: &mut Vec<u8>, major: u8, bytes: &[u8]) {
+    put_header(buf, major, bytes.len() as u64);
+    buf.extend_from_slice(bytes);
+}
+
+impl<W: Write> RecordWriter for CborWriter<W> {
+    fn write(&mut self, r: &RawRecord<'_>) -> Result<()> {
+        if self.expected.is_some_and(|n| self.count >= n) {
+            return Err(Error::input(Reason::Unencodable {
+                format: "CBOR",
+                why: "more records than announced".into(),
+            }));
+        }
+        self.count += 1;
+        let buf = &mut self.buf;
+        let strings = [
+            (Label::BaseName, &r.base_name),
+            (Label::BaseUnit, &r.base_unit),
+            (Label::Name, &r.name),
+            (Label::Unit, &r.unit),
+            (Label::StringValue, &r.string_value),
+        ];
+        let numbers = [
+            (Label::BaseTime, r.base_time),
+            (Label::BaseValue, r.base_value),
+            (Label::BaseSum, r.base_sum),
+            (Label::Time, r.time),
+            (Label::Value, r.value),
+            (Label::Sum, r.sum),
+            (Label::UpdateTime, r.update_time),
+        ];
+        let pairs = usize::from(r.base_version.is_some())
+            + strings.iter().filter(|(_, s)| s.is_some()).count()
+            + numbers.iter().filter(|(_, n)| n.is_some()).count()
+            + usize::from(r.bool_value.is_some())
+            + usize::from(r.data_value.is_some());
+        put_header(buf, 5, pairs as u64);
+        if let Some(v) = r.base_version {
+            put_label(buf, Label::BaseVersion);
+            put_header(buf, 0, v);
+        }
+        for (label, s) in strings {
+            if let Some(s) = s {
+                put_label(buf, label);
+                put_text(buf, 3, s.as_bytes());
+            }
+        }
+        for (label, n) in numbers {
+            if let Some(n) = n {
+                put_label(buf, label);
+                put_number(buf, n)?;
+            }
+        }
+        if let Some(b) = r.bool_value {
+            put_label(buf, Label::BoolValue);
+            buf.push(if b { 0xf5 } else { 0xf4 });
+        }
+        if let Some(d) = &r.data_value {
+            put_label(buf, Label::DataValue);
+            put_text(buf, 2, d);
+        }
+        if buf.len() >= 60 * 1024 {
+            self.out.write_all(buf)?;
+            buf.clear();
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self) -> Result<()> {
+        match self.expected {
+            Some(n) if n != self.count => {
+                return Err(Error::input(Reason::Unencodable {
+                    format: "CBOR",
+                    why: format!("{} records written, {n} announced", self.count),
+                }));
+            }
+            _ if self.count == 0 => return Err(Error::input(Reason::EmptyPack)),
+            Some(_) => {}
+            None => self.buf.push(BREAK),
+        }
+        self.out.write_all(&self.buf)?;
+        self.buf.clear();
+        self.out.flush()?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn half_floats_decode() {
+        assert_eq!(f16_to_f64(0x3e00), 1.5);
+        assert_eq!(f16_to_f64(0xc400), -4.0);
+        assert_eq!(f16_to_f64(0x0001), 5.960464477539063e-8);
+        assert_eq!(f16_to_f64(0x7bff), 65504.0);
+        assert!(f16_to_f64(0x7c00).is_infinite());
+        assert!(f16_to_f64(0x7e00).is_nan());
+    }
+
+    #[test]
+    fn numbers_take_the_smallest_exact_form() {
+        let enc = |v: f64| {
+            let mut b = Vec::new();
+            put_number(&mut b, v).unwrap();
+            b
+        };
+        assert_eq!(enc(10.0), [0x0a]);
+        assert_eq!(enc(-5.0), [0x24]);
+        assert_eq!(enc(1800.0), [0x19, 0x07, 0x08]);
+        assert_eq!(enc(1.5)[0], 0xfa);
+        assert_eq!(enc(120.1)[0], 0xfb);
+        assert_eq!(enc(-0.0)[0], 0xfa, "negative zero keeps its sign");
+        for v in [1.8e19, -1.8e19, 1e300, 0.1, -2.5] {
+            let b = enc(v);
+            let mut pos = 0;
+            let h = header(&b, &mut pos).ok().unwrap();
+            assert_eq!(number(&b, &mut pos, h).ok().unwrap(), v);
+        }
+    }
+}

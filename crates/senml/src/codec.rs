@@ -1,0 +1,287 @@
+//! The three encodings behind one interface: formats, a streaming record
+//! reader, record writers, and whole-pack helpers.
+
+use std::fmt;
+use std::io::{BufReader, Read, Write};
+use std::str::FromStr;
+
+use crate::cbor::{CborDecoder, CborWriter};
+use crate::encode::RecordWriter;
+use crate::error::{Error, Result};
+use crate::input::{ReaderInput, SliceInput};
+use crate::json::{JsonDecoder, JsonWriter};
+use crate::model::{RawRecord, ResolvedPack};
+use crate::resolve::Resolver;
+use crate::xml::{XmlDecoder, XmlWriter};
+
+/// A SenML encoding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Format {
+    /// `application/senml+json` (RFC 8428 §5).
+    Json,
+    /// `application/senml+cbor` (RFC 8428 §6).
+    Cbor,
+    /// `application/senml+xml` (RFC 8428 §7).
+    Xml,
+}
+
+impl Format {
+    /// All formats.
+    pub const ALL: [Format; 3] = [Format::Json, Format::Cbor, Format::Xml];
+
+    /// The SenML media type.
+    pub fn media_type(self) -> &'static str {
+        match self {
+            Format::Json => "application/senml+json",
+            Format::Cbor => "application/senml+cbor",
+            Format::Xml => "application/senml+xml",
+        }
+    }
+
+    /// The format of a SenML or SensML media type (parameters ignored).
+    pub fn from_media_type(media_type: &str) -> Option<Format> {
+        let essence = media_type
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_lowercase();
+        match essence.as_str() {
+            "application/senml+json" | "application/sensml+json" | "application/json" => {
+                Some(Format::Json)
+            }
+            "application/senml+cbor" | "application/sensml+cbor" | "application/cbor" => {
+                Some(Format::Cbor)
+            }
+            "application/senml+xml" | "application/sensml+xml" | "application/xml" | "text/xml" => {
+                Some(Format::Xml)
+            }
+            _ => None,
+        }
+    }
+
+    /// The format of a file name's extension (`.json`, `.senml`, `.cbor`, `.xml`…).
+    pub fn from_path(path: &std::path::Path) -> Option<Format> {
+        let ext = path.extension()?.to_str()?.to_ascii_lowercase();
+        match ext.as_str() {
+            "json" | "senml" | "sensml" | "senmlj" => Some(Format::Json),
+            "cbor" | "senmlc" | "sensmlc" => Some(Format::Cbor),
+            "xml" | "senmlx" | "sensmlx" => Some(Format::Xml),
+            _ => None,
+        }
+    }
+
+    /// Guesses the format from the first bytes: `[` is JSON, `<` is XML, a
+    /// CBOR array or self-describe tag is CBOR.
+    pub fn sniff(head: &[u8]) -> Option<Format> {
+        let head = head.strip_prefix(b"\xef\xbb\xbf").unwrap_or(head);
+        let first = *head.iter().find(|c| !c.is_ascii_whitespace())?;
+        match first {
+            b'[' => Some(Format::Json),
+            b'<' => Some(Format::Xml),
+            0x80..=0x9f | 0xd9 => Some(Format::Cbor),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Format {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Format::Json => "json",
+            Format::Cbor => "cbor",
+            Format::Xml => "xml",
+        })
+    }
+}
+
+impl FromStr for Format {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "json" => Ok(Format::Json),
+            "cbor" => Ok(Format::Cbor),
+            "xml" => Ok(Format::Xml),
+            _ => Err(format!("unknown SenML format {s:?} (json, cbor or xml)")),
+        }
+    }
+}
+
+enum Decoder<'a> {
+    JsonSlice(JsonDecoder<SliceInput<'a>>),
+    JsonStream(JsonDecoder<ReaderInput<Box<dyn Read + 'a>>>),
+    CborSlice(CborDecoder<SliceInput<'a>>),
+    CborStream(CborDecoder<ReaderInput<Box<dyn Read + 'a>>>),
+    XmlSlice(XmlDecoder<&'a [u8]>),
+    XmlStream(XmlDecoder<BufReader<Box<dyn Read + 'a>>>),
+}
+
+/// Reads the records of a pack one at a time, in any of the three
+/// encodings, from memory or from a stream of any length.
+///
+/// A record borrows from the reader's buffer until the next call. After an
+/// error for which [`Error::is_fatal`] is false, reading can go on with the
+/// next record; after a fatal one, the reader returns `None`.
+///
+/// ```
+/// use senml::{Format, RecordReader};
+/// let mut reader = RecordReader::from_slice(br#"[{"n":"a","v":1},{"n":"b","vb":true}]"#, Format::Json);
+/// let mut names = Vec::new();
+/// while let Some(record) = reader.next_record().unwrap() {
+///     names.push(record.name.unwrap().into_owned());
+/// }
+/// assert_eq!(names, ["a", "b"]);
+/// ```
+pub struct RecordReader<'a> {
+    decoder: Decoder<'a>,
+}
+
+impl<'a> RecordReader<'a> {
+    /// A reader over bytes in memory; records borrow strings from them.
+    pub fn from_slice(bytes: &'a [u8], format: Format) -> Self {
+        let decoder = match format {
+            Format::Json => Decoder::JsonSlice(JsonDecoder::new(SliceInput::new(bytes))),
+            Format::Cbor => Decoder::CborSlice(CborDecoder::new(SliceInput::new(bytes))),
+            Format::Xml => Decoder::XmlSlice(XmlDecoder::new(bytes)),
+        };
+        RecordReader { decoder }
+    }
+
+    /// A reader over a stream, holding one buffer chunk and one record at a time.
+    pub fn from_reader(reader: impl Read + 'a, format: Format) -> Self {
+        let reader: Box<dyn Read + 'a> = Box::new(reader);
+        let decoder = match format {
+            Format::Json => Decoder::JsonStream(JsonDecoder::new(ReaderInput::new(reader))),
+            Format::Cbor => Decoder::CborStream(CborDecoder::new(ReaderInput::new(reader))),
+            Format::Xml => {
+                Decoder::XmlStream(XmlDecoder::new(BufReader::with_capacity(64 * 1024, reader)))
+            }
+        };
+        RecordReader { decoder }
+    }
+
+    /// The next raw record, or `None` after the last one.
+    pub fn next_record(&mut self) -> Result<Option<RawRecord<'_>>> {
+        match &mut self.decoder {
+            Decoder::JsonSlice(d) => d.next_record(),
+            Decoder::JsonStream(d) => d.next_record(),
+            Decoder::CborSlice(d) => d.next_record(),
+            Decoder::CborStream(d) => d.next_record(),
+            Decoder::XmlSlice(d) => d.next_record(),
+            Decoder::XmlStream(d) => d.next_record(),
+        }
+    }
+}
+
+/// A writer of `format` on `out`. For CBOR, `count` makes a definite-length
+/// array (a SenML pack); `None` makes an indefinite one (a SensML stream).
+/// JSON and XML ignore `count`.
+pub fn writer<'w>(
+    format: Format,
+    out: impl Write + 'w,
+    count: Option<usize>,
+) -> Box<dyn RecordWriter + 'w> {
+    match format {
+        Format::Json => Box::new(JsonWriter::new(out)),
+        Format::Cbor => Box::new(CborWriter::new(out, count)),
+        Format::Xml => Box::new(XmlWriter::new(out)),
+    }
+}
+
+/// Encodes records as a pack.
+pub fn encode(records: &[RawRecord<'_>], format: Format) -> Result<Vec<u8>> {
+    let mut out = Vec::with_capacity(records.len() * 24);
+    let mut w = writer(format, &mut out, Some(records.len()));
+    for r in records {
+        w.write(r)?;
+    }
+    w.finish()?;
+    drop(w);
+    Ok(out)
+}
+
+/// Decodes a whole pack into owned raw records; stops at the first error.
+pub fn decode_slice(bytes: &[u8], format: Format) -> Result<Vec<RawRecord<'_>>> {
+    let mut reader = RecordReader::from_slice(bytes, format);
+    let mut records = Vec::new();
+    while let Some(r) = reader.next_record()? {
+        records.push(r.into_owned());
+    }
+    Ok(records)
+}
+
+/// Decodes and resolves a whole pack held in memory, with relative times
+/// taken from `now` (seconds). The pack is valid as a whole or refused with
+/// the first error.
+pub fn resolve_slice(bytes: &[u8], format: Format, now: f64) -> Result<ResolvedPack> {
+    let mut resolver = Resolver::new(now);
+    // A record takes at least 8 bytes in JSON and 2 in CBOR; reserving an
+    // upper bound spares the copies of a growing vector (untouched pages
+    // cost nothing).
+    let min_record_bytes = if format == Format::Cbor { 4 } else { 16 };
+    resolver.reserve((bytes.len() / min_record_bytes).min(1 << 24));
+    resolve_from(RecordReader::from_slice(bytes, format), resolver)
+}
+
+/// Decodes and resolves a whole pack read from a stream.
+pub fn resolve_reader(reader: impl Read, format: Format, now: f64) -> Result<ResolvedPack> {
+    resolve_from(
+        RecordReader::from_reader(reader, format),
+        Resolver::new(now),
+    )
+}
+
+fn resolve_from(mut reader: RecordReader<'_>, mut resolver: Resolver) -> Result<ResolvedPack> {
+    while let Some(raw) = reader.next_record()? {
+        resolver.push(&raw)?;
+    }
+    Ok(resolver.finish())
+}
+
+/// What [`validate`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Validation {
+    /// Raw records read.
+    pub records: usize,
+    /// Errors reported.
+    pub errors: usize,
+}
+
+/// Checks every record of a pack in constant memory, reporting every error
+/// found (decoding goes on after an error in one record; it stops after a
+/// syntax error, where the framing of the input is lost).
+pub fn validate(
+    mut reader: RecordReader<'_>,
+    now: f64,
+    mut on_error: impl FnMut(Error),
+) -> Validation {
+    let mut resolver = Resolver::validating(now);
+    let mut summary = Validation::default();
+    loop {
+        match reader.next_record() {
+            Ok(Some(raw)) => {
+                summary.records += 1;
+                if let Err(e) = resolver.push(&raw) {
+                    summary.errors += 1;
+                    on_error(e);
+                }
+            }
+            Ok(None) => break,
+            Err(e) => {
+                let fatal = e.is_fatal();
+                if !fatal {
+                    summary.records += 1;
+                    // The resolver must still count the record for later indexes.
+                    let _ = resolver.push(&RawRecord::default());
+                }
+                summary.errors += 1;
+                on_error(e);
+                if fatal {
+                    break;
+                }
+            }
+        }
+    }
+    summary
+}

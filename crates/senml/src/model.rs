@@ -1,0 +1,350 @@
+//! The SenML data model: raw records as they are written, resolved records
+//! as they are meant.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use crate::error::Reason;
+
+/// The SenML version of RFC 8428. Packs without `bver` have this version.
+pub const DEFAULT_VERSION: u64 = 10;
+
+/// Times below 2^28 seconds are relative to "now" (RFC 8428 §4.5.3).
+pub const RELATIVE_TIME_LIMIT: f64 = 268_435_456.0;
+
+/// The labels of RFC 8428 Table 1, with their CBOR integer labels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Label {
+    /// `bver`, CBOR -1.
+    BaseVersion,
+    /// `bn`, CBOR -2.
+    BaseName,
+    /// `bt`, CBOR -3.
+    BaseTime,
+    /// `bu`, CBOR -4.
+    BaseUnit,
+    /// `bv`, CBOR -5.
+    BaseValue,
+    /// `bs`, CBOR -6.
+    BaseSum,
+    /// `n`, CBOR 0.
+    Name,
+    /// `u`, CBOR 1.
+    Unit,
+    /// `v`, CBOR 2.
+    Value,
+    /// `vs`, CBOR 3.
+    StringValue,
+    /// `vb`, CBOR 4.
+    BoolValue,
+    /// `s`, CBOR 5.
+    Sum,
+    /// `t`, CBOR 6.
+    Time,
+    /// `ut`, CBOR 7.
+    UpdateTime,
+    /// `vd`, CBOR 8.
+    DataValue,
+}
+
+impl Label {
+    /// Every label, in the order the encoders write them.
+    pub const ALL: [Label; 15] = [
+        Label::BaseVersion,
+        Label::BaseName,
+        Label::BaseTime,
+        Label::BaseUnit,
+        Label::BaseValue,
+        Label::BaseSum,
+        Label::Name,
+        Label::Unit,
+        Label::Time,
+        Label::Value,
+        Label::StringValue,
+        Label::BoolValue,
+        Label::DataValue,
+        Label::Sum,
+        Label::UpdateTime,
+    ];
+
+    /// The JSON and XML label.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Label::BaseVersion => "bver",
+            Label::BaseName => "bn",
+            Label::BaseTime => "bt",
+            Label::BaseUnit => "bu",
+            Label::BaseValue => "bv",
+            Label::BaseSum => "bs",
+            Label::Name => "n",
+            Label::Unit => "u",
+            Label::Value => "v",
+            Label::StringValue => "vs",
+            Label::BoolValue => "vb",
+            Label::Sum => "s",
+            Label::Time => "t",
+            Label::UpdateTime => "ut",
+            Label::DataValue => "vd",
+        }
+    }
+
+    /// The CBOR integer label.
+    pub const fn cbor(self) -> i8 {
+        match self {
+            Label::BaseVersion => -1,
+            Label::BaseName => -2,
+            Label::BaseTime => -3,
+            Label::BaseUnit => -4,
+            Label::BaseValue => -5,
+            Label::BaseSum => -6,
+            Label::Name => 0,
+            Label::Unit => 1,
+            Label::Value => 2,
+            Label::StringValue => 3,
+            Label::BoolValue => 4,
+            Label::Sum => 5,
+            Label::Time => 6,
+            Label::UpdateTime => 7,
+            Label::DataValue => 8,
+        }
+    }
+
+    /// The label with this JSON/XML name.
+    pub fn from_name(name: &str) -> Option<Label> {
+        Some(match name {
+            "bver" => Label::BaseVersion,
+            "bn" => Label::BaseName,
+            "bt" => Label::BaseTime,
+            "bu" => Label::BaseUnit,
+            "bv" => Label::BaseValue,
+            "bs" => Label::BaseSum,
+            "n" => Label::Name,
+            "u" => Label::Unit,
+            "v" => Label::Value,
+            "vs" => Label::StringValue,
+            "vb" => Label::BoolValue,
+            "s" => Label::Sum,
+            "t" => Label::Time,
+            "ut" => Label::UpdateTime,
+            "vd" => Label::DataValue,
+            _ => return None,
+        })
+    }
+
+    /// The label with this CBOR integer.
+    pub fn from_cbor(key: i64) -> Option<Label> {
+        Some(match key {
+            -1 => Label::BaseVersion,
+            -2 => Label::BaseName,
+            -3 => Label::BaseTime,
+            -4 => Label::BaseUnit,
+            -5 => Label::BaseValue,
+            -6 => Label::BaseSum,
+            0 => Label::Name,
+            1 => Label::Unit,
+            2 => Label::Value,
+            3 => Label::StringValue,
+            4 => Label::BoolValue,
+            5 => Label::Sum,
+            6 => Label::Time,
+            7 => Label::UpdateTime,
+            8 => Label::DataValue,
+            _ => return None,
+        })
+    }
+}
+
+/// What an unknown label means for a decoder (RFC 8428 §4.4).
+pub(crate) fn check_unknown_label(label: &str) -> Result<(), Reason> {
+    if label.ends_with('_') {
+        Err(Reason::MustUnderstand(label.to_owned()))
+    } else {
+        Ok(())
+    }
+}
+
+/// A record as written in a pack: base fields included, times possibly
+/// relative. Strings borrow from the input when they can.
+///
+/// Unknown labels are not kept: RFC 8428 says to ignore them (and decoders
+/// refuse unknown labels ending in `_`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RawRecord<'a> {
+    /// `bver`.
+    pub base_version: Option<u64>,
+    /// `bn`.
+    pub base_name: Option<Cow<'a, str>>,
+    /// `bt`, seconds.
+    pub base_time: Option<f64>,
+    /// `bu`.
+    pub base_unit: Option<Cow<'a, str>>,
+    /// `bv`.
+    pub base_value: Option<f64>,
+    /// `bs`.
+    pub base_sum: Option<f64>,
+    /// `n`.
+    pub name: Option<Cow<'a, str>>,
+    /// `u`.
+    pub unit: Option<Cow<'a, str>>,
+    /// `v`.
+    pub value: Option<f64>,
+    /// `vs`.
+    pub string_value: Option<Cow<'a, str>>,
+    /// `vb`.
+    pub bool_value: Option<bool>,
+    /// `vd`, already decoded from base64url (JSON, XML) or taken as is (CBOR).
+    pub data_value: Option<Cow<'a, [u8]>>,
+    /// `s`.
+    pub sum: Option<f64>,
+    /// `t`, seconds.
+    pub time: Option<f64>,
+    /// `ut`, seconds.
+    pub update_time: Option<f64>,
+}
+
+impl RawRecord<'_> {
+    /// A copy that owns its strings, independent of the input buffer.
+    pub fn into_owned(self) -> RawRecord<'static> {
+        fn own(s: Option<Cow<'_, str>>) -> Option<Cow<'static, str>> {
+            s.map(|s| Cow::Owned(s.into_owned()))
+        }
+        RawRecord {
+            base_version: self.base_version,
+            base_name: own(self.base_name),
+            base_time: self.base_time,
+            base_unit: own(self.base_unit),
+            base_value: self.base_value,
+            base_sum: self.base_sum,
+            name: own(self.name),
+            unit: own(self.unit),
+            value: self.value,
+            string_value: own(self.string_value),
+            bool_value: self.bool_value,
+            data_value: self.data_value.map(|d| Cow::Owned(d.into_owned())),
+            sum: self.sum,
+            time: self.time,
+            update_time: self.update_time,
+        }
+    }
+
+    /// Whether the record holds only base fields, which set context for the
+    /// records after it and produce no resolved record themselves
+    /// (as in RFC 8428 §5.1.7: `[{"bn":"…"},{"n":"temp",…}]`).
+    pub fn is_base_only(&self) -> bool {
+        self.name.is_none()
+            && self.unit.is_none()
+            && self.value.is_none()
+            && self.string_value.is_none()
+            && self.bool_value.is_none()
+            && self.data_value.is_none()
+            && self.sum.is_none()
+            && self.time.is_none()
+            && self.update_time.is_none()
+    }
+
+    /// The labels of the value fields present (`v`, `vs`, `vb`, `vd`).
+    pub(crate) fn value_labels(&self) -> impl Iterator<Item = Label> + '_ {
+        [
+            (self.value.is_some(), Label::Value),
+            (self.string_value.is_some(), Label::StringValue),
+            (self.bool_value.is_some(), Label::BoolValue),
+            (self.data_value.is_some(), Label::DataValue),
+        ]
+        .into_iter()
+        .filter_map(|(present, label)| present.then_some(label))
+    }
+}
+
+/// The value of a resolved record.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    /// `v`: a number (base value already added).
+    Number(f64),
+    /// `vs`: a string.
+    String(Arc<str>),
+    /// `vb`: a boolean.
+    Bool(bool),
+    /// `vd`: opaque bytes.
+    Data(Arc<[u8]>),
+}
+
+/// A resolved record (RFC 8428 §4.6): absolute name, absolute time, no base
+/// fields.
+///
+/// Names and units are shared (`Arc<str>`): a million records of one meter
+/// hold one copy of its name.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record {
+    /// Base name + name; valid per RFC 8428 §4.5.1.
+    pub name: Arc<str>,
+    /// UTC time in integer microseconds since the Unix epoch.
+    pub time: i64,
+    /// The value; `None` only for a record that carries a sum alone.
+    pub value: Option<Value>,
+    /// Base sum + sum, if either is present.
+    pub sum: Option<f64>,
+    /// Unit, else base unit.
+    pub unit: Option<Arc<str>>,
+    /// Update time, in seconds (a duration, not resolved against anything).
+    pub update_time: Option<f64>,
+}
+
+impl Record {
+    /// The record's time in SenML seconds.
+    pub fn time_seconds(&self) -> f64 {
+        self.time as f64 / 1e6
+    }
+
+    /// The numeric value, if the record has one.
+    pub fn number(&self) -> Option<f64> {
+        match self.value {
+            Some(Value::Number(v)) => Some(v),
+            _ => None,
+        }
+    }
+}
+
+/// A resolved pack: its version and its records in chronological order.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ResolvedPack {
+    /// The pack's SenML version (10 unless the producer said otherwise).
+    pub version: u64,
+    /// Resolved records, in chronological order (stable: records with equal
+    /// times keep the order they had in the pack).
+    pub records: Vec<Record>,
+}
+
+impl ResolvedPack {
+    /// The records as raw records without base fields, ready to encode
+    /// (RFC 8428 §5.1.4 shape). Use [`crate::compact`] for a smaller form.
+    pub fn to_raw(&self) -> Vec<RawRecord<'_>> {
+        let version = (self.version != DEFAULT_VERSION).then_some(self.version);
+        self.records
+            .iter()
+            .map(|r| {
+                let mut raw = RawRecord {
+                    base_version: version,
+                    name: Some(Cow::Borrowed(&*r.name)),
+                    unit: r.unit.as_deref().map(Cow::Borrowed),
+                    time: Some(r.time_seconds()),
+                    sum: r.sum,
+                    update_time: r.update_time,
+                    ..RawRecord::default()
+                };
+                set_value(&mut raw, r.value.as_ref());
+                raw
+            })
+            .collect()
+    }
+}
+
+/// Puts a resolved value into the matching raw field.
+pub(crate) fn set_value<'a>(raw: &mut RawRecord<'a>, value: Option<&'a Value>) {
+    match value {
+        Some(Value::Number(v)) => raw.value = Some(*v),
+        Some(Value::String(s)) => raw.string_value = Some(Cow::Borrowed(s)),
+        Some(Value::Bool(b)) => raw.bool_value = Some(*b),
+        Some(Value::Data(d)) => raw.data_value = Some(Cow::Borrowed(d)),
+        None => {}
+    }
+}
