@@ -255,18 +255,26 @@ impl Resolver {
         Ok(resolved)
     }
 
+    /// `base time + time` (+ now when relative) in microseconds. Each term is
+    /// converted to integer microseconds before the addition, so that a
+    /// time written as `bt` + `t` resolves to the same microsecond as the
+    /// same time written whole (an f64 sum near 2^32 s could be 1 µs off).
     fn time(&self, index: usize, base_time: f64, time: Option<f64>) -> Result<i64> {
         check_finite(index, "t", time)?;
-        let mut seconds = base_time + time.unwrap_or(0.0);
-        if seconds < RELATIVE_TIME_LIMIT {
-            seconds += self.now;
+        let time = time.unwrap_or(0.0);
+        let seconds = base_time + time;
+        let out_of_range = || Error::in_field(index, "t", Reason::TimeOutOfRange(seconds));
+        let relative = seconds < RELATIVE_TIME_LIMIT;
+        let now = if relative { self.now } else { 0.0 };
+        let mut micros = 0i64;
+        for part in [base_time, time, now] {
+            micros = to_micros(part).and_then(|m| micros.checked_add(m)).ok_or_else(out_of_range)?;
         }
-        let micros = (seconds * 1e6).round();
-        // i64 microseconds span ±292,000 years; anything beyond is an error, not a wrap.
-        if !micros.is_finite() || micros.abs() >= 9.2e18 {
-            return Err(Error::in_field(index, "t", Reason::TimeOutOfRange(seconds)));
+        // i64 microseconds span ±292,000 years; keep a margin for arithmetic on them.
+        if micros.unsigned_abs() >= 1 << 62 {
+            return Err(out_of_range());
         }
-        Ok(micros as i64)
+        Ok(micros)
     }
 
     /// The interned resolved name `base name + name`, checked once per
@@ -317,6 +325,11 @@ impl Resolver {
         self.units.insert(unit.into(), arc.clone());
         arc
     }
+}
+
+fn to_micros(seconds: f64) -> Option<i64> {
+    let micros = (seconds * 1e6).round();
+    (micros.is_finite() && micros.abs() < 4.6e18).then_some(micros as i64)
 }
 
 fn check_finite(index: usize, label: &str, v: Option<f64>) -> Result<()> {
