@@ -8,10 +8,10 @@
 use std::borrow::Cow;
 use std::io::Write;
 
-use crate::encode::RecordWriter;
+use crate::encode::{Framing, RecordWriter};
 use crate::error::{Error, Reason, Result};
 use crate::input::Input;
-use crate::model::{Label, RawRecord, check_unknown_label};
+use crate::model::{FieldValue, Label, RawRecord, check_unknown_label};
 
 /// Nesting allowed inside an unknown field's value before we call it hostile.
 const MAX_DEPTH: usize = 64;
@@ -522,31 +522,24 @@ fn f16_to_f64(bits: u16) -> f64 {
     }
 }
 
-/// Writes records as a SenML CBOR pack.
-///
-/// With a known record count the pack is a definite-length array (RFC 8428
-/// requires it for SenML); without, an indefinite-length array (SensML, a stream).
+/// Writes records as a SenML CBOR pack or SensML stream.
 pub(crate) struct CborWriter<W> {
     out: W,
     buf: Vec<u8>,
-    expected: Option<usize>,
+    framing: Framing,
     count: usize,
 }
 
 impl<W: Write> CborWriter<W> {
-    /// A writer for `count` records (definite array), or a stream (`None`).
-    pub(crate) fn new(out: W, count: Option<usize>) -> Self {
+    pub(crate) fn new(out: W, framing: Framing) -> Self {
         let mut buf = Vec::with_capacity(64 * 1024);
-        match count {
-            Some(n) => put_header(&mut buf, 4, n as u64),
-            None => buf.push(0x9f),
+        match framing {
+            Framing::Pack(Some(n)) => put_header(&mut buf, 4, n as u64),
+            Framing::Stream => buf.push(0x9f),
+            // The count goes in front once known: the pack is held until then.
+            Framing::Pack(None) => {}
         }
-        CborWriter {
-            out,
-            buf,
-            expected: count,
-            count: 0,
-        }
+        CborWriter { out, buf, framing, count: 0 }
     }
 }
 
@@ -610,7 +603,9 @@ fn put_text(buf: &mut Vec<u8>, major: u8, bytes: &[u8]) {
 
 impl<W: Write> RecordWriter for CborWriter<W> {
     fn write(&mut self, r: &RawRecord<'_>) -> Result<()> {
-        if self.expected.is_some_and(|n| self.count >= n) {
+        if let Framing::Pack(Some(n)) = self.framing
+            && self.count >= n
+        {
             return Err(Error::input(Reason::Unencodable {
                 format: "CBOR",
                 why: "more records than announced".into(),
@@ -618,53 +613,18 @@ impl<W: Write> RecordWriter for CborWriter<W> {
         }
         self.count += 1;
         let buf = &mut self.buf;
-        let strings = [
-            (Label::BaseName, &r.base_name),
-            (Label::BaseUnit, &r.base_unit),
-            (Label::Name, &r.name),
-            (Label::Unit, &r.unit),
-            (Label::StringValue, &r.string_value),
-        ];
-        let numbers = [
-            (Label::BaseTime, r.base_time),
-            (Label::BaseValue, r.base_value),
-            (Label::BaseSum, r.base_sum),
-            (Label::Time, r.time),
-            (Label::Value, r.value),
-            (Label::Sum, r.sum),
-            (Label::UpdateTime, r.update_time),
-        ];
-        let pairs = usize::from(r.base_version.is_some())
-            + strings.iter().filter(|(_, s)| s.is_some()).count()
-            + numbers.iter().filter(|(_, n)| n.is_some()).count()
-            + usize::from(r.bool_value.is_some())
-            + usize::from(r.data_value.is_some());
-        put_header(buf, 5, pairs as u64);
-        if let Some(v) = r.base_version {
-            put_label(buf, Label::BaseVersion);
-            put_header(buf, 0, v);
-        }
-        for (label, s) in strings {
-            if let Some(s) = s {
-                put_label(buf, label);
-                put_text(buf, 3, s.as_bytes());
+        put_header(buf, 5, r.fields().count() as u64);
+        for (label, value) in r.fields() {
+            put_label(buf, label);
+            match value {
+                FieldValue::Unsigned(v) => put_header(buf, 0, v),
+                FieldValue::Number(v) => put_number(buf, v)?,
+                FieldValue::Text(s) => put_text(buf, 3, s.as_bytes()),
+                FieldValue::Bool(b) => buf.push(if b { 0xf5 } else { 0xf4 }),
+                FieldValue::Data(d) => put_text(buf, 2, d),
             }
         }
-        for (label, n) in numbers {
-            if let Some(n) = n {
-                put_label(buf, label);
-                put_number(buf, n)?;
-            }
-        }
-        if let Some(b) = r.bool_value {
-            put_label(buf, Label::BoolValue);
-            buf.push(if b { 0xf5 } else { 0xf4 });
-        }
-        if let Some(d) = &r.data_value {
-            put_label(buf, Label::DataValue);
-            put_text(buf, 2, d);
-        }
-        if buf.len() >= 60 * 1024 {
+        if buf.len() >= 60 * 1024 && self.framing != Framing::Pack(None) {
             self.out.write_all(buf)?;
             buf.clear();
         }
@@ -672,16 +632,23 @@ impl<W: Write> RecordWriter for CborWriter<W> {
     }
 
     fn finish(&mut self) -> Result<()> {
-        match self.expected {
-            Some(n) if n != self.count => {
+        if self.count == 0 {
+            return Err(Error::input(Reason::EmptyPack));
+        }
+        match self.framing {
+            Framing::Pack(Some(n)) if n != self.count => {
                 return Err(Error::input(Reason::Unencodable {
                     format: "CBOR",
                     why: format!("{} records written, {n} announced", self.count),
                 }));
             }
-            _ if self.count == 0 => return Err(Error::input(Reason::EmptyPack)),
-            Some(_) => {}
-            None => self.buf.push(BREAK),
+            Framing::Pack(Some(_)) => {}
+            Framing::Pack(None) => {
+                let mut header = Vec::with_capacity(9);
+                put_header(&mut header, 4, self.count as u64);
+                self.out.write_all(&header)?;
+            }
+            Framing::Stream => self.buf.push(BREAK),
         }
         self.out.write_all(&self.buf)?;
         self.buf.clear();

@@ -6,7 +6,7 @@ use std::io::{BufReader, Read, Write};
 use std::str::FromStr;
 
 use crate::cbor::{CborDecoder, CborWriter};
-use crate::encode::RecordWriter;
+use crate::encode::{Framing, RecordWriter};
 use crate::error::{Error, Result};
 use crate::input::{ReaderInput, SliceInput};
 use crate::json::{JsonDecoder, JsonWriter};
@@ -174,17 +174,11 @@ impl<'a> RecordReader<'a> {
     }
 }
 
-/// A writer of `format` on `out`. For CBOR, `count` makes a definite-length
-/// array (a SenML pack); `None` makes an indefinite one (a SensML stream).
-/// JSON and XML ignore `count`.
-pub fn writer<'w>(
-    format: Format,
-    out: impl Write + 'w,
-    count: Option<usize>,
-) -> Box<dyn RecordWriter + 'w> {
+/// A writer of `format` on `out`; `framing` matters for CBOR only.
+pub fn writer<'w>(format: Format, out: impl Write + 'w, framing: Framing) -> Box<dyn RecordWriter + 'w> {
     match format {
         Format::Json => Box::new(JsonWriter::new(out)),
-        Format::Cbor => Box::new(CborWriter::new(out, count)),
+        Format::Cbor => Box::new(CborWriter::new(out, framing)),
         Format::Xml => Box::new(XmlWriter::new(out)),
     }
 }
@@ -192,7 +186,7 @@ pub fn writer<'w>(
 /// Encodes records as a pack.
 pub fn encode(records: &[RawRecord<'_>], format: Format) -> Result<Vec<u8>> {
     let mut out = Vec::with_capacity(records.len() * 24);
-    let mut w = writer(format, &mut out, Some(records.len()));
+    let mut w = writer(format, &mut out, Framing::Pack(Some(records.len())));
     for r in records {
         w.write(r)?;
     }
@@ -236,7 +230,7 @@ fn resolve_from(mut reader: RecordReader<'_>, mut resolver: Resolver) -> Result<
     while let Some(raw) = reader.next_record()? {
         resolver.push(&raw)?;
     }
-    Ok(resolver.finish())
+    resolver.finish()
 }
 
 /// What [`validate`] found.
@@ -267,7 +261,14 @@ pub fn validate(
                     on_error(e);
                 }
             }
-            Ok(None) => break,
+            Ok(None) => {
+                // An error already said why there may be no measurement.
+                if let (0, Err(e)) = (summary.errors, resolver.check_end()) {
+                    summary.errors += 1;
+                    on_error(e);
+                }
+                break;
+            }
             Err(e) => {
                 let fatal = e.is_fatal();
                 if !fatal {

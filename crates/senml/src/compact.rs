@@ -30,7 +30,7 @@ fn is_separator(c: u8) -> bool {
 /// let json = encode(&compact(&pack).unwrap(), Format::Json).unwrap();
 /// assert_eq!(
 ///     std::str::from_utf8(&json).unwrap(),
-///     "[{\"bn\":\"urn:dev:prm:30001610071843_consumption/power/active/raw\",\"bu\":\"W\",\"bt\":1600041600,\"v\":245},\n{\"t\":1800,\"v\":420}]\n"
+///     "[{\"bn\":\"urn:dev:prm:30001610071843_consumption/power/active/raw\",\"bt\":1600041600,\"bu\":\"W\",\"v\":245},\n{\"t\":1800,\"v\":420}]\n"
 /// );
 /// assert_eq!(resolve_slice(&json, Format::Json, 0.0).unwrap(), pack);
 /// ```

@@ -14,6 +14,17 @@ pub trait RecordWriter {
     fn finish(&mut self) -> Result<()>;
 }
 
+/// How a pack is framed. Only CBOR tells the two apart (RFC 8428 §6): a
+/// SenML pack is a definite-length array, a SensML stream an indefinite one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    /// A pack of this many records, or of a count not known in advance (the
+    /// CBOR writer then holds the encoded pack until `finish`).
+    Pack(Option<usize>),
+    /// A stream, written as it goes.
+    Stream,
+}
+
 /// Appends `v` as the shortest decimal text that reads back to the same
 /// double: integers without a fraction (`1800`, not `1800.0`), otherwise
 /// the shortest round-trip form with a lower-case `e` (RFC 8428 §5).

@@ -66,6 +66,9 @@ pub enum Reason {
         /// Which character, where, or that it is empty.
         why: String,
     },
+    /// Every record only sets base fields: there is no measurement.
+    #[error("the pack holds no measurement: every record only sets base fields")]
+    NoMeasurement,
     /// The record carries no value and no sum.
     #[error("the record has no value: it needs one of v, vs, vb, vd, or a sum s")]
     NoValue,
@@ -148,6 +151,7 @@ impl Error {
                 | Reason::Truncated { .. }
                 | Reason::NotAPack(_)
                 | Reason::EmptyPack
+                | Reason::NoMeasurement
                 | Reason::Io(_)
         )
     }

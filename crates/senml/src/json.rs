@@ -14,7 +14,7 @@ use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visi
 use crate::encode::{RecordWriter, write_number};
 use crate::error::{Error, Reason, Result};
 use crate::input::Input;
-use crate::model::{Label, RawRecord, check_unknown_label};
+use crate::model::{FieldValue, Label, RawRecord, check_unknown_label};
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum State {
@@ -487,55 +487,24 @@ impl<W: Write> RecordWriter for JsonWriter<W> {
         let buf = &mut self.buf;
         buf.extend_from_slice(if self.count == 0 { b"[{" } else { b",\n{" });
         self.count += 1;
-        let mut first = true;
-        let mut key = |buf: &mut Vec<u8>, label: Label| {
-            if !first {
+        for (i, (label, value)) in record.fields().enumerate() {
+            if i > 0 {
                 buf.push(b',');
             }
-            first = false;
             buf.push(b'"');
             buf.extend_from_slice(label.as_str().as_bytes());
             buf.extend_from_slice(b"\":");
-        };
-        if let Some(v) = record.base_version {
-            key(buf, Label::BaseVersion);
-            buf.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
-        }
-        for (label, text) in [
-            (Label::BaseName, &record.base_name),
-            (Label::BaseUnit, &record.base_unit),
-            (Label::Name, &record.name),
-            (Label::Unit, &record.unit),
-            (Label::StringValue, &record.string_value),
-        ] {
-            if let Some(s) = text {
-                key(buf, label);
-                write_json_string(buf, s);
+            match value {
+                FieldValue::Unsigned(v) => buf.extend_from_slice(itoa::Buffer::new().format(v).as_bytes()),
+                FieldValue::Number(v) => write_number(buf, v, "JSON")?,
+                FieldValue::Text(s) => write_json_string(buf, s),
+                FieldValue::Bool(b) => buf.extend_from_slice(if b { b"true" } else { b"false" }),
+                FieldValue::Data(d) => {
+                    buf.push(b'"');
+                    crate::encode::encode_base64url(buf, d);
+                    buf.push(b'"');
+                }
             }
-        }
-        for (label, number) in [
-            (Label::BaseTime, record.base_time),
-            (Label::BaseValue, record.base_value),
-            (Label::BaseSum, record.base_sum),
-            (Label::Time, record.time),
-            (Label::Value, record.value),
-            (Label::Sum, record.sum),
-            (Label::UpdateTime, record.update_time),
-        ] {
-            if let Some(v) = number {
-                key(buf, label);
-                write_number(buf, v, "JSON")?;
-            }
-        }
-        if let Some(b) = record.bool_value {
-            key(buf, Label::BoolValue);
-            buf.extend_from_slice(if b { b"true" } else { b"false" });
-        }
-        if let Some(d) = &record.data_value {
-            key(buf, Label::DataValue);
-            buf.push(b'"');
-            crate::encode::encode_base64url(buf, d);
-            buf.push(b'"');
         }
         buf.push(b'}');
         if buf.len() >= 60 * 1024 {

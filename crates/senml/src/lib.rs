@@ -35,6 +35,8 @@ mod codec;
 mod compact;
 mod encode;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 mod input;
 mod json;
 mod model;
@@ -48,7 +50,7 @@ pub use codec::{
     validate, writer,
 };
 pub use compact::compact;
-pub use encode::RecordWriter;
+pub use encode::{Framing, RecordWriter};
 pub use error::{Error, Reason, Result};
 pub use model::{
     DEFAULT_VERSION, Label, RELATIVE_TIME_LIMIT, RawRecord, Record, ResolvedPack, Value,

@@ -242,6 +242,35 @@ impl RawRecord<'_> {
             && self.update_time.is_none()
     }
 
+    /// The fields present, in the order encoders write them
+    /// ([`Label::ALL`]: base fields, name, unit, time, value, sum, update time).
+    pub fn fields(&self) -> impl Iterator<Item = (Label, FieldValue<'_>)> {
+        fn text<'s>(s: &'s Option<Cow<'_, str>>) -> Option<FieldValue<'s>> {
+            s.as_deref().map(FieldValue::Text)
+        }
+        let number = |v: Option<f64>| v.map(FieldValue::Number);
+        Label::ALL.into_iter().filter_map(move |label| {
+            let value = match label {
+                Label::BaseVersion => self.base_version.map(FieldValue::Unsigned),
+                Label::BaseName => text(&self.base_name),
+                Label::BaseTime => number(self.base_time),
+                Label::BaseUnit => text(&self.base_unit),
+                Label::BaseValue => number(self.base_value),
+                Label::BaseSum => number(self.base_sum),
+                Label::Name => text(&self.name),
+                Label::Unit => text(&self.unit),
+                Label::Time => number(self.time),
+                Label::Value => number(self.value),
+                Label::StringValue => text(&self.string_value),
+                Label::BoolValue => self.bool_value.map(FieldValue::Bool),
+                Label::DataValue => self.data_value.as_deref().map(FieldValue::Data),
+                Label::Sum => number(self.sum),
+                Label::UpdateTime => number(self.update_time),
+            };
+            value.map(|v| (label, v))
+        })
+    }
+
     /// The labels of the value fields present (`v`, `vs`, `vb`, `vd`).
     pub(crate) fn value_labels(&self) -> impl Iterator<Item = Label> + '_ {
         [
@@ -253,6 +282,21 @@ impl RawRecord<'_> {
         .into_iter()
         .filter_map(|(present, label)| present.then_some(label))
     }
+}
+
+/// One field's value, as [`RawRecord::fields`] hands it to an encoder.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum FieldValue<'a> {
+    /// `bver`.
+    Unsigned(u64),
+    /// Times, values, sums.
+    Number(f64),
+    /// Names, units, string values.
+    Text(&'a str),
+    /// `vb`.
+    Bool(bool),
+    /// `vd`.
+    Data(&'a [u8]),
 }
 
 /// The value of a resolved record.

@@ -50,6 +50,7 @@ pub struct Resolver {
     last_name: Option<(Box<str>, Arc<str>)>,
     units: HashMap<Box<str>, Arc<str>>,
     records: Vec<Record>,
+    produced: usize,
     sorted: bool,
     keep: bool,
 }
@@ -72,6 +73,7 @@ impl Resolver {
             last_name: None,
             units: HashMap::new(),
             records: Vec::new(),
+            produced: 0,
             sorted: true,
             keep: true,
         }
@@ -100,7 +102,7 @@ impl Resolver {
 
     /// Number of resolved records produced so far.
     pub fn records_resolved(&self) -> usize {
-        self.records.len()
+        self.produced
     }
 
     /// Takes the next raw record of the pack. Returns the resolved record,
@@ -114,6 +116,7 @@ impl Resolver {
         let record = self.resolve(index, raw)?;
         match record {
             Some(record) => {
+                self.produced += 1;
                 if self.keep {
                     if let Some(last) = self.records.last() {
                         self.sorted &= last.time <= record.time;
@@ -130,15 +133,27 @@ impl Resolver {
         }
     }
 
-    /// The resolved pack, in stable chronological order.
-    pub fn finish(mut self) -> ResolvedPack {
+    /// The end of the pack: an error if no record came at all, or if none
+    /// was a measurement (every one only set base fields).
+    pub fn check_end(&self) -> Result<()> {
+        match (self.index, self.produced) {
+            (0, _) => Err(Error::input(Reason::EmptyPack)),
+            (_, 0) => Err(Error::input(Reason::NoMeasurement)),
+            _ => Ok(()),
+        }
+    }
+
+    /// The resolved pack, in stable chronological order; refused as
+    /// [`Resolver::check_end`] says.
+    pub fn finish(mut self) -> Result<ResolvedPack> {
+        self.check_end()?;
         if !self.sorted {
             self.records.sort_by_key(|r| r.time);
         }
-        ResolvedPack {
+        Ok(ResolvedPack {
             version: self.version.unwrap_or(DEFAULT_VERSION),
             records: self.records,
-        }
+        })
     }
 
     fn resolve(&mut self, index: usize, raw: &RawRecord<'_>) -> Result<Option<Record>> {

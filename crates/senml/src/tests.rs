@@ -190,6 +190,7 @@ fn broken_json_is_a_syntax_error_with_its_offset() {
     let e = json_err(r#"[{"n":"a","v":1,}]"#);
     assert!(matches!(e.reason, Reason::Syntax { offset: 16, .. }), "{e}");
     assert_eq!(json_err("[]").reason, Reason::EmptyPack);
+    assert_eq!(json_err(r#"[{"bn":"a:"},{"bt":1.7e9}]"#).reason, Reason::NoMeasurement);
     assert!(matches!(
         json_err(r#"{"n":"a"}"#).reason,
         Reason::NotAPack(_)

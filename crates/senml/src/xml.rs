@@ -14,7 +14,7 @@ use quick_xml::name::ResolveResult;
 
 use crate::encode::{RecordWriter, decode_base64url, encode_base64url, write_number};
 use crate::error::{Error, Reason, Result};
-use crate::model::{Label, RawRecord, check_unknown_label};
+use crate::model::{FieldValue, Label, RawRecord, check_unknown_label};
 
 /// The SenML XML namespace.
 pub const NAMESPACE: &str = "urn:ietf:params:xml:ns:senml";
@@ -322,55 +322,17 @@ impl<W: Write> RecordWriter for XmlWriter<W> {
 
 fn write_element(buf: &mut Vec<u8>, r: &RawRecord<'_>) -> Result<()> {
     buf.extend_from_slice(b"<senml");
-    let attr = |buf: &mut Vec<u8>, label: Label| {
+    for (label, value) in r.fields() {
         buf.push(b' ');
         buf.extend_from_slice(label.as_str().as_bytes());
         buf.extend_from_slice(b"=\"");
-    };
-    if let Some(v) = r.base_version {
-        attr(buf, Label::BaseVersion);
-        buf.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
-        buf.push(b'"');
-    }
-    for (label, s) in [
-        (Label::BaseName, &r.base_name),
-        (Label::BaseUnit, &r.base_unit),
-        (Label::Name, &r.name),
-        (Label::Unit, &r.unit),
-    ] {
-        if let Some(s) = s {
-            attr(buf, label);
-            write_attribute_text(buf, s, label)?;
-            buf.push(b'"');
+        match value {
+            FieldValue::Unsigned(v) => buf.extend_from_slice(itoa::Buffer::new().format(v).as_bytes()),
+            FieldValue::Number(v) => write_number(buf, v, "XML")?,
+            FieldValue::Text(s) => write_attribute_text(buf, s, label)?,
+            FieldValue::Bool(b) => buf.extend_from_slice(if b { b"true" } else { b"false" }),
+            FieldValue::Data(d) => encode_base64url(buf, d),
         }
-    }
-    for (label, n) in [
-        (Label::BaseTime, r.base_time),
-        (Label::BaseValue, r.base_value),
-        (Label::BaseSum, r.base_sum),
-        (Label::Time, r.time),
-        (Label::Value, r.value),
-        (Label::Sum, r.sum),
-        (Label::UpdateTime, r.update_time),
-    ] {
-        if let Some(n) = n {
-            attr(buf, label);
-            write_number(buf, n, "XML")?;
-            buf.push(b'"');
-        }
-    }
-    if let Some(s) = &r.string_value {
-        attr(buf, Label::StringValue);
-        write_attribute_text(buf, s, Label::StringValue)?;
-        buf.push(b'"');
-    }
-    if let Some(b) = r.bool_value {
-        attr(buf, Label::BoolValue);
-        buf.extend_from_slice(if b { b"true\"" } else { b"false\"" });
-    }
-    if let Some(d) = &r.data_value {
-        attr(buf, Label::DataValue);
-        encode_base64url(buf, d);
         buf.push(b'"');
     }
     buf.extend_from_slice(b"/>\n");

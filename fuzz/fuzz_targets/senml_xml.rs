@@ -1,0 +1,6 @@
+#![no_main]
+//! SenML XML decoder: see senml::fuzzing::check.
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    senml::fuzzing::check(data, senml::Format::Xml);
+});
