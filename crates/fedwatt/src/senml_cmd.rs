@@ -75,19 +75,33 @@ pub fn run(command: SenmlCommand) -> Result<ExitCode, String> {
             let (bytes, format) = input.read_all()?;
             let pack = senml::resolve_slice(&bytes, format, now.unwrap_or_else(now_seconds))
                 .map_err(|e| input.error(e))?;
-            write_pack(&pack.to_raw(), to, Framing::Pack(Some(pack.records.len())))?;
+            let records = pack.records.iter().map(|r| r.to_raw(pack.version));
+            write_pack(records, to, Framing::Pack(Some(pack.records.len())))?;
         }
-        SenmlCommand::Convert { input, to, compact: true, now, .. } => {
+        SenmlCommand::Convert {
+            input,
+            to,
+            compact: true,
+            now,
+            ..
+        } => {
             let (bytes, format) = input.read_all()?;
-            let pack: ResolvedPack = senml::resolve_slice(&bytes, format, now.unwrap_or_else(now_seconds))
-                .map_err(|e| input.error(e))?;
-            let raw = senml::compact(&pack).map_err(|e| input.error(e))?;
-            write_pack(&raw, to, Framing::Pack(Some(raw.len())))?;
+            let pack: ResolvedPack =
+                senml::resolve_slice(&bytes, format, now.unwrap_or_else(now_seconds))
+                    .map_err(|e| input.error(e))?;
+            let records = senml::compact_iter(&pack).map_err(|e| input.error(e))?;
+            write_pack(records, to, Framing::Pack(Some(pack.records.len())))?;
         }
-        SenmlCommand::Convert { input, to, stream, .. } => {
+        SenmlCommand::Convert {
+            input, to, stream, ..
+        } => {
             let (reader, format) = input.open()?;
             let mut records = RecordReader::from_reader(reader, format);
-            let framing = if stream { Framing::Stream } else { Framing::Pack(None) };
+            let framing = if stream {
+                Framing::Stream
+            } else {
+                Framing::Pack(None)
+            };
             let mut out = senml::writer(to, Stdout::new(), framing);
             while let Some(record) = records.next_record().map_err(|e| input.error(e))? {
                 out.write(&record).map_err(|e| input.error(e))?;
@@ -98,11 +112,19 @@ pub fn run(command: SenmlCommand) -> Result<ExitCode, String> {
             let (reader, format) = input.open()?;
             let name = input.name();
             let mut stderr = io::stderr().lock();
-            let summary = senml::validate(RecordReader::from_reader(reader, format), now.unwrap_or_else(now_seconds), |e| {
-                let _ = writeln!(stderr, "{name}: {e}");
-            });
+            let summary = senml::validate(
+                RecordReader::from_reader(reader, format),
+                now.unwrap_or_else(now_seconds),
+                |e| {
+                    let _ = writeln!(stderr, "{name}: {e}");
+                },
+            );
             if summary.errors > 0 {
-                let _ = writeln!(stderr, "{name}: {} error(s) in {} record(s)", summary.errors, summary.records);
+                let _ = writeln!(
+                    stderr,
+                    "{name}: {} error(s) in {} record(s)",
+                    summary.errors, summary.records
+                );
                 return Ok(ExitCode::FAILURE);
             }
             println!("ok: {} records", summary.records);
@@ -111,16 +133,24 @@ pub fn run(command: SenmlCommand) -> Result<ExitCode, String> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn write_pack(records: &[senml::RawRecord<'_>], to: Format, framing: Framing) -> Result<(), String> {
+fn write_pack<'r>(
+    records: impl Iterator<Item = senml::RawRecord<'r>>,
+    to: Format,
+    framing: Framing,
+) -> Result<(), String> {
     let mut out = senml::writer(to, Stdout::new(), framing);
     for r in records {
-        out.write(r).map_err(|e| format!("cannot write {to}: {e}"))?;
+        out.write(&r)
+            .map_err(|e| format!("cannot write {to}: {e}"))?;
     }
     out.finish().map_err(|e| format!("cannot write {to}: {e}"))
 }
 
 fn now_seconds() -> f64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
 }
 
 impl Input {
@@ -139,15 +169,20 @@ impl Input {
     fn open(&self) -> Result<(Box<dyn BufRead>, Format), String> {
         let mut reader: Box<dyn BufRead> = match &self.file {
             Some(path) if path != Path::new("-") => {
-                let file = File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
-                Box::new(BufReader::with_capacity(256 * 1024, file))
+                let file =
+                    File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+                // Small: the decoders buffer in large chunks, which then go
+                // past this buffer straight to the file.
+                Box::new(BufReader::with_capacity(8 * 1024, file))
             }
-            _ => Box::new(BufReader::with_capacity(256 * 1024, io::stdin())),
+            _ => Box::new(BufReader::with_capacity(8 * 1024, io::stdin())),
         };
         let format = match (self.from, self.file.as_deref().and_then(Format::from_path)) {
             (Some(f), _) | (None, Some(f)) => f,
             (None, None) => {
-                let head = reader.fill_buf().map_err(|e| format!("cannot read {}: {e}", self.name()))?;
+                let head = reader
+                    .fill_buf()
+                    .map_err(|e| format!("cannot read {}: {e}", self.name()))?;
                 Format::sniff(head).ok_or_else(|| {
                     format!("{}: cannot tell the encoding from the first bytes; say --from json|cbor|xml", self.name())
                 })?
@@ -160,7 +195,9 @@ impl Input {
     fn read_all(&self) -> Result<(Vec<u8>, Format), String> {
         let (mut reader, format) = self.open()?;
         let mut bytes = Vec::new();
-        reader.read_to_end(&mut bytes).map_err(|e| format!("cannot read {}: {e}", self.name()))?;
+        reader
+            .read_to_end(&mut bytes)
+            .map_err(|e| format!("cannot read {}: {e}", self.name()))?;
         Ok((bytes, format))
     }
 }

@@ -1,1 +1,120 @@
-fn main() {}
+//! Decode + resolve of a 1,000,000-record pack: one meter's 30-minute load
+//! curve, `bn`/`bt`/`bu` on the first record, as a Linky export is.
+//!
+//! The reference is a bare `serde_json` typed parse of the same bytes into
+//! structs with the SenML fields (borrowed strings, no validation, no
+//! resolution): what any Rust program pays just to read the JSON.
+//!
+//!     cargo bench -p fedwatt-senml --bench decode
+
+#![allow(missing_docs)] // criterion_group! generates undocumented functions
+
+use std::hint::black_box;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use senml::{Format, RecordReader, compact, encode, resolve_slice};
+use serde::Deserialize;
+
+const RECORDS: usize = 1_000_000;
+const NOW: f64 = 1_700_000_000.0;
+
+/// The benchmark pack, in SenML JSON.
+fn load_curve_json() -> Vec<u8> {
+    let mut out = String::with_capacity(RECORDS * 24);
+    out.push('[');
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    for i in 0..RECORDS {
+        // A household's power in W: a deterministic pseudo-random walk.
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let watts = 200 + (seed % 6000);
+        if i == 0 {
+            out.push_str(&format!(
+                r#"{{"bn":"urn:dev:prm:30001610071843_consumption/power/active/raw","bt":1600041600,"bu":"W","v":{watts}}}"#
+            ));
+        } else {
+            out.push_str(&format!(",\n{{\"t\":{},\"v\":{watts}}}", i * 1800));
+        }
+    }
+    out.push_str("]\n");
+    out.into_bytes()
+}
+
+/// Every SenML field, as a plain serde struct would have it.
+#[derive(Deserialize)]
+#[allow(dead_code)]
+struct Bare<'a> {
+    bver: Option<u64>,
+    #[serde(borrow)]
+    bn: Option<&'a str>,
+    bt: Option<f64>,
+    bu: Option<&'a str>,
+    bv: Option<f64>,
+    bs: Option<f64>,
+    n: Option<&'a str>,
+    u: Option<&'a str>,
+    v: Option<f64>,
+    vs: Option<&'a str>,
+    vb: Option<bool>,
+    vd: Option<&'a str>,
+    s: Option<f64>,
+    t: Option<f64>,
+    ut: Option<f64>,
+}
+
+fn bench(c: &mut Criterion) {
+    let json = load_curve_json();
+    let pack = resolve_slice(&json, Format::Json, NOW).expect("the benchmark pack is valid");
+    let cbor = encode(&compact(&pack).expect("compactable"), Format::Cbor).expect("encodable");
+    let xml = encode(&compact(&pack).expect("compactable"), Format::Xml).expect("encodable");
+    eprintln!(
+        "pack: {RECORDS} records; JSON {} bytes, CBOR {} bytes, XML {} bytes",
+        json.len(),
+        cbor.len(),
+        xml.len()
+    );
+
+    let mut group = c.benchmark_group("senml-1M-load-curve");
+    group.sample_size(10);
+    group.throughput(Throughput::Elements(RECORDS as u64));
+
+    group.bench_function("serde_json typed parse (reference)", |b| {
+        b.iter(|| {
+            black_box(serde_json::from_slice::<Vec<Bare<'_>>>(black_box(&json)).expect("valid"))
+        })
+    });
+    group.bench_function("json decode+resolve", |b| {
+        b.iter(|| black_box(resolve_slice(black_box(&json), Format::Json, NOW).expect("valid")))
+    });
+    group.bench_function("cbor decode+resolve", |b| {
+        b.iter(|| black_box(resolve_slice(black_box(&cbor), Format::Cbor, NOW).expect("valid")))
+    });
+    group.bench_function("xml decode+resolve", |b| {
+        b.iter(|| black_box(resolve_slice(black_box(&xml), Format::Xml, NOW).expect("valid")))
+    });
+    group.bench_function("json decode only", |b| {
+        b.iter(|| {
+            let mut reader = RecordReader::from_slice(black_box(&json), Format::Json);
+            let mut n = 0;
+            while let Some(r) = reader.next_record().expect("valid") {
+                n += usize::from(r.value.is_some());
+            }
+            black_box(n)
+        })
+    });
+    group.bench_function("json encode compact", |b| {
+        b.iter(|| {
+            black_box(encode(&compact(black_box(&pack)).expect("ok"), Format::Json).expect("ok"))
+        })
+    });
+    group.bench_function("cbor encode compact", |b| {
+        b.iter(|| {
+            black_box(encode(&compact(black_box(&pack)).expect("ok"), Format::Cbor).expect("ok"))
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

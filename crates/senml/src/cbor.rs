@@ -539,7 +539,12 @@ impl<W: Write> CborWriter<W> {
             // The count goes in front once known: the pack is held until then.
             Framing::Pack(None) => {}
         }
-        CborWriter { out, buf, framing, count: 0 }
+        CborWriter {
+            out,
+            buf,
+            framing,
+            count: 0,
+        }
     }
 }
 

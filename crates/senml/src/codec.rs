@@ -162,6 +162,7 @@ impl<'a> RecordReader<'a> {
     }
 
     /// The next raw record, or `None` after the last one.
+    #[inline]
     pub fn next_record(&mut self) -> Result<Option<RawRecord<'_>>> {
         match &mut self.decoder {
             Decoder::JsonSlice(d) => d.next_record(),
@@ -175,7 +176,11 @@ impl<'a> RecordReader<'a> {
 }
 
 /// A writer of `format` on `out`; `framing` matters for CBOR only.
-pub fn writer<'w>(format: Format, out: impl Write + 'w, framing: Framing) -> Box<dyn RecordWriter + 'w> {
+pub fn writer<'w>(
+    format: Format,
+    out: impl Write + 'w,
+    framing: Framing,
+) -> Box<dyn RecordWriter + 'w> {
     match format {
         Format::Json => Box::new(JsonWriter::new(out)),
         Format::Cbor => Box::new(CborWriter::new(out, framing)),

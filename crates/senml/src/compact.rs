@@ -35,6 +35,12 @@ fn is_separator(c: u8) -> bool {
 /// assert_eq!(resolve_slice(&json, Format::Json, 0.0).unwrap(), pack);
 /// ```
 pub fn compact(pack: &ResolvedPack) -> Result<Vec<RawRecord<'_>>> {
+    Ok(compact_iter(pack)?.collect())
+}
+
+/// [`compact`], one record at a time: for large packs, encode as you go
+/// instead of holding every raw record.
+pub fn compact_iter(pack: &ResolvedPack) -> Result<impl Iterator<Item = RawRecord<'_>>> {
     let records = &pack.records;
     let Some(first) = records.first() else {
         return Err(Error::input(Reason::EmptyPack));
@@ -93,17 +99,17 @@ pub fn compact(pack: &ResolvedPack) -> Result<Vec<RawRecord<'_>>> {
     };
 
     let base_micros = first.time.div_euclid(1_000_000) * 1_000_000;
-    let mut out = Vec::with_capacity(records.len());
-    for (i, r) in records.iter().enumerate() {
+    let version = pack.version;
+    Ok(records.iter().enumerate().map(move |(i, r)| {
         let mut raw = RawRecord::default();
         if i == 0 {
-            raw.base_version = (pack.version != DEFAULT_VERSION).then_some(pack.version);
+            raw.base_version = (version != DEFAULT_VERSION).then_some(version);
             raw.base_name = (!base_name.is_empty()).then_some(Cow::Borrowed(base_name));
             raw.base_unit = base_unit.map(Cow::Borrowed);
             raw.base_time = Some(base_seconds);
         }
         let rest = &r.name[prefix..];
-        raw.name = (!rest.is_empty()).then_some(Cow::Borrowed(rest));
+        raw.name = (!rest.is_empty()).then(|| Cow::Borrowed(rest));
         if r.unit.as_deref() != base_unit {
             raw.unit = r.unit.as_deref().map(Cow::Borrowed);
         }
@@ -112,9 +118,8 @@ pub fn compact(pack: &ResolvedPack) -> Result<Vec<RawRecord<'_>>> {
         raw.sum = r.sum;
         raw.update_time = r.update_time;
         set_value(&mut raw, r.value.as_ref());
-        out.push(raw);
-    }
-    Ok(out)
+        raw
+    }))
 }
 
 fn common_prefix(a: &[u8], b: &[u8]) -> usize {

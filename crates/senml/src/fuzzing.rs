@@ -18,7 +18,11 @@ pub fn check(data: &[u8], format: Format) {
     // Validation sees an error whenever resolution does.
     let mut errors = 0;
     validate(RecordReader::from_slice(data, format), NOW, |_| errors += 1);
-    assert_eq!(errors > 0, in_memory.is_err(), "validate and resolve disagree: {in_memory:?}");
+    assert_eq!(
+        errors > 0,
+        in_memory.is_err(),
+        "validate and resolve disagree: {in_memory:?}"
+    );
 
     let Ok(pack) = in_memory else { return };
     for to in Format::ALL {
@@ -32,11 +36,23 @@ pub fn check(data: &[u8], format: Format) {
             let again = resolve_slice(&bytes, to, 0.0).expect("re-encoded pack does not decode");
             assert_eq!(again.records.len(), pack.records.len());
             for (a, b) in again.records.iter().zip(&pack.records) {
-                assert_eq!((&a.name, &a.value, a.sum, &a.unit, a.update_time), (&b.name, &b.value, b.sum, &b.unit, b.update_time));
+                assert_eq!(
+                    (&a.name, &a.value, a.sum, &a.unit, a.update_time),
+                    (&b.name, &b.value, b.sum, &b.unit, b.update_time)
+                );
                 // Exact to the microsecond until 2^32 s (year 2106); beyond,
                 // f64 seconds cannot hold every microsecond.
-                let slack = if b.time.abs() < (1i64 << 32) * 1_000_000 { 0 } else { b.time.abs() >> 50 };
-                assert!((a.time - b.time).abs() <= slack, "time {} came back as {}", b.time, a.time);
+                let slack = if b.time.abs() < (1i64 << 32) * 1_000_000 {
+                    0
+                } else {
+                    b.time.abs() >> 50
+                };
+                assert!(
+                    (a.time - b.time).abs() <= slack,
+                    "time {} came back as {}",
+                    b.time,
+                    a.time
+                );
             }
         }
     }

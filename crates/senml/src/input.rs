@@ -2,6 +2,7 @@
 //! reader consumed in chunks through a buffer that only grows as large as
 //! the largest single record.
 
+use std::cell::Cell;
 use std::io::Read;
 
 use crate::error::{Error, Result};
@@ -17,10 +18,15 @@ pub(crate) trait Input {
     fn buffer(&self) -> &[u8];
     /// The first unconsumed byte in `buffer()`.
     fn pos(&self) -> usize;
-    /// Marks everything before `pos` as consumed.
-    fn set_pos(&mut self, pos: usize);
+    /// Marks everything before `pos` as consumed. Takes `&self` so that a
+    /// decoder can advance while it holds a record borrowed from `buffer()`.
+    fn set_pos(&self, pos: usize);
     /// Brings more bytes; `Ok(false)` at the end of the input.
     fn refill(&mut self) -> Result<bool>;
+    /// Whether every byte of the input is already in `buffer()`.
+    fn is_whole(&self) -> bool {
+        false
+    }
     /// Offset from the start of the input of `buffer()[pos]`.
     fn offset_of(&self, pos: usize) -> u64;
 
@@ -57,12 +63,15 @@ pub(crate) trait Input {
 /// A slice in memory: nothing to refill, records borrow from it.
 pub(crate) struct SliceInput<'a> {
     bytes: &'a [u8],
-    pos: usize,
+    pos: Cell<usize>,
 }
 
 impl<'a> SliceInput<'a> {
     pub(crate) fn new(bytes: &'a [u8]) -> Self {
-        SliceInput { bytes, pos: 0 }
+        SliceInput {
+            bytes,
+            pos: Cell::new(0),
+        }
     }
 }
 
@@ -71,13 +80,16 @@ impl Input for SliceInput<'_> {
         self.bytes
     }
     fn pos(&self) -> usize {
-        self.pos
+        self.pos.get()
     }
-    fn set_pos(&mut self, pos: usize) {
-        self.pos = pos;
+    fn set_pos(&self, pos: usize) {
+        self.pos.set(pos);
     }
     fn refill(&mut self) -> Result<bool> {
         Ok(false)
+    }
+    fn is_whole(&self) -> bool {
+        true
     }
     fn offset_of(&self, pos: usize) -> u64 {
         pos as u64
@@ -89,7 +101,7 @@ impl Input for SliceInput<'_> {
 pub(crate) struct ReaderInput<R> {
     reader: R,
     buf: Vec<u8>,
-    pos: usize,
+    pos: Cell<usize>,
     /// Input offset of `buf[0]`.
     base: u64,
     eof: bool,
@@ -100,7 +112,7 @@ impl<R: Read> ReaderInput<R> {
         ReaderInput {
             reader,
             buf: Vec::with_capacity(CHUNK),
-            pos: 0,
+            pos: Cell::new(0),
             base: 0,
             eof: false,
         }
@@ -118,19 +130,20 @@ impl<R: Read> Input for ReaderInput<R> {
         &self.buf
     }
     fn pos(&self) -> usize {
-        self.pos
+        self.pos.get()
     }
-    fn set_pos(&mut self, pos: usize) {
-        self.pos = pos;
+    fn set_pos(&self, pos: usize) {
+        self.pos.set(pos);
     }
     fn refill(&mut self) -> Result<bool> {
         if self.eof {
             return Ok(false);
         }
-        if self.pos > 0 {
-            self.buf.drain(..self.pos);
-            self.base += self.pos as u64;
-            self.pos = 0;
+        let consumed = self.pos.get();
+        if consumed > 0 {
+            self.buf.drain(..consumed);
+            self.base += consumed as u64;
+            self.pos.set(0);
         }
         let filled = self.buf.len();
         // Read at least a chunk; a record larger than the buffer grows it.

@@ -49,7 +49,7 @@ pub use codec::{
     Format, RecordReader, Validation, decode_slice, encode, resolve_reader, resolve_slice,
     validate, writer,
 };
-pub use compact::compact;
+pub use compact::{compact, compact_iter};
 pub use encode::{Framing, RecordWriter};
 pub use error::{Error, Reason, Result};
 pub use model::{

@@ -362,23 +362,28 @@ impl ResolvedPack {
     /// The records as raw records without base fields, ready to encode
     /// (RFC 8428 §5.1.4 shape). Use [`crate::compact`] for a smaller form.
     pub fn to_raw(&self) -> Vec<RawRecord<'_>> {
-        let version = (self.version != DEFAULT_VERSION).then_some(self.version);
         self.records
             .iter()
-            .map(|r| {
-                let mut raw = RawRecord {
-                    base_version: version,
-                    name: Some(Cow::Borrowed(&*r.name)),
-                    unit: r.unit.as_deref().map(Cow::Borrowed),
-                    time: Some(r.time_seconds()),
-                    sum: r.sum,
-                    update_time: r.update_time,
-                    ..RawRecord::default()
-                };
-                set_value(&mut raw, r.value.as_ref());
-                raw
-            })
+            .map(|r| r.to_raw(self.version))
             .collect()
+    }
+}
+
+impl Record {
+    /// This record as a raw record without base fields, for a pack of
+    /// `version` (which resolved records carry only when it is not 10).
+    pub fn to_raw(&self, version: u64) -> RawRecord<'_> {
+        let mut raw = RawRecord {
+            base_version: (version != DEFAULT_VERSION).then_some(version),
+            name: Some(Cow::Borrowed(&*self.name)),
+            unit: self.unit.as_deref().map(Cow::Borrowed),
+            time: Some(self.time_seconds()),
+            sum: self.sum,
+            update_time: self.update_time,
+            ..RawRecord::default()
+        };
+        set_value(&mut raw, self.value.as_ref());
+        raw
     }
 }
 

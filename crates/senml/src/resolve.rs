@@ -179,8 +179,11 @@ impl Resolver {
             }
         }
 
-        let mut values = raw.value_labels();
-        if let (Some(_), Some(_)) = (values.next(), values.next()) {
+        let values = usize::from(raw.value.is_some())
+            + usize::from(raw.string_value.is_some())
+            + usize::from(raw.bool_value.is_some())
+            + usize::from(raw.data_value.is_some());
+        if values > 1 {
             let labels: Vec<_> = raw.value_labels().map(|l| l.as_str()).collect();
             return Err(Error::in_record(
                 index,
@@ -283,7 +286,9 @@ impl Resolver {
         let now = if relative { self.now } else { 0.0 };
         let mut micros = 0i64;
         for part in [base_time, time, now] {
-            micros = to_micros(part).and_then(|m| micros.checked_add(m)).ok_or_else(out_of_range)?;
+            micros = to_micros(part)
+                .and_then(|m| micros.checked_add(m))
+                .ok_or_else(out_of_range)?;
         }
         // i64 microseconds span ±292,000 years; keep a margin for arithmetic on them.
         if micros.unsigned_abs() >= 1 << 62 {
@@ -342,7 +347,14 @@ impl Resolver {
     }
 }
 
+/// Seconds to integer microseconds, `None` beyond ±146,000 years.
+#[inline]
 fn to_micros(seconds: f64) -> Option<i64> {
+    // Whole seconds, the common case, need no rounding (a libm call).
+    let whole = seconds as i64;
+    if whole as f64 == seconds && whole.unsigned_abs() < 4_000_000_000_000 {
+        return Some(whole * 1_000_000);
+    }
     let micros = (seconds * 1e6).round();
     (micros.is_finite() && micros.abs() < 4.6e18).then_some(micros as i64)
 }

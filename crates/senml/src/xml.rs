@@ -327,7 +327,9 @@ fn write_element(buf: &mut Vec<u8>, r: &RawRecord<'_>) -> Result<()> {
         buf.extend_from_slice(label.as_str().as_bytes());
         buf.extend_from_slice(b"=\"");
         match value {
-            FieldValue::Unsigned(v) => buf.extend_from_slice(itoa::Buffer::new().format(v).as_bytes()),
+            FieldValue::Unsigned(v) => {
+                buf.extend_from_slice(itoa::Buffer::new().format(v).as_bytes())
+            }
             FieldValue::Number(v) => write_number(buf, v, "XML")?,
             FieldValue::Text(s) => write_attribute_text(buf, s, label)?,
             FieldValue::Bool(b) => buf.extend_from_slice(if b { b"true" } else { b"false" }),

@@ -57,20 +57,32 @@ fn record(with_unit: bool) -> impl Strategy<Value = Record> {
     )
         .prop_map(move |(name, time, value, sum, unit, update_time)| {
             // A record carries a value, a sum, or both.
-            let sum = if value.is_none() { Some(sum.unwrap_or(1.0)) } else { sum };
-            Record { name: Arc::from(name), time, value, sum, unit: with_unit.then(|| Arc::from(unit)), update_time }
+            let sum = if value.is_none() {
+                Some(sum.unwrap_or(1.0))
+            } else {
+                sum
+            };
+            Record {
+                name: Arc::from(name),
+                time,
+                value,
+                sum,
+                unit: with_unit.then(|| Arc::from(unit)),
+                update_time,
+            }
         })
 }
 
 /// A resolved pack: records in stable chronological order.
 fn pack() -> impl Strategy<Value = ResolvedPack> {
-    (any::<bool>(), prop::sample::select(vec![10u64, 5, 26]))
-        .prop_flat_map(|(with_unit, version)| {
+    (any::<bool>(), prop::sample::select(vec![10u64, 5, 26])).prop_flat_map(
+        |(with_unit, version)| {
             prop::collection::vec(record(with_unit), 1..40).prop_map(move |mut records| {
                 records.sort_by_key(|r| r.time);
                 ResolvedPack { version, records }
             })
-        })
+        },
+    )
 }
 
 fn resolve(bytes: &[u8], format: Format) -> ResolvedPack {
@@ -110,21 +122,39 @@ proptest! {
 /// in any order: the factoring property also checks the stable sort.
 fn pack_of_numbers() -> impl Strategy<Value = ResolvedPack> {
     let number = (-1_000_000i64..1_000_000).prop_map(|v| v as f64 / 8.0);
-    let record = (name(), MIN_MICROS..MAX_MICROS, number.clone(), prop::option::of(number), prop::sample::select(UNITS));
-    (any::<bool>(), any::<bool>(), prop::collection::vec(record, 1..30)).prop_map(|(with_unit, with_sum, records)| {
-        let records = records
-            .into_iter()
-            .map(|(name, time, v, sum, unit)| Record {
-                name: Arc::from(name),
-                time: time / 1000 * 1000,
-                value: Some(Value::Number(v)),
-                sum: if with_sum { Some(sum.unwrap_or(0.0)) } else { None },
-                unit: with_unit.then(|| Arc::from(unit)),
-                update_time: None,
-            })
-            .collect();
-        ResolvedPack { version: 10, records }
-    })
+    let record = (
+        name(),
+        MIN_MICROS..MAX_MICROS,
+        number.clone(),
+        prop::option::of(number),
+        prop::sample::select(UNITS),
+    );
+    (
+        any::<bool>(),
+        any::<bool>(),
+        prop::collection::vec(record, 1..30),
+    )
+        .prop_map(|(with_unit, with_sum, records)| {
+            let records = records
+                .into_iter()
+                .map(|(name, time, v, sum, unit)| Record {
+                    name: Arc::from(name),
+                    time: time / 1000 * 1000,
+                    value: Some(Value::Number(v)),
+                    sum: if with_sum {
+                        Some(sum.unwrap_or(0.0))
+                    } else {
+                        None
+                    },
+                    unit: with_unit.then(|| Arc::from(unit)),
+                    update_time: None,
+                })
+                .collect();
+            ResolvedPack {
+                version: 10,
+                records,
+            }
+        })
 }
 
 /// How one record is written: which base fields change before it.
@@ -149,21 +179,43 @@ fn factoring() -> impl Strategy<Value = Factoring> {
         prop::bool::weighted(0.1),
         any::<bool>(),
     )
-        .prop_map(|(base_name_cut, base_time, base_unit, base_value, base_sum, base_only_before, repeat_version)| {
-            Factoring { base_name_cut, base_time, base_unit, base_value, base_sum, base_only_before, repeat_version }
-        })
+        .prop_map(
+            |(
+                base_name_cut,
+                base_time,
+                base_unit,
+                base_value,
+                base_sum,
+                base_only_before,
+                repeat_version,
+            )| {
+                Factoring {
+                    base_name_cut,
+                    base_time,
+                    base_unit,
+                    base_value,
+                    base_sum,
+                    base_only_before,
+                    repeat_version,
+                }
+            },
+        )
 }
 
 /// Writes `pack`'s records, in the given (unsorted) order, with base fields
 /// as `choices` say; returns the raw records and the expected resolved pack.
 fn factor(pack: &ResolvedPack, choices: &[Factoring]) -> (Vec<RawRecord<'static>>, ResolvedPack) {
     let mut raw = Vec::new();
-    let (mut bn, mut bt, mut bu, mut bv, mut bs) = (String::new(), 0i64, None::<Arc<str>>, 0.0, 0.0);
+    let (mut bn, mut bt, mut bu, mut bv, mut bs) =
+        (String::new(), 0i64, None::<Arc<str>>, 0.0, 0.0);
     for (i, (r, f)) in pack.records.iter().zip(choices).enumerate() {
         if f.base_only_before {
             // A record of base fields alone: sets context, yields no record.
             bt = f.base_time.unwrap_or(bt);
-            raw.push(RawRecord { base_time: Some(bt as f64), ..RawRecord::default() });
+            raw.push(RawRecord {
+                base_time: Some(bt as f64),
+                ..RawRecord::default()
+            });
         }
         let mut out = RawRecord::default();
         if i == 0 || f.repeat_version {
