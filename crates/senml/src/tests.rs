@@ -370,6 +370,18 @@ fn relative_times_resolve_against_now_and_order_is_stable() {
 }
 
 #[test]
+fn a_byte_order_mark_is_tolerated() {
+    for (bytes, format) in [
+        (&b"\xef\xbb\xbf[{\"n\":\"a\",\"v\":1}]"[..], Format::Json),
+        (&b"\xef\xbb\xbf<sensml xmlns=\"urn:ietf:params:xml:ns:senml\"><senml n=\"a\" v=\"1\"/></sensml>"[..], Format::Xml),
+    ] {
+        assert_eq!(Format::sniff(bytes), Some(format));
+        assert_eq!(resolve_slice(bytes, format, NOW).unwrap().records.len(), 1, "{format}");
+        assert_eq!(crate::resolve_reader(bytes, format, NOW).unwrap().records.len(), 1, "{format}");
+    }
+}
+
+#[test]
 fn an_explicit_zero_is_a_value() {
     let pack = resolve_slice(
         br#"[{"n":"a","v":0},{"n":"a","v":5,"bv":0}]"#,

@@ -62,6 +62,11 @@ impl<I: Input> JsonDecoder<I> {
     #[inline]
     pub(crate) fn next_record(&mut self) -> Result<Option<RawRecord<'_>>> {
         if self.state == State::Start {
+            // A UTF-8 byte-order mark is tolerated (RFC 8259 §8.1 allows ignoring it).
+            while self.input.rest().len() < 3 && self.input.refill()? {}
+            if self.input.rest().starts_with(b"\xef\xbb\xbf") {
+                self.input.set_pos(self.input.pos() + 3);
+            }
             match self.input.skip_whitespace()? {
                 Some(b'[') => {
                     self.input.set_pos(self.input.pos() + 1);
