@@ -1,5 +1,8 @@
 //! The `fedwatt` binary: command-line interface and wiring.
 
+// Nothing that comes from outside is unwrapped; tests may.
+#![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
+
 mod senml_cmd;
 
 use std::process::ExitCode;

@@ -109,7 +109,7 @@ pub fn compact_iter(pack: &ResolvedPack) -> Result<impl Iterator<Item = RawRecor
             raw.base_time = Some(base_seconds);
         }
         let rest = &r.name[prefix..];
-        raw.name = (!rest.is_empty()).then(|| Cow::Borrowed(rest));
+        raw.name = (!rest.is_empty()).then_some(Cow::Borrowed(rest));
         if r.unit.as_deref() != base_unit {
             raw.unit = r.unit.as_deref().map(Cow::Borrowed);
         }

@@ -3,6 +3,8 @@
 //! one, and whatever resolves re-encodes in every format and resolves to
 //! the same records.
 
+#![allow(clippy::expect_used)] // This module exists to panic when an invariant breaks.
+
 use crate::{Format, RecordReader, compact, encode, resolve_reader, resolve_slice, validate};
 
 /// Fixed "now", so that relative times resolve the same on every run.

@@ -30,6 +30,9 @@
 //! - a [`ResolvedPack`] is in stable chronological order;
 //! - `resolve(decode(encode(compact(pack)))) == pack` in every format.
 
+// Nothing that comes from outside is unwrapped; tests may.
+#![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
+
 mod cbor;
 mod codec;
 mod compact;
