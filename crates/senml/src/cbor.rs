@@ -38,6 +38,7 @@ struct Header {
 }
 
 /// Reads a header at `bytes[*pos..]`, advancing `pos`.
+#[inline]
 fn header(bytes: &[u8], pos: &mut usize) -> Result<Header, Short> {
     let initial = *bytes.get(*pos).ok_or(Short::Incomplete)?;
     let (major, info) = (initial >> 5, initial & 0x1f);
@@ -257,13 +258,41 @@ impl<I: Input> CborDecoder<I> {
                 Ok(None)
             };
         }
-        let (_, len) = self.framed(|bytes, pos| skip_item(bytes, pos, 0))?;
+        if !self.input.is_whole() {
+            // Bring the whole record into the buffer before decoding it.
+            self.framed(|bytes, pos| skip_item(bytes, pos, 0))?;
+        }
         let index = self.index;
         self.index += 1;
         self.state = State::Records(remaining.map(|n| n - 1));
         let start = self.input.pos();
-        self.advance(len);
-        decode_record(&self.input.buffer()[start..start + len], index).map(Some)
+        let mut record = RawRecord::default();
+        match decode_record(&self.input.buffer()[start..], index, &mut record) {
+            Ok((problem, len)) => {
+                self.input.set_pos(start + len);
+                match problem {
+                    None => Ok(Some(record)),
+                    Some(e) => Err(e),
+                }
+            }
+            Err(Short::Incomplete) => {
+                self.state = State::Done;
+                Err(Error::input(Reason::Truncated {
+                    offset: self.input.offset_of(self.input.buffer().len()),
+                }))
+            }
+            Err(Short::Malformed(message)) => {
+                self.state = State::Done;
+                Err(Error::in_record(
+                    index,
+                    Reason::Syntax {
+                        format: "CBOR",
+                        offset: self.input.offset_of(start),
+                        message,
+                    },
+                ))
+            }
+        }
     }
 }
 
@@ -285,35 +314,33 @@ fn describe(h: Header) -> String {
     }
 }
 
-/// Decodes one framed record (a complete, well-formed item).
-fn decode_record(bytes: &[u8], index: usize) -> Result<RawRecord<'_>> {
+/// Decodes the record at the start of `bytes` into `record` (which starts
+/// empty). Returns the record's first field error, if any, and the bytes it
+/// took: a bad field's value is skipped, so decoding can go on after it.
+#[inline]
+fn decode_record<'a>(
+    bytes: &'a [u8],
+    index: usize,
+    record: &mut RawRecord<'a>,
+) -> Result<(Option<Error>, usize), Short> {
     let mut pos = 0;
-    let malformed = |_| {
-        Error::in_record(
-            index,
-            Reason::Syntax {
-                format: "CBOR",
-                offset: 0,
-                message: "malformed record".into(),
-            },
-        )
-    };
-    let h = header(bytes, &mut pos).map_err(malformed)?;
+    let h = header(bytes, &mut pos)?;
     if h.major != 5 {
-        return Err(Error::in_record(
-            index,
-            Reason::WrongType {
-                expected: "a map",
-                found: describe(h),
-            },
-        ));
+        pos = 0;
+        skip_item(bytes, &mut pos, 0)?;
+        let reason = Reason::WrongType {
+            expected: "a map",
+            found: describe(h),
+        };
+        return Ok((Some(Error::in_record(index, reason)), pos));
     }
-    let mut record = RawRecord::default();
+    let mut problem: Option<Error> = None;
     let mut seen = 0u16;
     let mut remaining = h.arg;
     loop {
         if h.indefinite {
-            if bytes[pos] == BREAK {
+            if *bytes.get(pos).ok_or(Short::Incomplete)? == BREAK {
+                pos += 1;
                 break;
             }
         } else if remaining == 0 {
@@ -321,130 +348,156 @@ fn decode_record(bytes: &[u8], index: usize) -> Result<RawRecord<'_>> {
         } else {
             remaining -= 1;
         }
-        let key_header = header(bytes, &mut pos).map_err(malformed)?;
-        let label = match key_header.major {
-            0 => i64::try_from(key_header.arg)
-                .ok()
-                .and_then(Label::from_cbor),
-            1 => i64::try_from(key_header.arg)
+        let key_start = pos;
+        let key = header(bytes, &mut pos)?;
+        let label = match key.major {
+            0 => i64::try_from(key.arg).ok().and_then(Label::from_cbor),
+            1 => i64::try_from(key.arg)
                 .ok()
                 .and_then(|n| Label::from_cbor(-1 - n)),
-            3 if !key_header.indefinite => {
-                let key =
-                    text(bytes, &mut pos, key_header).map_err(|r| Error::in_record(index, r))?;
-                if Label::from_name(key).is_none() {
-                    check_unknown_label(key).map_err(|r| Error::in_field(index, key, r))?;
+            3 if !key.indefinite => {
+                let start = pos;
+                skip_bytes(bytes, &mut pos, key.arg)?;
+                match std::str::from_utf8(&bytes[start..pos]) {
+                    Ok(name) => {
+                        if let Err(reason) = check_unknown_label(name) {
+                            problem.get_or_insert(Error::in_field(index, name, reason));
+                        }
+                        Label::from_name(name)
+                    }
+                    Err(_) => {
+                        let reason = Reason::WrongType {
+                            expected: "a UTF-8 label",
+                            found: "invalid UTF-8".into(),
+                        };
+                        problem.get_or_insert(Error::in_record(index, reason));
+                        None
+                    }
                 }
-                Label::from_name(key)
             }
             _ => {
-                return Err(Error::in_record(
-                    index,
-                    Reason::WrongType {
-                        expected: "an integer or text label",
-                        found: describe(key_header),
-                    },
-                ));
+                pos = key_start;
+                skip_item(bytes, &mut pos, 0)?;
+                let reason = Reason::WrongType {
+                    expected: "an integer or text label",
+                    found: describe(key),
+                };
+                problem.get_or_insert(Error::in_record(index, reason));
+                None
             }
         };
+        let value_start = pos;
         let Some(label) = label else {
-            skip_item(bytes, &mut pos, 0).map_err(malformed)?;
+            skip_item(bytes, &mut pos, 0)?;
             continue;
         };
-        let field = |reason| Error::in_field(index, label.as_str(), reason);
         let bit = 1u16 << (label.cbor() + 6);
-        if seen & bit != 0 {
-            return Err(field(Reason::DuplicateField));
-        }
-        seen |= bit;
-        let vh = header(bytes, &mut pos).map_err(malformed)?;
-        match label {
-            Label::BaseVersion => match vh.major {
-                0 => record.base_version = Some(vh.arg),
-                _ => {
-                    return Err(field(Reason::WrongType {
-                        expected: "an unsigned integer",
-                        found: describe(vh),
-                    }));
-                }
-            },
-            Label::BaseName | Label::BaseUnit | Label::Name | Label::Unit | Label::StringValue => {
-                let s = Cow::Borrowed(text(bytes, &mut pos, vh).map_err(field)?);
-                match label {
-                    Label::BaseName => record.base_name = Some(s),
-                    Label::BaseUnit => record.base_unit = Some(s),
-                    Label::Name => record.name = Some(s),
-                    Label::Unit => record.unit = Some(s),
-                    _ => record.string_value = Some(s),
-                }
-            }
-            Label::DataValue => {
-                if vh.major != 2 || vh.indefinite {
-                    let found = if vh.major == 2 {
-                        "an indefinite-length byte string".into()
-                    } else {
-                        describe(vh)
-                    };
-                    return Err(field(Reason::WrongType {
-                        expected: "a definite-length byte string",
-                        found,
-                    }));
-                }
-                let start = pos;
-                skip_bytes(bytes, &mut pos, vh.arg).map_err(malformed)?;
-                record.data_value = Some(Cow::Borrowed(&bytes[start..pos]));
-            }
-            Label::BoolValue => match (vh.major, vh.info) {
-                (7, 20) => record.bool_value = Some(false),
-                (7, 21) => record.bool_value = Some(true),
-                _ => {
-                    return Err(field(Reason::WrongType {
-                        expected: "a boolean",
-                        found: describe(vh),
-                    }));
-                }
-            },
-            _ => {
-                let v = number(bytes, &mut pos, vh).map_err(field)?;
-                match label {
-                    Label::BaseTime => record.base_time = Some(v),
-                    Label::BaseValue => record.base_value = Some(v),
-                    Label::BaseSum => record.base_sum = Some(v),
-                    Label::Value => record.value = Some(v),
-                    Label::Sum => record.sum = Some(v),
-                    Label::Time => record.time = Some(v),
-                    _ => record.update_time = Some(v),
-                }
-            }
+        let result = if seen & bit != 0 {
+            Err(Reason::DuplicateField)
+        } else {
+            seen |= bit;
+            field(bytes, &mut pos, label, record)?
+        };
+        if let Err(reason) = result {
+            problem.get_or_insert(Error::in_field(index, label.as_str(), reason));
+            pos = value_start;
+            skip_item(bytes, &mut pos, 0)?;
         }
     }
-    Ok(record)
+    Ok((problem, pos))
+}
+
+/// Reads the value of a known field into `record`. The outer error means
+/// the bytes end or are not CBOR; the inner one that the value is wrong.
+#[inline]
+fn field<'a>(
+    bytes: &'a [u8],
+    pos: &mut usize,
+    label: Label,
+    record: &mut RawRecord<'a>,
+) -> Result<Result<(), Reason>, Short> {
+    let vh = header(bytes, pos)?;
+    let wrong = |expected, found| Ok(Err(Reason::WrongType { expected, found }));
+    match label {
+        Label::BaseVersion => match vh.major {
+            0 => record.base_version = Some(vh.arg),
+            _ => return wrong("an unsigned integer", describe(vh)),
+        },
+        Label::BaseName | Label::BaseUnit | Label::Name | Label::Unit | Label::StringValue => {
+            let s = match text(bytes, pos, vh)? {
+                Ok(s) => Some(Cow::Borrowed(s)),
+                Err(reason) => return Ok(Err(reason)),
+            };
+            match label {
+                Label::BaseName => record.base_name = s,
+                Label::BaseUnit => record.base_unit = s,
+                Label::Name => record.name = s,
+                Label::Unit => record.unit = s,
+                _ => record.string_value = s,
+            }
+        }
+        Label::DataValue => {
+            if vh.major != 2 || vh.indefinite {
+                let found = if vh.major == 2 {
+                    "an indefinite-length byte string".into()
+                } else {
+                    describe(vh)
+                };
+                return wrong("a definite-length byte string", found);
+            }
+            let start = *pos;
+            skip_bytes(bytes, pos, vh.arg)?;
+            record.data_value = Some(Cow::Borrowed(&bytes[start..*pos]));
+        }
+        Label::BoolValue => match (vh.major, vh.info) {
+            (7, 20) => record.bool_value = Some(false),
+            (7, 21) => record.bool_value = Some(true),
+            _ => return wrong("a boolean", describe(vh)),
+        },
+        _ => {
+            // A malformed decimal fraction reads as a wrong value here; the
+            // caller's skip of the value then finds the real problem.
+            let v = match number(bytes, pos, vh) {
+                Ok(v) => v,
+                Err(reason) => return Ok(Err(reason)),
+            };
+            let slot = match label {
+                Label::BaseTime => &mut record.base_time,
+                Label::BaseValue => &mut record.base_value,
+                Label::BaseSum => &mut record.base_sum,
+                Label::Value => &mut record.value,
+                Label::Sum => &mut record.sum,
+                Label::Time => &mut record.time,
+                _ => &mut record.update_time,
+            };
+            *slot = Some(v);
+        }
+    }
+    Ok(Ok(()))
 }
 
 /// A definite-length text string whose header was just read.
-fn text<'a>(bytes: &'a [u8], pos: &mut usize, h: Header) -> Result<&'a str, Reason> {
+#[inline]
+fn text<'a>(bytes: &'a [u8], pos: &mut usize, h: Header) -> Result<Result<&'a str, Reason>, Short> {
     if h.major != 3 || h.indefinite {
         let found = if h.major == 3 {
             "an indefinite-length text string".into()
         } else {
             describe(h)
         };
-        return Err(Reason::WrongType {
+        return Ok(Err(Reason::WrongType {
             expected: "a definite-length text string",
             found,
-        });
+        }));
     }
     let start = *pos;
-    let malformed = |_| Reason::Syntax {
-        format: "CBOR",
-        offset: start as u64,
-        message: "truncated string".into(),
-    };
-    skip_bytes(bytes, pos, h.arg).map_err(malformed)?;
-    std::str::from_utf8(&bytes[start..*pos]).map_err(|e| Reason::WrongType {
-        expected: "UTF-8 text",
-        found: format!("invalid UTF-8 at byte {} of the string", e.valid_up_to()),
-    })
+    skip_bytes(bytes, pos, h.arg)?;
+    Ok(
+        std::str::from_utf8(&bytes[start..*pos]).map_err(|e| Reason::WrongType {
+            expected: "UTF-8 text",
+            found: format!("invalid UTF-8 at byte {} of the string", e.valid_up_to()),
+        }),
+    )
 }
 
 /// A number (integer, float, or decimal fraction) whose header was just read.

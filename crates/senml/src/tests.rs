@@ -342,6 +342,32 @@ fn validation_reports_every_error_and_goes_on() {
 }
 
 #[test]
+fn cbor_validation_goes_on_after_a_bad_field() {
+    // [{0:"a",2:1}, {0:"b",2:"x",6:1}, {0:"c",2:3}, 7 (not a map), {0:"d",4:true}]
+    let pack = [
+        0x85, 0xa2, 0x00, 0x61, b'a', 0x02, 0x01, 0xa3, 0x00, 0x61, b'b', 0x02, 0x61, b'x', 0x06,
+        0x01, 0xa2, 0x00, 0x61, b'c', 0x02, 0x03, 0x07, 0xa2, 0x00, 0x61, b'd', 0x04, 0xf5,
+    ];
+    for reader in [
+        RecordReader::from_slice(&pack, Format::Cbor),
+        RecordReader::from_reader(&pack[..], Format::Cbor),
+    ] {
+        let mut errors = Vec::new();
+        let summary = validate(reader, NOW, |e| errors.push(e));
+        assert_eq!((summary.records, summary.errors), (5, 2), "{errors:?}");
+        assert_eq!(at(&errors[0]), (Some(1), Some("v")));
+        assert_eq!(
+            errors[0].reason,
+            Reason::WrongType {
+                expected: "a number",
+                found: "a text string".into()
+            }
+        );
+        assert_eq!(at(&errors[1]), (Some(3), None));
+    }
+}
+
+#[test]
 fn relative_times_resolve_against_now_and_order_is_stable() {
     let pack = resolve_slice(
         br#"[{"n":"a","v":1,"t":-10},{"n":"b","v":2,"t":-20},{"n":"c","v":3,"t":-10}]"#,
