@@ -12,19 +12,19 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use senml::{Format, RecordReader, compact, encode, resolve_slice};
+use senml::{Format, Framing, RecordReader, ResolvedPack, compact_iter, encode, resolve_slice};
 use serde::Deserialize;
 
 const RECORDS: usize = 1_000_000;
 const NOW: f64 = 1_700_000_000.0;
 
-/// The benchmark pack, in SenML JSON.
+/// The benchmark pack, in SenML JSON (bench/measure.py writes the same one).
 fn load_curve_json() -> Vec<u8> {
     let mut out = String::with_capacity(RECORDS * 24);
     out.push('[');
     let mut seed = 0x2545_f491_4f6c_dd1du64;
     for i in 0..RECORDS {
-        // A household's power in W: a deterministic pseudo-random walk.
+        // A household's power in W: a deterministic pseudo-random series.
         seed ^= seed << 13;
         seed ^= seed >> 7;
         seed ^= seed << 17;
@@ -63,11 +63,27 @@ struct Bare<'a> {
     ut: Option<f64>,
 }
 
+/// Encodes `pack` compactly, record by record.
+fn encode_compact(pack: &ResolvedPack, format: Format, capacity: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(capacity);
+    let mut w = senml::writer(format, &mut out, Framing::Pack(Some(pack.records.len())));
+    for r in compact_iter(pack).expect("compactable") {
+        w.write(&r).expect("encodable");
+    }
+    w.finish().expect("encodable");
+    drop(w);
+    out
+}
+
 fn bench(c: &mut Criterion) {
     let json = load_curve_json();
     let pack = resolve_slice(&json, Format::Json, NOW).expect("the benchmark pack is valid");
-    let cbor = encode(&compact(&pack).expect("compactable"), Format::Cbor).expect("encodable");
-    let xml = encode(&compact(&pack).expect("compactable"), Format::Xml).expect("encodable");
+    let cbor = encode_compact(&pack, Format::Cbor, json.len());
+    let xml = encode_compact(&pack, Format::Xml, 2 * json.len());
+    assert_eq!(
+        resolve_slice(&cbor, Format::Cbor, NOW).expect("valid"),
+        pack
+    );
     eprintln!(
         "pack: {RECORDS} records; JSON {} bytes, CBOR {} bytes, XML {} bytes",
         json.len(),
@@ -84,14 +100,30 @@ fn bench(c: &mut Criterion) {
             black_box(serde_json::from_slice::<Vec<Bare<'_>>>(black_box(&json)).expect("valid"))
         })
     });
-    group.bench_function("json decode+resolve", |b| {
-        b.iter(|| black_box(resolve_slice(black_box(&json), Format::Json, NOW).expect("valid")))
-    });
-    group.bench_function("cbor decode+resolve", |b| {
-        b.iter(|| black_box(resolve_slice(black_box(&cbor), Format::Cbor, NOW).expect("valid")))
-    });
-    group.bench_function("xml decode+resolve", |b| {
-        b.iter(|| black_box(resolve_slice(black_box(&xml), Format::Xml, NOW).expect("valid")))
+    for (format, bytes) in [
+        (Format::Json, &json),
+        (Format::Cbor, &cbor),
+        (Format::Xml, &xml),
+    ] {
+        group.bench_function(format!("{format} decode+resolve"), |b| {
+            b.iter(|| black_box(resolve_slice(black_box(bytes), format, NOW).expect("valid")))
+        });
+    }
+    for (format, bytes) in [(Format::Json, &json), (Format::Cbor, &cbor)] {
+        let mut reused = ResolvedPack::default();
+        group.bench_function(format!("{format} decode+resolve, buffer reused"), |b| {
+            b.iter(|| {
+                senml::resolve_slice_into(black_box(bytes), format, NOW, &mut reused)
+                    .expect("valid");
+                black_box(reused.records.len())
+            })
+        });
+    }
+    group.bench_function("json decode+validate, nothing kept", |b| {
+        b.iter(|| {
+            let reader = RecordReader::from_slice(black_box(&json), Format::Json);
+            black_box(senml::validate(reader, NOW, |e| panic!("{e}")))
+        })
     });
     group.bench_function("json decode only", |b| {
         b.iter(|| {
@@ -103,15 +135,13 @@ fn bench(c: &mut Criterion) {
             black_box(n)
         })
     });
-    group.bench_function("json encode compact", |b| {
-        b.iter(|| {
-            black_box(encode(&compact(black_box(&pack)).expect("ok"), Format::Json).expect("ok"))
-        })
-    });
-    group.bench_function("cbor encode compact", |b| {
-        b.iter(|| {
-            black_box(encode(&compact(black_box(&pack)).expect("ok"), Format::Cbor).expect("ok"))
-        })
+    for format in [Format::Json, Format::Cbor] {
+        group.bench_function(format!("{format} encode compact"), |b| {
+            b.iter(|| black_box(encode_compact(black_box(&pack), format, json.len())))
+        });
+    }
+    group.bench_function("json encode resolved", |b| {
+        b.iter(|| black_box(encode(&pack.to_raw(), Format::Json).expect("encodable")))
     });
     group.finish();
 }

@@ -214,13 +214,37 @@ pub fn decode_slice(bytes: &[u8], format: Format) -> Result<Vec<RawRecord<'_>>> 
 /// taken from `now` (seconds). The pack is valid as a whole or refused with
 /// the first error.
 pub fn resolve_slice(bytes: &[u8], format: Format, now: f64) -> Result<ResolvedPack> {
-    let mut resolver = Resolver::new(now);
+    let mut pack = ResolvedPack::default();
+    resolve_slice_into(bytes, format, now, &mut pack)?;
+    Ok(pack)
+}
+
+/// [`resolve_slice`] into an existing pack, whose record buffer is reused
+/// (cleared, capacity kept). On error the pack is left empty.
+///
+/// ```
+/// use senml::{Format, ResolvedPack};
+/// let mut pack = ResolvedPack::default();
+/// for body in [&br#"[{"n":"a","v":1}]"#[..], br#"[{"n":"b","v":2},{"n":"b","v":3}]"#] {
+///     senml::resolve_slice_into(body, Format::Json, 1.7e9, &mut pack).unwrap();
+///     // … store pack.records …
+/// }
+/// assert_eq!(pack.records.len(), 2);
+/// ```
+pub fn resolve_slice_into(
+    bytes: &[u8],
+    format: Format,
+    now: f64,
+    pack: &mut ResolvedPack,
+) -> Result<()> {
+    let mut resolver = Resolver::with_buffer(now, std::mem::take(&mut pack.records));
     // A record takes at least 8 bytes in JSON and 2 in CBOR; reserving an
     // upper bound spares the copies of a growing vector (untouched pages
     // cost nothing).
     let min_record_bytes = if format == Format::Cbor { 4 } else { 16 };
     resolver.reserve((bytes.len() / min_record_bytes).min(1 << 24));
-    resolve_from(RecordReader::from_slice(bytes, format), resolver)
+    *pack = resolve_from(RecordReader::from_slice(bytes, format), resolver)?;
+    Ok(())
 }
 
 /// Decodes and resolves a whole pack read from a stream.

@@ -50,13 +50,13 @@ mod xml;
 
 pub use codec::{
     Format, RecordReader, Validation, decode_slice, encode, resolve_reader, resolve_slice,
-    validate, writer,
+    resolve_slice_into, validate, writer,
 };
 pub use compact::{compact, compact_iter};
 pub use encode::{Framing, RecordWriter};
 pub use error::{Error, Reason, Result};
 pub use model::{
-    DEFAULT_VERSION, Label, RELATIVE_TIME_LIMIT, RawRecord, Record, ResolvedPack, Value,
+    DEFAULT_VERSION, FieldValue, Label, RELATIVE_TIME_LIMIT, RawRecord, Record, ResolvedPack, Value,
 };
 pub use names::{
     DeviceUrn, DeviceUrnError, Sen1NameError, check_name, is_valid_name, sen1_to_senml,

@@ -111,22 +111,28 @@ impl Label {
 
     /// The label with this JSON/XML name.
     pub fn from_name(name: &str) -> Option<Label> {
+        Label::from_bytes(name.as_bytes())
+    }
+
+    /// The label with this JSON/XML name, as bytes.
+    #[inline]
+    pub fn from_bytes(name: &[u8]) -> Option<Label> {
         Some(match name {
-            "bver" => Label::BaseVersion,
-            "bn" => Label::BaseName,
-            "bt" => Label::BaseTime,
-            "bu" => Label::BaseUnit,
-            "bv" => Label::BaseValue,
-            "bs" => Label::BaseSum,
-            "n" => Label::Name,
-            "u" => Label::Unit,
-            "v" => Label::Value,
-            "vs" => Label::StringValue,
-            "vb" => Label::BoolValue,
-            "s" => Label::Sum,
-            "t" => Label::Time,
-            "ut" => Label::UpdateTime,
-            "vd" => Label::DataValue,
+            b"bver" => Label::BaseVersion,
+            b"bn" => Label::BaseName,
+            b"bt" => Label::BaseTime,
+            b"bu" => Label::BaseUnit,
+            b"bv" => Label::BaseValue,
+            b"bs" => Label::BaseSum,
+            b"n" => Label::Name,
+            b"u" => Label::Unit,
+            b"v" => Label::Value,
+            b"vs" => Label::StringValue,
+            b"vb" => Label::BoolValue,
+            b"s" => Label::Sum,
+            b"t" => Label::Time,
+            b"ut" => Label::UpdateTime,
+            b"vd" => Label::DataValue,
             _ => return None,
         })
     }

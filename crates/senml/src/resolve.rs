@@ -37,13 +37,8 @@ pub fn is_supported_version(version: u64) -> bool {
 pub struct Resolver {
     now: f64,
     index: usize,
-    version: Option<u64>,
-    base_version: Option<u64>,
-    base_name: String,
-    base_time: f64,
-    base_unit: Option<Arc<str>>,
-    base_value: Option<f64>,
-    base_sum: Option<f64>,
+    /// The base fields in force; `base.version` is `None` before the first record.
+    base: Base,
     /// Resolved names under the current base name, by record name (`""` for none).
     names: HashMap<Box<str>, Arc<str>>,
     /// The last name looked up, to skip the map for runs of one name.
@@ -55,6 +50,19 @@ pub struct Resolver {
     keep: bool,
 }
 
+/// The base fields in force (RFC 8428 §4.5), with the base time also in
+/// microseconds so that most records need no float rounding.
+#[derive(Debug, Clone, Default)]
+struct Base {
+    version: Option<u64>,
+    name: String,
+    time: f64,
+    time_micros: i64,
+    unit: Option<Arc<str>>,
+    value: Option<f64>,
+    sum: Option<f64>,
+}
+
 impl Resolver {
     /// A resolver for one pack; relative times are taken from `now` (SenML
     /// seconds since the Unix epoch).
@@ -62,13 +70,7 @@ impl Resolver {
         Resolver {
             now,
             index: 0,
-            version: None,
-            base_version: None,
-            base_name: String::new(),
-            base_time: 0.0,
-            base_unit: None,
-            base_value: None,
-            base_sum: None,
+            base: Base::default(),
             names: HashMap::new(),
             last_name: None,
             units: HashMap::new(),
@@ -76,6 +78,17 @@ impl Resolver {
             produced: 0,
             sorted: true,
             keep: true,
+        }
+    }
+
+    /// A resolver that fills `records` (cleared first, its capacity kept):
+    /// a node that resolves pack after pack reuses one buffer instead of
+    /// touching fresh memory for every pack.
+    pub fn with_buffer(now: f64, mut records: Vec<Record>) -> Self {
+        records.clear();
+        Resolver {
+            records,
+            ..Resolver::new(now)
         }
     }
 
@@ -113,24 +126,236 @@ impl Resolver {
     pub fn push(&mut self, raw: &RawRecord<'_>) -> Result<Option<&Record>> {
         let index = self.index;
         self.index += 1;
-        let record = self.resolve(index, raw)?;
-        match record {
-            Some(record) => {
-                self.produced += 1;
-                if self.keep {
-                    if let Some(last) = self.records.last() {
-                        self.sorted &= last.time <= record.time;
-                    }
-                    self.records.push(record);
-                    Ok(self.records.last())
-                } else {
-                    self.records.clear();
-                    self.records.push(record);
-                    Ok(self.records.last())
-                }
+        // A record's own base fields apply to it and to the records after
+        // it, but only once it is accepted: until then they are pending.
+        let has_base = raw.base_version.is_some()
+            || raw.base_name.is_some()
+            || raw.base_time.is_some()
+            || raw.base_unit.is_some()
+            || raw.base_value.is_some()
+            || raw.base_sum.is_some();
+        let pending = if has_base || self.base.version.is_none() {
+            Some(self.next_base(index, raw)?)
+        } else {
+            None
+        };
+        let produced = if raw.is_base_only() {
+            None
+        } else {
+            Some(self.resolve(index, raw, pending.as_ref())?)
+        };
+        if let Some(base) = pending {
+            if base.name != self.base.name {
+                self.names.clear();
+                self.last_name = None;
             }
-            None => Ok(None),
+            self.base = base;
         }
+        let Some(record) = produced else {
+            return Ok(None);
+        };
+        self.produced += 1;
+        if self.keep {
+            if let Some(last) = self.records.last() {
+                self.sorted &= last.time <= record.time;
+            }
+        } else {
+            self.records.clear();
+        }
+        self.records.push(record);
+        Ok(self.records.last())
+    }
+
+    /// The base fields after `raw`'s, checked.
+    fn next_base(&mut self, index: usize, raw: &RawRecord<'_>) -> Result<Base> {
+        let field_err = |label: &str, reason| Error::in_field(index, label, reason);
+        // Version: a base field like the others, the same for every record.
+        let version = raw
+            .base_version
+            .or(self.base.version)
+            .unwrap_or(DEFAULT_VERSION);
+        if !is_supported_version(version) {
+            return Err(field_err("bver", Reason::UnsupportedVersion(version)));
+        }
+        if let Some(pack) = self.base.version {
+            if pack != version {
+                return Err(field_err(
+                    "bver",
+                    Reason::VersionMismatch {
+                        pack,
+                        found: version,
+                    },
+                ));
+            }
+        }
+        for (label, v) in [
+            ("bt", raw.base_time),
+            ("bv", raw.base_value),
+            ("bs", raw.base_sum),
+        ] {
+            check_finite(index, label, v)?;
+        }
+        let mut base = Base {
+            version: Some(version),
+            ..self.base.clone()
+        };
+        if let Some(bn) = raw.base_name.as_deref() {
+            bn.clone_into(&mut base.name);
+        }
+        if let Some(bt) = raw.base_time {
+            base.time = bt;
+            base.time_micros =
+                to_micros(bt).ok_or_else(|| field_err("bt", Reason::TimeOutOfRange(bt)))?;
+        }
+        if let Some(bu) = raw.base_unit.as_deref() {
+            base.unit = Some(self.unit(bu));
+        }
+        base.value = raw.base_value.or(base.value);
+        base.sum = raw.base_sum.or(base.sum);
+        Ok(base)
+    }
+
+    /// The resolved record of `raw` under `pending` base fields, or under
+    /// the ones in force when the record sets none.
+    fn resolve(
+        &mut self,
+        index: usize,
+        raw: &RawRecord<'_>,
+        pending: Option<&Base>,
+    ) -> Result<Record> {
+        let base = pending.unwrap_or(&self.base);
+        let values = usize::from(raw.value.is_some())
+            + usize::from(raw.string_value.is_some())
+            + usize::from(raw.bool_value.is_some())
+            + usize::from(raw.data_value.is_some());
+        if values > 1 {
+            let labels: Vec<_> = raw.value_labels().map(|l| l.as_str()).collect();
+            return Err(Error::in_record(
+                index,
+                Reason::SeveralValues(labels.join(", ")),
+            ));
+        }
+        let value = match raw {
+            RawRecord { value: Some(v), .. } => {
+                Some(Value::Number(finite_sum(index, "v", base.value, *v)?))
+            }
+            RawRecord {
+                string_value: Some(s),
+                ..
+            } => Some(Value::String(Arc::from(&**s))),
+            RawRecord {
+                bool_value: Some(b),
+                ..
+            } => Some(Value::Bool(*b)),
+            RawRecord {
+                data_value: Some(d),
+                ..
+            } => Some(Value::Data(Arc::from(&**d))),
+            _ => base.value.map(Value::Number),
+        };
+        let sum = match (base.sum, raw.sum) {
+            (None, None) => None,
+            (b, s) => Some(finite_sum(index, "s", b, s.unwrap_or(0.0))?),
+        };
+        if value.is_none() && sum.is_none() {
+            return Err(Error::in_record(index, Reason::NoValue));
+        }
+        check_finite(index, "ut", raw.update_time)?;
+        let time = self.time(index, base, raw.time)?;
+        let unit = match raw.unit.as_deref() {
+            Some(u) => Some(self.unit(u)),
+            None => base.unit.clone(),
+        };
+        let new_base_name = pending
+            .map(|p| p.name.as_str())
+            .filter(|bn| *bn != self.base.name);
+        let name = match new_base_name {
+            Some(bn) => self.new_name(index, bn, raw.name.as_deref().unwrap_or(""))?,
+            None => self.name(index, raw.name.as_deref().unwrap_or(""))?,
+        };
+        Ok(Record {
+            name,
+            time,
+            value,
+            sum,
+            unit,
+            update_time: raw.update_time,
+        })
+    }
+
+    /// `base time + time` (+ now when relative) in microseconds. Each term is
+    /// converted to integer microseconds before the addition, so that a
+    /// time written as `bt` + `t` resolves to the same microsecond as the
+    /// same time written whole (an f64 sum near 2^32 s could be 1 µs off).
+    #[inline]
+    fn time(&self, index: usize, base: &Base, time: Option<f64>) -> Result<i64> {
+        check_finite(index, "t", time)?;
+        let time = time.unwrap_or(0.0);
+        let seconds = base.time + time;
+        let out_of_range = || Error::in_field(index, "t", Reason::TimeOutOfRange(seconds));
+        let mut micros = to_micros(time)
+            .and_then(|t| t.checked_add(base.time_micros))
+            .ok_or_else(out_of_range)?;
+        if seconds < RELATIVE_TIME_LIMIT {
+            micros = to_micros(self.now)
+                .and_then(|now| now.checked_add(micros))
+                .ok_or_else(out_of_range)?;
+        }
+        // i64 microseconds span ±292,000 years; keep a margin for arithmetic on them.
+        if micros.unsigned_abs() >= 1 << 62 {
+            return Err(out_of_range());
+        }
+        Ok(micros)
+    }
+
+    /// The interned resolved name under the current base name, checked once
+    /// per distinct name.
+    #[inline]
+    fn name(&mut self, index: usize, name: &str) -> Result<Arc<str>> {
+        if let Some((last, arc)) = &self.last_name {
+            if **last == *name {
+                return Ok(arc.clone());
+            }
+        }
+        let arc = match self.names.get(name) {
+            Some(arc) => arc.clone(),
+            None => {
+                let arc = self.new_name(index, &self.base.name.clone(), name)?;
+                if self.names.len() >= CACHE_LIMIT {
+                    self.names.clear();
+                }
+                self.names.insert(name.into(), arc.clone());
+                arc
+            }
+        };
+        self.last_name = Some((name.into(), arc.clone()));
+        Ok(arc)
+    }
+
+    /// `base_name + name`, checked.
+    fn new_name(&self, index: usize, base_name: &str, name: &str) -> Result<Arc<str>> {
+        let full = format!("{base_name}{name}");
+        if let Err(why) = check_name(&full) {
+            let label = if name.is_empty() { "bn" } else { "n" };
+            return Err(Error::in_field(
+                index,
+                label,
+                Reason::InvalidName { name: full, why },
+            ));
+        }
+        Ok(Arc::from(full))
+    }
+
+    fn unit(&mut self, unit: &str) -> Arc<str> {
+        if let Some(arc) = self.units.get(unit) {
+            return arc.clone();
+        }
+        if self.units.len() >= CACHE_LIMIT {
+            self.units.clear();
+        }
+        let arc: Arc<str> = Arc::from(unit);
+        self.units.insert(unit.into(), arc.clone());
+        arc
     }
 
     /// The end of the pack: an error if no record came at all, or if none
@@ -151,199 +376,9 @@ impl Resolver {
             self.records.sort_by_key(|r| r.time);
         }
         Ok(ResolvedPack {
-            version: self.version.unwrap_or(DEFAULT_VERSION),
+            version: self.base.version.unwrap_or(DEFAULT_VERSION),
             records: self.records,
         })
-    }
-
-    fn resolve(&mut self, index: usize, raw: &RawRecord<'_>) -> Result<Option<Record>> {
-        let field_err = |label: &str, reason| Error::in_field(index, label, reason);
-
-        // Version: a base field like the others, the same for every record.
-        let version = raw
-            .base_version
-            .or(self.base_version)
-            .unwrap_or(DEFAULT_VERSION);
-        if !is_supported_version(version) {
-            return Err(field_err("bver", Reason::UnsupportedVersion(version)));
-        }
-        if let Some(pack) = self.version {
-            if pack != version {
-                return Err(field_err(
-                    "bver",
-                    Reason::VersionMismatch {
-                        pack,
-                        found: version,
-                    },
-                ));
-            }
-        }
-
-        let values = usize::from(raw.value.is_some())
-            + usize::from(raw.string_value.is_some())
-            + usize::from(raw.bool_value.is_some())
-            + usize::from(raw.data_value.is_some());
-        if values > 1 {
-            let labels: Vec<_> = raw.value_labels().map(|l| l.as_str()).collect();
-            return Err(Error::in_record(
-                index,
-                Reason::SeveralValues(labels.join(", ")),
-            ));
-        }
-
-        // Everything below is computed before any base field is updated, so
-        // a refused record leaves the resolver as it was.
-        let base_time = raw.base_time.unwrap_or(self.base_time);
-        let base_value = raw.base_value.or(self.base_value);
-        let base_sum = raw.base_sum.or(self.base_sum);
-        for (label, v) in [
-            ("bt", raw.base_time),
-            ("bv", raw.base_value),
-            ("bs", raw.base_sum),
-        ] {
-            check_finite(index, label, v)?;
-        }
-
-        let produces = !raw.is_base_only();
-        let mut resolved = None;
-        if produces {
-            let value = match raw {
-                RawRecord { value: Some(v), .. } => {
-                    Some(Value::Number(finite_sum(index, "v", base_value, *v)?))
-                }
-                RawRecord {
-                    string_value: Some(s),
-                    ..
-                } => Some(Value::String(Arc::from(&**s))),
-                RawRecord {
-                    bool_value: Some(b),
-                    ..
-                } => Some(Value::Bool(*b)),
-                RawRecord {
-                    data_value: Some(d),
-                    ..
-                } => Some(Value::Data(Arc::from(&**d))),
-                _ => base_value.map(Value::Number),
-            };
-            let sum = match (base_sum, raw.sum) {
-                (None, None) => None,
-                (b, s) => Some(finite_sum(index, "s", b, s.unwrap_or(0.0))?),
-            };
-            if value.is_none() && sum.is_none() {
-                return Err(Error::in_record(index, Reason::NoValue));
-            }
-            check_finite(index, "ut", raw.update_time)?;
-            let time = self.time(index, base_time, raw.time)?;
-            let new_base = raw.base_name.as_deref().filter(|bn| *bn != self.base_name);
-            let name = self.name(index, new_base, raw.name.as_deref().unwrap_or(""))?;
-            let unit = match raw.unit.as_deref() {
-                Some(u) => Some(self.unit(u)),
-                None => match raw.base_unit.as_deref() {
-                    Some(bu) => Some(self.unit(bu)),
-                    None => self.base_unit.clone(),
-                },
-            };
-            resolved = Some(Record {
-                name,
-                time,
-                value,
-                sum,
-                unit,
-                update_time: raw.update_time,
-            });
-        }
-
-        // Accepted: the record's base fields now apply to the records after it.
-        self.version = Some(version);
-        self.base_version = Some(version);
-        if let Some(bn) = raw.base_name.as_deref() {
-            if bn != self.base_name {
-                self.base_name.clear();
-                self.base_name.push_str(bn);
-                self.names.clear();
-                self.last_name = None;
-            }
-        }
-        self.base_time = base_time;
-        if let Some(bu) = raw.base_unit.as_deref() {
-            self.base_unit = Some(self.unit(bu));
-        }
-        self.base_value = base_value;
-        self.base_sum = base_sum;
-        Ok(resolved)
-    }
-
-    /// `base time + time` (+ now when relative) in microseconds. Each term is
-    /// converted to integer microseconds before the addition, so that a
-    /// time written as `bt` + `t` resolves to the same microsecond as the
-    /// same time written whole (an f64 sum near 2^32 s could be 1 µs off).
-    fn time(&self, index: usize, base_time: f64, time: Option<f64>) -> Result<i64> {
-        check_finite(index, "t", time)?;
-        let time = time.unwrap_or(0.0);
-        let seconds = base_time + time;
-        let out_of_range = || Error::in_field(index, "t", Reason::TimeOutOfRange(seconds));
-        let relative = seconds < RELATIVE_TIME_LIMIT;
-        let now = if relative { self.now } else { 0.0 };
-        let mut micros = 0i64;
-        for part in [base_time, time, now] {
-            micros = to_micros(part)
-                .and_then(|m| micros.checked_add(m))
-                .ok_or_else(out_of_range)?;
-        }
-        // i64 microseconds span ±292,000 years; keep a margin for arithmetic on them.
-        if micros.unsigned_abs() >= 1 << 62 {
-            return Err(out_of_range());
-        }
-        Ok(micros)
-    }
-
-    /// The interned resolved name `base name + name`, checked once per
-    /// distinct name. `new_base` is a base name that replaces the current one
-    /// from this record on.
-    fn name(&mut self, index: usize, new_base: Option<&str>, name: &str) -> Result<Arc<str>> {
-        let base_changed = new_base.is_some();
-        if !base_changed {
-            if let Some((last, arc)) = &self.last_name {
-                if **last == *name {
-                    return Ok(arc.clone());
-                }
-            }
-            if let Some(arc) = self.names.get(name) {
-                let arc = arc.clone();
-                self.last_name = Some((name.into(), arc.clone()));
-                return Ok(arc);
-            }
-        }
-        let full = format!("{}{name}", new_base.unwrap_or(&self.base_name));
-        if let Err(why) = check_name(&full) {
-            let label = if name.is_empty() { "bn" } else { "n" };
-            return Err(Error::in_field(
-                index,
-                label,
-                Reason::InvalidName { name: full, why },
-            ));
-        }
-        let arc: Arc<str> = Arc::from(full);
-        if !base_changed {
-            if self.names.len() >= CACHE_LIMIT {
-                self.names.clear();
-            }
-            self.names.insert(name.into(), arc.clone());
-            self.last_name = Some((name.into(), arc.clone()));
-        }
-        Ok(arc)
-    }
-
-    fn unit(&mut self, unit: &str) -> Arc<str> {
-        if let Some(arc) = self.units.get(unit) {
-            return arc.clone();
-        }
-        if self.units.len() >= CACHE_LIMIT {
-            self.units.clear();
-        }
-        let arc: Arc<str> = Arc::from(unit);
-        self.units.insert(unit.into(), arc.clone());
-        arc
     }
 }
 
@@ -359,6 +394,7 @@ fn to_micros(seconds: f64) -> Option<i64> {
     (micros.is_finite() && micros.abs() < 4.6e18).then_some(micros as i64)
 }
 
+#[inline]
 fn check_finite(index: usize, label: &str, v: Option<f64>) -> Result<()> {
     match v {
         Some(v) if !v.is_finite() => Err(Error::in_field(
@@ -371,6 +407,7 @@ fn check_finite(index: usize, label: &str, v: Option<f64>) -> Result<()> {
 }
 
 /// `base + v`, refused when either or the sum is not finite (1e308 + 1e308).
+#[inline]
 fn finite_sum(index: usize, label: &str, base: Option<f64>, v: f64) -> Result<f64> {
     check_finite(index, label, Some(v))?;
     let total = base.unwrap_or(0.0) + v;

@@ -83,6 +83,12 @@ fn expected(kind: Kind) -> &'static str {
     }
 }
 
+/// A member name: a SenML label, or another one.
+enum Key<'a> {
+    Known(Label),
+    Unknown(Cow<'a, str>),
+}
+
 /// A number token: its value, and the integer when it is a plain
 /// non-negative integer (for `bver`).
 struct Number {
@@ -125,21 +131,14 @@ impl<'a> Parser<'a> {
             if c != b'"' {
                 return self.unexpected(c, "a label in double quotes");
             }
-            let key = self.string()?;
-            let c = self.ws()?;
-            if c != b':' {
-                return self.unexpected(c, "':' after a label");
-            }
-            self.pos += 1;
-            self.ws()?;
-            match Label::from_name(&key) {
-                None => {
+            match self.label()? {
+                Key::Unknown(key) => {
                     if let Err(reason) = check_unknown_label(&key) {
                         problem.get_or_insert(Error::in_field(index, &key, reason));
                     }
                     self.skip_value(0)?;
                 }
-                Some(label) => {
+                Key::Known(label) => {
                     let bit = 1u16 << (label.cbor() + 6);
                     let result = if seen & bit != 0 {
                         self.skip_value(0)?;
@@ -162,6 +161,40 @@ impl<'a> Parser<'a> {
                 c => return self.unexpected(c, "',' or '}' in a record"),
             }
         }
+    }
+
+    /// A member name, its ':' and the white space around. Plain names are
+    /// matched as bytes, without UTF-8 checks; a name with escapes, or one
+    /// SenML does not know, is decoded as a string.
+    #[inline]
+    fn label(&mut self) -> Result<Key<'a>, Stop> {
+        let start = self.pos + 1;
+        let plain = self.bytes[start..]
+            .iter()
+            .position(|&c| c == b'"' || c == b'\\' || c < 0x20);
+        let known = match plain {
+            Some(n) if self.bytes[start + n] == b'"' => {
+                Label::from_bytes(&self.bytes[start..start + n])
+            }
+            _ => None,
+        };
+        let label = match known {
+            Some(label) => {
+                self.pos = start + plain.unwrap_or_default() + 1;
+                Key::Known(label)
+            }
+            None => {
+                let name = self.string()?;
+                Label::from_name(&name).map_or(Key::Unknown(name), Key::Known)
+            }
+        };
+        let c = self.ws()?;
+        if c != b':' {
+            return self.unexpected(c, "':' after a label");
+        }
+        self.pos += 1;
+        self.ws()?;
+        Ok(label)
     }
 
     /// Reads one known field into `record`; a wrong value is skipped and
