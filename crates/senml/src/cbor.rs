@@ -37,8 +37,9 @@ struct Header {
     info: u8,
 }
 
-/// Reads a header at `bytes[*pos..]`, advancing `pos`.
-#[inline]
+/// Reads a header at `bytes[*pos..]`, advancing `pos`. Always inlined: it
+/// runs for every key and value, and its result must stay in registers.
+#[inline(always)]
 fn header(bytes: &[u8], pos: &mut usize) -> Result<Header, Short> {
     let initial = *bytes.get(*pos).ok_or(Short::Incomplete)?;
     let (major, info) = (initial >> 5, initial & 0x1f);
@@ -57,11 +58,7 @@ fn header(bytes: &[u8], pos: &mut usize) -> Result<Header, Short> {
                 info,
             });
         }
-        _ => {
-            return Err(Short::Malformed(format!(
-                "reserved additional information {info} in initial byte {initial:#04x}"
-            )));
-        }
+        _ => return Err(reserved(initial)),
     };
     let arg_bytes = bytes
         .get(*pos + 1..*pos + 1 + size)
@@ -78,6 +75,14 @@ fn header(bytes: &[u8], pos: &mut usize) -> Result<Header, Short> {
         indefinite: false,
         info,
     })
+}
+
+#[cold]
+fn reserved(initial: u8) -> Short {
+    Short::Malformed(format!(
+        "reserved additional information {} in initial byte {initial:#04x}",
+        initial & 0x1f
+    ))
 }
 
 /// Skips one complete item (of any type) at `bytes[*pos..]`.
@@ -501,6 +506,7 @@ fn text<'a>(bytes: &'a [u8], pos: &mut usize, h: Header) -> Result<Result<&'a st
 }
 
 /// A number (integer, float, or decimal fraction) whose header was just read.
+#[inline]
 fn number(bytes: &[u8], pos: &mut usize, h: Header) -> Result<f64, Reason> {
     let wrong = |found| Reason::WrongType {
         expected: "a number",
