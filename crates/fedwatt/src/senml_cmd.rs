@@ -103,8 +103,11 @@ pub fn run(command: SenmlCommand) -> Result<ExitCode, String> {
                 Framing::Pack(None)
             };
             let mut out = senml::writer(to, Stdout::new(), framing);
-            while let Some(record) = records.next_record().map_err(|e| input.error(e))? {
-                out.write(&record).map_err(|e| input.error(e))?;
+            while let Some(written) = records
+                .next_with(|record| out.write(record))
+                .map_err(|e| input.error(e))?
+            {
+                written.map_err(|e| input.error(e))?;
             }
             out.finish().map_err(|e| input.error(e))?;
         }

@@ -212,6 +212,16 @@ impl<I: Input> CborDecoder<I> {
 
     /// The next record, `None` after the last one.
     pub(crate) fn next_record(&mut self) -> Result<Option<RawRecord<'_>>> {
+        self.next_with(|record| record.clone())
+    }
+
+    /// Runs `f` on the next record where it was decoded (no copy of the
+    /// record); `None` after the last one.
+    #[inline]
+    pub(crate) fn next_with<'s, T>(
+        &'s mut self,
+        f: impl FnOnce(&RawRecord<'s>) -> T,
+    ) -> Result<Option<T>> {
         if self.state == State::Start {
             let (h, n) = self.framed(|bytes, pos| {
                 let mut h = header(bytes, pos)?;
@@ -276,7 +286,7 @@ impl<I: Input> CborDecoder<I> {
             Ok((problem, len)) => {
                 self.input.set_pos(start + len);
                 match problem {
-                    None => Ok(Some(record)),
+                    None => Ok(Some(f(&record))),
                     Some(e) => Err(e),
                 }
             }
@@ -644,11 +654,15 @@ fn put_number(buf: &mut Vec<u8>, v: f64) -> Result<()> {
             why: format!("{v} is not a finite number"),
         }));
     }
-    if v.fract() == 0.0 && v.abs() < 1.8e19 && !(v == 0.0 && v.is_sign_negative()) {
-        if v >= 0.0 {
-            put_header(buf, 0, v as u64);
-        } else if v >= -1.8e19 {
-            put_header(buf, 1, (-1.0 - v) as u64);
+    // Integers are exact in a double up to 2^53; past that, -1 - v would
+    // round, so larger integral values are written as floats.
+    let exact_integer = v.fract() == 0.0 && v.abs() <= 9_007_199_254_740_992.0;
+    if exact_integer && !(v == 0.0 && v.is_sign_negative()) {
+        let n = v as i64;
+        if n >= 0 {
+            put_header(buf, 0, n as u64);
+        } else {
+            put_header(buf, 1, (-1 - n) as u64);
         }
     } else if f64::from(v as f32) == v {
         buf.push(0xfa);
@@ -748,7 +762,16 @@ mod tests {
         assert_eq!(enc(1.5)[0], 0xfa);
         assert_eq!(enc(120.1)[0], 0xfb);
         assert_eq!(enc(-0.0)[0], 0xfa, "negative zero keeps its sign");
-        for v in [1.8e19, -1.8e19, 1e300, 0.1, -2.5] {
+        for v in [
+            1.8e19,
+            -1.8e19,
+            1e300,
+            0.1,
+            -2.5,
+            -1.0091184569555482e16,
+            9007199254740993.0,
+            -9007199254740992.0,
+        ] {
             let b = enc(v);
             let mut pos = 0;
             let h = header(&b, &mut pos).ok().unwrap();

@@ -59,8 +59,17 @@ impl<I: Input> JsonDecoder<I> {
     }
 
     /// The next record, `None` after the last one.
-    #[inline]
     pub(crate) fn next_record(&mut self) -> Result<Option<RawRecord<'_>>> {
+        self.next_with(|record| record.clone())
+    }
+
+    /// Runs `f` on the next record where it was parsed (no copy of the
+    /// record); `None` after the last one.
+    #[inline]
+    pub(crate) fn next_with<'s, T>(
+        &'s mut self,
+        f: impl FnOnce(&RawRecord<'s>) -> T,
+    ) -> Result<Option<T>> {
         if self.state == State::Start {
             // A UTF-8 byte-order mark is tolerated (RFC 8259 §8.1 allows ignoring it).
             while self.input.rest().len() < 3 && self.input.refill()? {}
@@ -154,7 +163,7 @@ impl<I: Input> JsonDecoder<I> {
             Ok((problem, len)) => {
                 self.input.set_pos(start + len);
                 match problem {
-                    None => Ok(Some(record)),
+                    None => Ok(Some(f(&record))),
                     Some(e) => Err(e),
                 }
             }
