@@ -51,18 +51,24 @@ def compare(runs, path, commands):
     print(f"\ninput: {path}, {size / 1e6:.1f} MB, {runs} run(s) each")
     print(f"| command | median s | min s | max s | peak RSS MiB |")
     print(f"|---|---|---|---|---|")
-    medians = []
+    parsed = []
     for spec in commands:
         label, command = spec.split("=", 1)
-        argv = command.replace("{file}", path).split()
-        times, rss = [], []
-        for _ in range(runs):
+        parsed.append((label, command.replace("{file}", path).split()))
+    # Runs alternate between the commands, so that a change in the
+    # machine's load during the run weighs on all of them alike.
+    times = {label: [] for label, _ in parsed}
+    rss = {label: [] for label, _ in parsed}
+    for _ in range(runs):
+        for label, argv in parsed:
             t, m = run_once(argv)
-            times.append(t)
-            rss.append(m)
-        median = statistics.median(times)
+            times[label].append(t)
+            rss[label].append(m)
+    medians = []
+    for label, _ in parsed:
+        median = statistics.median(times[label])
         medians.append((label, median))
-        print(f"| {label} | {median:.3f} | {min(times):.3f} | {max(times):.3f} | {max(rss):.0f} |")
+        print(f"| {label} | {median:.3f} | {min(times[label]):.3f} | {max(times[label]):.3f} | {max(rss[label]):.0f} |")
     if len(medians) == 2:
         (a, ta), (b, tb) = medians
         print(f"\nratio: {b} / {a} = {tb / ta:.1f}x")

@@ -75,8 +75,13 @@ pub fn run(command: SenmlCommand) -> Result<ExitCode, String> {
             let (bytes, format) = input.read_all()?;
             let pack = senml::resolve_slice(&bytes, format, now.unwrap_or_else(now_seconds))
                 .map_err(|e| input.error(e))?;
-            let records = pack.records.iter().map(|r| r.to_raw(pack.version));
-            write_pack(records, to, Framing::Pack(Some(pack.records.len())))?;
+            let mut out = senml::writer(to, Stdout::new(), Framing::Pack(Some(pack.records.len())));
+            for record in &pack.records {
+                out.write_resolved(record, pack.version)
+                    .map_err(|e| format!("cannot write {to}: {e}"))?;
+            }
+            out.finish()
+                .map_err(|e| format!("cannot write {to}: {e}"))?;
         }
         SenmlCommand::Convert {
             input,
@@ -197,7 +202,14 @@ impl Input {
     /// The whole input in memory, with its format.
     fn read_all(&self) -> Result<(Vec<u8>, Format), String> {
         let (mut reader, format) = self.open()?;
-        let mut bytes = Vec::new();
+        // Sized from the file up front: a growing buffer would copy the input several times.
+        let size = match &self.file {
+            Some(path) if path != Path::new("-") => {
+                std::fs::metadata(path).map_or(0, |m| m.len() as usize)
+            }
+            _ => 0,
+        };
+        let mut bytes = Vec::with_capacity(size + 1);
         reader
             .read_to_end(&mut bytes)
             .map_err(|e| format!("cannot read {}: {e}", self.name()))?;

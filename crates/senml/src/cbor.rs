@@ -680,7 +680,7 @@ fn put_text(buf: &mut Vec<u8>, major: u8, bytes: &[u8]) {
 }
 
 impl<W: Write> RecordWriter for CborWriter<W> {
-    fn write(&mut self, r: &RawRecord<'_>) -> Result<()> {
+    fn write_fields(&mut self, fields: &[(Label, FieldValue<'_>)]) -> Result<()> {
         if let Framing::Pack(Some(n)) = self.framing
             && self.count >= n
         {
@@ -691,8 +691,8 @@ impl<W: Write> RecordWriter for CborWriter<W> {
         }
         self.count += 1;
         let buf = &mut self.buf;
-        put_header(buf, 5, r.fields().count() as u64);
-        for (label, value) in r.fields() {
+        put_header(buf, 5, fields.len() as u64);
+        for &(label, value) in fields {
             put_label(buf, label);
             match value {
                 FieldValue::Unsigned(v) => put_header(buf, 0, v),

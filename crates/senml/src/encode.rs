@@ -4,12 +4,23 @@ use base64::Engine as _;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 
 use crate::error::{Error, Reason, Result};
-use crate::model::RawRecord;
+use crate::model::{FieldValue, Label, RawRecord, Record};
 
 /// Something that writes a pack record by record.
 pub trait RecordWriter {
-    /// Writes one record.
-    fn write(&mut self, record: &RawRecord<'_>) -> Result<()>;
+    /// Writes one record given as its fields, in [`Label::ALL`] order.
+    fn write_fields(&mut self, fields: &[(Label, FieldValue<'_>)]) -> Result<()>;
+
+    /// Writes one raw record.
+    fn write(&mut self, record: &RawRecord<'_>) -> Result<()> {
+        self.write_fields(record.fields().as_slice())
+    }
+
+    /// Writes one resolved record of a pack of `version`.
+    fn write_resolved(&mut self, record: &Record, version: u64) -> Result<()> {
+        self.write_fields(record.fields(version).as_slice())
+    }
+
     /// Closes the pack and flushes. A pack needs at least one record.
     fn finish(&mut self) -> Result<()>;
 }
@@ -35,11 +46,12 @@ pub(crate) fn write_number(buf: &mut Vec<u8>, v: f64, format: &'static str) -> R
             why: format!("{v} is not a finite number"),
         }));
     }
-    if v.fract() == 0.0 && v.abs() < 1e15 {
+    let whole = v as i64;
+    if whole as f64 == v && whole.unsigned_abs() < 1_000_000_000_000_000 {
         if v == 0.0 && v.is_sign_negative() {
             buf.extend_from_slice(b"-0");
         } else {
-            buf.extend_from_slice(itoa::Buffer::new().format(v as i64).as_bytes());
+            buf.extend_from_slice(itoa::Buffer::new().format(whole).as_bytes());
         }
     } else {
         buf.extend_from_slice(ryu::Buffer::new().format_finite(v).as_bytes());

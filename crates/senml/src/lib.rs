@@ -56,7 +56,8 @@ pub use compact::{compact, compact_iter};
 pub use encode::{Framing, RecordWriter};
 pub use error::{Error, Reason, Result};
 pub use model::{
-    DEFAULT_VERSION, FieldValue, Label, RELATIVE_TIME_LIMIT, RawRecord, Record, ResolvedPack, Value,
+    DEFAULT_VERSION, FieldValue, Fields, Label, RELATIVE_TIME_LIMIT, RawRecord, Record,
+    ResolvedPack, Value,
 };
 pub use names::{
     DeviceUrn, DeviceUrnError, Sen1NameError, check_name, is_valid_name, sen1_to_senml,

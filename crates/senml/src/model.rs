@@ -250,31 +250,30 @@ impl RawRecord<'_> {
 
     /// The fields present, in the order encoders write them
     /// ([`Label::ALL`]: base fields, name, unit, time, value, sum, update time).
-    pub fn fields(&self) -> impl Iterator<Item = (Label, FieldValue<'_>)> {
-        fn text<'s>(s: &'s Option<Cow<'_, str>>) -> Option<FieldValue<'s>> {
-            s.as_deref().map(FieldValue::Text)
+    pub fn fields(&self) -> Fields<'_> {
+        let mut f = Fields::default();
+        if let Some(v) = self.base_version {
+            f.push(Label::BaseVersion, FieldValue::Unsigned(v));
         }
-        let number = |v: Option<f64>| v.map(FieldValue::Number);
-        Label::ALL.into_iter().filter_map(move |label| {
-            let value = match label {
-                Label::BaseVersion => self.base_version.map(FieldValue::Unsigned),
-                Label::BaseName => text(&self.base_name),
-                Label::BaseTime => number(self.base_time),
-                Label::BaseUnit => text(&self.base_unit),
-                Label::BaseValue => number(self.base_value),
-                Label::BaseSum => number(self.base_sum),
-                Label::Name => text(&self.name),
-                Label::Unit => text(&self.unit),
-                Label::Time => number(self.time),
-                Label::Value => number(self.value),
-                Label::StringValue => text(&self.string_value),
-                Label::BoolValue => self.bool_value.map(FieldValue::Bool),
-                Label::DataValue => self.data_value.as_deref().map(FieldValue::Data),
-                Label::Sum => number(self.sum),
-                Label::UpdateTime => number(self.update_time),
-            };
-            value.map(|v| (label, v))
-        })
+        f.text(Label::BaseName, &self.base_name);
+        f.number(Label::BaseTime, self.base_time);
+        f.text(Label::BaseUnit, &self.base_unit);
+        f.number(Label::BaseValue, self.base_value);
+        f.number(Label::BaseSum, self.base_sum);
+        f.text(Label::Name, &self.name);
+        f.text(Label::Unit, &self.unit);
+        f.number(Label::Time, self.time);
+        f.number(Label::Value, self.value);
+        f.text(Label::StringValue, &self.string_value);
+        if let Some(b) = self.bool_value {
+            f.push(Label::BoolValue, FieldValue::Bool(b));
+        }
+        if let Some(d) = self.data_value.as_deref() {
+            f.push(Label::DataValue, FieldValue::Data(d));
+        }
+        f.number(Label::Sum, self.sum);
+        f.number(Label::UpdateTime, self.update_time);
+        f
     }
 
     /// The labels of the value fields present (`v`, `vs`, `vb`, `vd`).
@@ -303,6 +302,47 @@ pub enum FieldValue<'a> {
     Bool(bool),
     /// `vd`.
     Data(&'a [u8]),
+}
+
+/// The fields of one record, in the order encoders write them: what every
+/// writer consumes, whether the record is raw or resolved.
+#[derive(Debug, Clone, Copy)]
+pub struct Fields<'a> {
+    items: [(Label, FieldValue<'a>); 15],
+    len: usize,
+}
+
+impl Default for Fields<'_> {
+    fn default() -> Self {
+        Fields {
+            items: [(Label::Name, FieldValue::Bool(false)); 15],
+            len: 0,
+        }
+    }
+}
+
+impl<'a> Fields<'a> {
+    fn push(&mut self, label: Label, value: FieldValue<'a>) {
+        self.items[self.len] = (label, value);
+        self.len += 1;
+    }
+
+    fn text(&mut self, label: Label, text: &'a Option<Cow<'_, str>>) {
+        if let Some(s) = text.as_deref() {
+            self.push(label, FieldValue::Text(s));
+        }
+    }
+
+    fn number(&mut self, label: Label, v: Option<f64>) {
+        if let Some(v) = v {
+            self.push(label, FieldValue::Number(v));
+        }
+    }
+
+    /// The fields, in order.
+    pub fn as_slice(&self) -> &[(Label, FieldValue<'a>)] {
+        &self.items[..self.len]
+    }
 }
 
 /// The value of a resolved record.
@@ -376,6 +416,32 @@ impl ResolvedPack {
 }
 
 impl Record {
+    /// The fields of this record as a resolved record without base fields
+    /// (RFC 8428 §5.1.4 shape), for a pack of `version`: what
+    /// [`crate::RecordWriter::write_resolved`] writes, without building a
+    /// raw record first.
+    pub fn fields(&self, version: u64) -> Fields<'_> {
+        let mut f = Fields::default();
+        if version != DEFAULT_VERSION {
+            f.push(Label::BaseVersion, FieldValue::Unsigned(version));
+        }
+        f.push(Label::Name, FieldValue::Text(&self.name));
+        if let Some(u) = self.unit.as_deref() {
+            f.push(Label::Unit, FieldValue::Text(u));
+        }
+        f.push(Label::Time, FieldValue::Number(self.time_seconds()));
+        match &self.value {
+            Some(Value::Number(v)) => f.push(Label::Value, FieldValue::Number(*v)),
+            Some(Value::String(s)) => f.push(Label::StringValue, FieldValue::Text(s)),
+            Some(Value::Bool(b)) => f.push(Label::BoolValue, FieldValue::Bool(*b)),
+            Some(Value::Data(d)) => f.push(Label::DataValue, FieldValue::Data(d)),
+            None => {}
+        }
+        f.number(Label::Sum, self.sum);
+        f.number(Label::UpdateTime, self.update_time);
+        f
+    }
+
     /// This record as a raw record without base fields, for a pack of
     /// `version` (which resolved records carry only when it is not 10).
     pub fn to_raw(&self, version: u64) -> RawRecord<'_> {

@@ -293,9 +293,9 @@ impl<W: Write> XmlWriter<W> {
 }
 
 impl<W: Write> RecordWriter for XmlWriter<W> {
-    fn write(&mut self, r: &RawRecord<'_>) -> Result<()> {
+    fn write_fields(&mut self, fields: &[(Label, FieldValue<'_>)]) -> Result<()> {
         let start = self.buf.len();
-        let result = write_element(&mut self.buf, r);
+        let result = write_element(&mut self.buf, fields);
         if result.is_err() {
             self.buf.truncate(start);
             return result;
@@ -320,9 +320,9 @@ impl<W: Write> RecordWriter for XmlWriter<W> {
     }
 }
 
-fn write_element(buf: &mut Vec<u8>, r: &RawRecord<'_>) -> Result<()> {
+fn write_element(buf: &mut Vec<u8>, fields: &[(Label, FieldValue<'_>)]) -> Result<()> {
     buf.extend_from_slice(b"<senml");
-    for (label, value) in r.fields() {
+    for &(label, value) in fields {
         buf.push(b' ');
         buf.extend_from_slice(label.as_str().as_bytes());
         buf.extend_from_slice(b"=\"");

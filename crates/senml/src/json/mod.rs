@@ -13,7 +13,7 @@ use std::io::Write;
 use crate::encode::{RecordWriter, write_number};
 use crate::error::{Error, Reason, Result};
 use crate::input::Input;
-use crate::model::{FieldValue, RawRecord};
+use crate::model::{FieldValue, Label, RawRecord};
 use parse::{Stop, parse_record, show};
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -223,6 +223,9 @@ pub(crate) struct JsonWriter<W> {
     out: W,
     buf: Vec<u8>,
     count: usize,
+    /// The last long string written and its JSON form: packs repeat names
+    /// and units, and comparing is cheaper than escaping again.
+    last_text: (String, Vec<u8>),
 }
 
 impl<W: Write> JsonWriter<W> {
@@ -231,16 +234,17 @@ impl<W: Write> JsonWriter<W> {
             out,
             buf: Vec::with_capacity(64 * 1024),
             count: 0,
+            last_text: (String::new(), Vec::new()),
         }
     }
 }
 
 impl<W: Write> RecordWriter for JsonWriter<W> {
-    fn write(&mut self, record: &RawRecord<'_>) -> Result<()> {
+    fn write_fields(&mut self, fields: &[(Label, FieldValue<'_>)]) -> Result<()> {
         let buf = &mut self.buf;
         buf.extend_from_slice(if self.count == 0 { b"[{" } else { b",\n{" });
         self.count += 1;
-        for (i, (label, value)) in record.fields().enumerate() {
+        for (i, &(label, value)) in fields.iter().enumerate() {
             if i > 0 {
                 buf.push(b',');
             }
@@ -252,6 +256,15 @@ impl<W: Write> RecordWriter for JsonWriter<W> {
                     buf.extend_from_slice(itoa::Buffer::new().format(v).as_bytes())
                 }
                 FieldValue::Number(v) => write_number(buf, v, "JSON")?,
+                FieldValue::Text(s) if s.len() >= 16 => {
+                    let (text, json) = &mut self.last_text;
+                    if text != s {
+                        s.clone_into(text);
+                        json.clear();
+                        write_json_string(json, s);
+                    }
+                    buf.extend_from_slice(json);
+                }
                 FieldValue::Text(s) => write_json_string(buf, s),
                 FieldValue::Bool(b) => buf.extend_from_slice(if b { b"true" } else { b"false" }),
                 FieldValue::Data(d) => {
@@ -281,28 +294,38 @@ impl<W: Write> RecordWriter for JsonWriter<W> {
     }
 }
 
+/// Bytes that a JSON string cannot hold as they are: `"`, `\\` and controls.
+const NEEDS_ESCAPE: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut c = 0;
+    while c < 0x20 {
+        table[c] = true;
+        c += 1;
+    }
+    table[b'"' as usize] = true;
+    table[b'\\' as usize] = true;
+    table
+};
+
 /// Appends `s` as a JSON string literal.
 fn write_json_string(buf: &mut Vec<u8>, s: &str) {
     buf.push(b'"');
     let bytes = s.as_bytes();
     let mut start = 0;
-    for (i, &c) in bytes.iter().enumerate() {
-        let escape: &[u8] = match c {
-            b'"' => b"\\\"",
-            b'\\' => b"\\\\",
-            b'\n' => b"\\n",
-            b'\r' => b"\\r",
-            b'\t' => b"\\t",
-            0..=0x1f => {
-                buf.extend_from_slice(&bytes[start..i]);
-                buf.extend_from_slice(format!("\\u{c:04x}").as_bytes());
-                start = i + 1;
-                continue;
-            }
-            _ => continue,
-        };
+    while let Some(n) = bytes[start..]
+        .iter()
+        .position(|&c| NEEDS_ESCAPE[usize::from(c)])
+    {
+        let i = start + n;
         buf.extend_from_slice(&bytes[start..i]);
-        buf.extend_from_slice(escape);
+        match bytes[i] {
+            b'"' => buf.extend_from_slice(b"\\\""),
+            b'\\' => buf.extend_from_slice(b"\\\\"),
+            b'\n' => buf.extend_from_slice(b"\\n"),
+            b'\r' => buf.extend_from_slice(b"\\r"),
+            b'\t' => buf.extend_from_slice(b"\\t"),
+            c => buf.extend_from_slice(format!("\\u{c:04x}").as_bytes()),
+        }
         start = i + 1;
     }
     buf.extend_from_slice(&bytes[start..]);
