@@ -439,16 +439,9 @@ fn field<'a>(
             _ => return wrong("an unsigned integer", describe(vh)),
         },
         Label::BaseName | Label::BaseUnit | Label::Name | Label::Unit | Label::StringValue => {
-            let s = match text(bytes, pos, vh)? {
-                Ok(s) => Some(Cow::Borrowed(s)),
+            match text(bytes, pos, vh)? {
+                Ok(s) => record.set_text(label, Cow::Borrowed(s)),
                 Err(reason) => return Ok(Err(reason)),
-            };
-            match label {
-                Label::BaseName => record.base_name = s,
-                Label::BaseUnit => record.base_unit = s,
-                Label::Name => record.name = s,
-                Label::Unit => record.unit = s,
-                _ => record.string_value = s,
             }
         }
         Label::DataValue => {
@@ -476,16 +469,7 @@ fn field<'a>(
                 Ok(v) => v,
                 Err(reason) => return Ok(Err(reason)),
             };
-            let slot = match label {
-                Label::BaseTime => &mut record.base_time,
-                Label::BaseValue => &mut record.base_value,
-                Label::BaseSum => &mut record.base_sum,
-                Label::Value => &mut record.value,
-                Label::Sum => &mut record.sum,
-                Label::Time => &mut record.time,
-                _ => &mut record.update_time,
-            };
-            *slot = Some(v);
+            record.set_number(label, v);
         }
     }
     Ok(Ok(()))

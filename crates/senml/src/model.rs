@@ -208,7 +208,7 @@ pub struct RawRecord<'a> {
     pub update_time: Option<f64>,
 }
 
-impl RawRecord<'_> {
+impl<'a> RawRecord<'a> {
     /// A copy that owns its strings, independent of the input buffer.
     pub fn into_owned(self) -> RawRecord<'static> {
         fn own(s: Option<Cow<'_, str>>) -> Option<Cow<'static, str>> {
@@ -274,6 +274,36 @@ impl RawRecord<'_> {
         f.number(Label::Sum, self.sum);
         f.number(Label::UpdateTime, self.update_time);
         f
+    }
+
+    /// Sets the numeric field of `label` (`bt`, `bv`, `bs`, `v`, `s`, `t`, `ut`);
+    /// other labels are not numbers and are left alone.
+    pub(crate) fn set_number(&mut self, label: Label, v: f64) {
+        let slot = match label {
+            Label::BaseTime => &mut self.base_time,
+            Label::BaseValue => &mut self.base_value,
+            Label::BaseSum => &mut self.base_sum,
+            Label::Value => &mut self.value,
+            Label::Sum => &mut self.sum,
+            Label::Time => &mut self.time,
+            Label::UpdateTime => &mut self.update_time,
+            _ => return,
+        };
+        *slot = Some(v);
+    }
+
+    /// Sets the text field of `label` (`bn`, `bu`, `n`, `u`, `vs`); other
+    /// labels are not text and are left alone.
+    pub(crate) fn set_text(&mut self, label: Label, s: Cow<'a, str>) {
+        let slot = match label {
+            Label::BaseName => &mut self.base_name,
+            Label::BaseUnit => &mut self.base_unit,
+            Label::Name => &mut self.name,
+            Label::Unit => &mut self.unit,
+            Label::StringValue => &mut self.string_value,
+            _ => return,
+        };
+        *slot = Some(s);
     }
 
     /// The labels of the value fields present (`v`, `vs`, `vb`, `vd`).

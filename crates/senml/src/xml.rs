@@ -220,11 +220,9 @@ fn record(element: &BytesStart<'_>, index: usize) -> Result<RawRecord<'static>> 
                 })?;
                 record.base_version = Some(v);
             }
-            Label::BaseName => record.base_name = Some(Cow::Owned(text)),
-            Label::BaseUnit => record.base_unit = Some(Cow::Owned(text)),
-            Label::Name => record.name = Some(Cow::Owned(text)),
-            Label::Unit => record.unit = Some(Cow::Owned(text)),
-            Label::StringValue => record.string_value = Some(Cow::Owned(text)),
+            Label::BaseName | Label::BaseUnit | Label::Name | Label::Unit | Label::StringValue => {
+                record.set_text(label, Cow::Owned(text));
+            }
             Label::BoolValue => {
                 record.bool_value = Some(match text.trim() {
                     "true" | "1" => true,
@@ -243,16 +241,7 @@ fn record(element: &BytesStart<'_>, index: usize) -> Result<RawRecord<'static>> 
                 record.data_value = Some(Cow::Owned(bytes));
             }
             _ => {
-                let v = parse_double(&text).map_err(field)?;
-                match label {
-                    Label::BaseTime => record.base_time = Some(v),
-                    Label::BaseValue => record.base_value = Some(v),
-                    Label::BaseSum => record.base_sum = Some(v),
-                    Label::Value => record.value = Some(v),
-                    Label::Sum => record.sum = Some(v),
-                    Label::Time => record.time = Some(v),
-                    _ => record.update_time = Some(v),
-                }
+                record.set_number(label, parse_double(&text).map_err(field)?);
             }
         }
     }

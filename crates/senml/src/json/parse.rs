@@ -226,16 +226,7 @@ impl<'a> Parser<'a> {
                     let text = String::from_utf8_lossy(&self.bytes[start..self.pos]).into_owned();
                     return Ok(Err(Reason::NotFinite(text)));
                 }
-                let slot = match label {
-                    Label::BaseTime => &mut record.base_time,
-                    Label::BaseValue => &mut record.base_value,
-                    Label::BaseSum => &mut record.base_sum,
-                    Label::Value => &mut record.value,
-                    Label::Sum => &mut record.sum,
-                    Label::Time => &mut record.time,
-                    _ => &mut record.update_time,
-                };
-                *slot = Some(n.value);
+                record.set_number(label, n.value);
             }
             Kind::Unsigned => {
                 let start = self.pos;
@@ -251,16 +242,7 @@ impl<'a> Parser<'a> {
                     }
                 }
             }
-            Kind::Text => {
-                let s = Some(self.string()?);
-                match label {
-                    Label::BaseName => record.base_name = s,
-                    Label::BaseUnit => record.base_unit = s,
-                    Label::Name => record.name = s,
-                    Label::Unit => record.unit = s,
-                    _ => record.string_value = s,
-                }
-            }
+            Kind::Text => record.set_text(label, self.string()?),
             Kind::Data => match decode_base64url(&self.string()?) {
                 Ok(bytes) => record.data_value = Some(Cow::Owned(bytes)),
                 Err(why) => return Ok(Err(Reason::InvalidBase64(why))),
