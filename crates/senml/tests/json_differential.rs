@@ -32,10 +32,9 @@ fn json_value() -> impl Strategy<Value = Value> {
 }
 
 fn record() -> impl Strategy<Value = Map<String, Value>> {
-    let key = prop_oneof![
-        prop::sample::select(LABELS).prop_map(str::to_owned),
-        "[a-z]{1,5}"
-    ];
+    // `vd` (base64url data) is left out: its validity is not serde_json's to judge.
+    let other = "[a-z]{1,5}".prop_filter("not vd", |k| k != "vd");
+    let key = prop_oneof![prop::sample::select(LABELS).prop_map(str::to_owned), other];
     prop::collection::btree_map(key, json_value(), 0..6).prop_map(|m| m.into_iter().collect())
 }
 
