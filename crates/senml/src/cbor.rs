@@ -274,8 +274,15 @@ impl<I: Input> CborDecoder<I> {
             };
         }
         if !self.input.is_whole() {
-            // Bring the whole record into the buffer before decoding it.
-            self.framed(|bytes, pos| skip_item(bytes, pos, 0))?;
+            // Bring the whole record into the buffer before decoding it. On
+            // malformed bytes or at the end of the input the decoder still
+            // runs on what there is, so that a stream fails exactly as the
+            // same bytes in memory do.
+            while let Err(Short::Incomplete) = skip_item(self.input.rest(), &mut 0, 0) {
+                if !self.input.refill()? {
+                    break;
+                }
+            }
         }
         let index = self.index;
         self.index += 1;

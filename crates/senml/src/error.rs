@@ -32,6 +32,14 @@ pub enum Reason {
         /// What the parser expected or found.
         message: String,
     },
+    /// One record is longer than a stream reader holds.
+    #[error(
+        "a record is longer than {limit} bytes (a stream holds one record at a time, up to this size)"
+    )]
+    RecordTooLarge {
+        /// The limit, in bytes.
+        limit: usize,
+    },
     /// The input ended in the middle of the pack.
     #[error("the input ends in the middle of the pack (after {offset} bytes)")]
     Truncated {
@@ -149,6 +157,7 @@ impl Error {
             self.reason,
             Reason::Syntax { .. }
                 | Reason::Truncated { .. }
+                | Reason::RecordTooLarge { .. }
                 | Reason::NotAPack(_)
                 | Reason::EmptyPack
                 | Reason::NoMeasurement

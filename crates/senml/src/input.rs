@@ -5,10 +5,15 @@
 use std::cell::Cell;
 use std::io::Read;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Reason, Result};
 
 /// Bytes read per refill from a reader.
 const CHUNK: usize = 64 * 1024;
+
+/// The longest record a reader input holds: beyond it, the input is refused
+/// rather than buffered whole (an unclosed object, or a CBOR length that
+/// claims terabytes, must not exhaust memory).
+pub(crate) const MAX_RECORD_BYTES: usize = 16 << 20;
 
 /// A window on the input. Decoders look at `buffer()[pos()..]`, advance with
 /// `set_pos`, and call `refill` when a record continues past the end of the
@@ -146,6 +151,11 @@ impl<R: Read> Input for ReaderInput<R> {
             self.pos.set(0);
         }
         let filled = self.buf.len();
+        if filled >= MAX_RECORD_BYTES {
+            return Err(Error::input(Reason::RecordTooLarge {
+                limit: MAX_RECORD_BYTES,
+            }));
+        }
         // Read at least a chunk; a record larger than the buffer grows it.
         self.buf.resize(filled + CHUNK.max(filled), 0);
         let result = loop {

@@ -431,6 +431,29 @@ fn a_refused_record_does_not_change_the_base_fields() {
 }
 
 #[test]
+fn a_stream_refuses_a_record_it_would_have_to_hold_whole() {
+    // An object that never closes, and a CBOR string that claims 1 TB.
+    let mut json = br#"[{"n":"a","vs":""#.to_vec();
+    json.resize(40 << 20, b'x');
+    let mut cbor = vec![0x81, 0xa1, 0x03, 0x7b, 0, 0, 0x01, 0, 0, 0, 0, 0];
+    cbor.resize(40 << 20, b'x');
+    let mut xml = br#"<sensml xmlns="urn:ietf:params:xml:ns:senml"><senml n="a" vs=""#.to_vec();
+    xml.resize(40 << 20, b'x');
+    for (bytes, format) in [
+        (&json, Format::Json),
+        (&cbor, Format::Cbor),
+        (&xml, Format::Xml),
+    ] {
+        let e = crate::resolve_reader(&bytes[..], format, NOW).unwrap_err();
+        assert_eq!(
+            e.reason,
+            Reason::RecordTooLarge { limit: 16 << 20 },
+            "{format}"
+        );
+    }
+}
+
+#[test]
 fn a_reader_holds_one_chunk_not_the_whole_stream() {
     // 100 MB of records, generated on the fly.
     struct Endless {

@@ -14,6 +14,7 @@ use quick_xml::name::ResolveResult;
 
 use crate::encode::{RecordWriter, decode_base64url, encode_base64url, write_number};
 use crate::error::{Error, Reason, Result};
+use crate::input::MAX_RECORD_BYTES;
 use crate::model::{FieldValue, Label, RawRecord, check_unknown_label};
 
 /// The SenML XML namespace.
@@ -32,7 +33,7 @@ enum State {
 
 /// Decodes the records of a SenML XML pack one by one.
 pub(crate) struct XmlDecoder<R> {
-    reader: NsReader<R>,
+    reader: NsReader<EventLimit<R>>,
     buf: Vec<u8>,
     state: State,
     index: usize,
@@ -40,7 +41,10 @@ pub(crate) struct XmlDecoder<R> {
 
 impl<R: BufRead> XmlDecoder<R> {
     pub(crate) fn new(input: R) -> Self {
-        let mut reader = NsReader::from_reader(input);
+        let mut reader = NsReader::from_reader(EventLimit {
+            inner: input,
+            since_event: 0,
+        });
         reader.config_mut().check_end_names = true;
         XmlDecoder {
             reader,
@@ -71,8 +75,15 @@ impl<R: BufRead> XmlDecoder<R> {
                 return Ok(None);
             }
             self.buf.clear();
+            self.reader.get_mut().since_event = 0;
             let (ns, event) = match self.reader.read_resolved_event_into(&mut self.buf) {
                 Ok(pair) => pair,
+                Err(quick_xml::Error::Io(e)) if e.get_ref().is_some_and(|e| e.is::<TooLarge>()) => {
+                    self.state = State::Done;
+                    return Err(Error::input(Reason::RecordTooLarge {
+                        limit: MAX_RECORD_BYTES,
+                    }));
+                }
                 Err(e) => {
                     let message = e.to_string();
                     return Err(self.syntax(message));
@@ -263,6 +274,48 @@ fn parse_double(text: &str) -> Result<f64, Reason> {
             expected: "a number",
             found: format!("{text:?}"),
         }),
+    }
+}
+
+/// Hands quick-xml at most [`MAX_RECORD_BYTES`] for one event, so that an
+/// element that never closes cannot make it buffer the whole input.
+pub(crate) struct EventLimit<R> {
+    inner: R,
+    since_event: usize,
+}
+
+#[derive(Debug)]
+struct TooLarge;
+
+impl std::fmt::Display for TooLarge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "an XML element longer than {MAX_RECORD_BYTES} bytes")
+    }
+}
+
+impl std::error::Error for TooLarge {}
+
+impl<R: BufRead> std::io::Read for EventLimit<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let available = self.fill_buf()?;
+        let n = available.len().min(buf.len());
+        buf[..n].copy_from_slice(&available[..n]);
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+impl<R: BufRead> BufRead for EventLimit<R> {
+    fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
+        if self.since_event > MAX_RECORD_BYTES {
+            return Err(std::io::Error::other(TooLarge));
+        }
+        self.inner.fill_buf()
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.since_event += n;
+        self.inner.consume(n);
     }
 }
 

@@ -146,13 +146,10 @@ impl<I: Input> JsonDecoder<I> {
             return Err(err);
         }
         if !self.input.is_whole() {
-            // Bring the whole object into the buffer before parsing it.
-            while find_object_end(self.input.rest()).is_none() {
-                if !self.input.refill()? {
-                    self.state = State::Done;
-                    return Err(self.truncated());
-                }
-            }
+            // Bring the whole object into the buffer before parsing it. At
+            // the end of the input the parser still runs on what there is,
+            // so that a stream fails exactly as the same bytes in memory do.
+            while find_object_end(self.input.rest()).is_none() && self.input.refill()? {}
         }
         let index = self.index;
         self.index += 1;
