@@ -248,13 +248,17 @@ impl<'a> Parser<'a> {
                 Err(why) => return Ok(Err(Reason::InvalidBase64(why))),
             },
             Kind::Bool => {
-                let found = self.describe_value()?;
-                match found.as_str() {
-                    "boolean true" => record.bool_value = Some(true),
-                    "boolean false" => record.bool_value = Some(false),
-                    _ => unreachable!(
-                        "describe_value reads a literal starting with t or f as a boolean"
-                    ),
+                if self.literal("true")? {
+                    record.bool_value = Some(true);
+                } else if self.literal("false")? {
+                    record.bool_value = Some(false);
+                } else {
+                    // Starts like a boolean but is not one: let the reader say what it is.
+                    let found = self.describe_value()?;
+                    return Ok(Err(Reason::WrongType {
+                        expected: expected(kind),
+                        found,
+                    }));
                 }
             }
         }
