@@ -12,8 +12,9 @@ use senml::{Format, Framing, RecordReader, ResolvedPack};
 
 #[derive(Subcommand)]
 pub enum SenmlCommand {
-    /// Resolve a pack (RFC 8428 §4.6) and print its records as SenML JSON:
-    /// absolute names and times, base fields applied, chronological order.
+    /// Resolve a pack (RFC 8428 §4.6) and print its records, as SenML JSON
+    /// unless --to says otherwise: absolute names and times, base fields
+    /// applied, chronological order.
     Resolve {
         #[command(flatten)]
         input: Input,
