@@ -192,6 +192,9 @@ impl Input {
                 let head = reader
                     .fill_buf()
                     .map_err(|e| format!("cannot read {}: {e}", self.name()))?;
+                if head.is_empty() {
+                    return Err(format!("{}: the input is empty", self.name()));
+                }
                 Format::sniff(head).ok_or_else(|| {
                     format!("{}: cannot tell the encoding from the first bytes; say --from json|cbor|xml", self.name())
                 })?

@@ -144,6 +144,10 @@ fn bad_input_and_bad_usage_say_what_is_wrong() {
         text(&out.stderr)
     );
 
+    let out = fedwatt(&["senml", "validate"], b"");
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(text(&out.stderr), "fedwatt: <stdin>: the input is empty\n");
+
     let out = fedwatt(&["senml", "resolve"], b"hello");
     assert!(
         text(&out.stderr).contains("cannot tell the encoding"),
