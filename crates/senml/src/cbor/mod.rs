@@ -358,6 +358,8 @@ fn decode_record<'a>(
         };
         return Ok((Some(Error::in_record(index, reason)), pos));
     }
+    // Keys and values sit at depth 1, under the record's map, as when the
+    // record was framed: both must find a hostile nesting at the same byte.
     let mut problem: Option<Error> = None;
     let mut seen = 0u16;
     let mut remaining = h.arg;
@@ -401,7 +403,7 @@ fn decode_record<'a>(
             }
             _ => {
                 pos = key_start;
-                skip_item(bytes, &mut pos, 0)?;
+                skip_item(bytes, &mut pos, 1)?;
                 let reason = Reason::WrongType {
                     expected: "an integer or text label",
                     found: describe(key),
@@ -412,7 +414,7 @@ fn decode_record<'a>(
         };
         let value_start = pos;
         let Some(label) = label else {
-            skip_item(bytes, &mut pos, 0)?;
+            skip_item(bytes, &mut pos, 1)?;
             continue;
         };
         let bit = 1u16 << (label.cbor() + 6);
@@ -425,7 +427,7 @@ fn decode_record<'a>(
         if let Err(reason) = result {
             problem.get_or_insert(Error::in_field(index, label.as_str(), reason));
             pos = value_start;
-            skip_item(bytes, &mut pos, 0)?;
+            skip_item(bytes, &mut pos, 1)?;
         }
     }
     Ok((problem, pos))
