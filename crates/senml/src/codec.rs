@@ -319,8 +319,7 @@ pub fn validate(
                 let fatal = e.is_fatal();
                 if !fatal {
                     summary.records += 1;
-                    // The resolver must still count the record for later indexes.
-                    let _ = resolver.push(&RawRecord::default());
+                    resolver.skip();
                 }
                 summary.errors += 1;
                 on_error(e);

@@ -1,5 +1,7 @@
 //! What the three encoders share: the writer trait, number text, base64url.
 
+use std::io::Write;
+
 use base64::Engine as _;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 
@@ -23,6 +25,55 @@ pub trait RecordWriter {
 
     /// Closes the pack and flushes. A pack needs at least one record.
     fn finish(&mut self) -> Result<()>;
+}
+
+/// Bytes written out at a time: records gather in a buffer this large.
+const FLUSH_AT: usize = 60 * 1024;
+
+/// A pack on its way to `out`: records gather in `buf`, which goes out in
+/// large pieces. The three writers share it.
+pub(crate) struct PackBuffer<W> {
+    pub(crate) out: W,
+    pub(crate) buf: Vec<u8>,
+}
+
+impl<W: Write> PackBuffer<W> {
+    /// A buffer that starts with the pack's `opening` bytes.
+    pub(crate) fn new(out: W, opening: &[u8]) -> Self {
+        let mut buf = Vec::with_capacity(64 * 1024);
+        buf.extend_from_slice(opening);
+        PackBuffer { out, buf }
+    }
+
+    /// After a record: writes the buffer out once it is large.
+    pub(crate) fn record_done(&mut self) -> Result<()> {
+        if self.buf.len() >= FLUSH_AT {
+            self.out.write_all(&self.buf)?;
+            self.buf.clear();
+        }
+        Ok(())
+    }
+
+    /// Closes a pack of `count` records: `prefix` goes out before what the
+    /// buffer holds, `closing` after it; then everything is flushed.
+    pub(crate) fn close(&mut self, count: usize, prefix: &[u8], closing: &[u8]) -> Result<()> {
+        non_empty(count)?;
+        self.out.write_all(prefix)?;
+        self.buf.extend_from_slice(closing);
+        self.out.write_all(&self.buf)?;
+        self.buf.clear();
+        self.out.flush()?;
+        Ok(())
+    }
+}
+
+/// A pack needs at least one record (RFC 8428 §11).
+pub(crate) fn non_empty(count: usize) -> Result<()> {
+    if count == 0 {
+        Err(Error::input(Reason::EmptyPack))
+    } else {
+        Ok(())
+    }
 }
 
 /// How a pack is framed. Only CBOR tells the two apart (RFC 8428 §6): a

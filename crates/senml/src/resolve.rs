@@ -118,6 +118,12 @@ impl Resolver {
         self.produced
     }
 
+    /// Counts a record that could not be decoded, so that the records after
+    /// it keep their index in errors.
+    pub fn skip(&mut self) {
+        self.index += 1;
+    }
+
     /// Takes the next raw record of the pack. Returns the resolved record,
     /// or `None` for a record that only sets base fields.
     ///
@@ -320,7 +326,7 @@ impl Resolver {
         let arc = match self.names.get(name) {
             Some(arc) => arc.clone(),
             None => {
-                let arc = self.new_name(index, &self.base.name.clone(), name)?;
+                let arc = self.new_name(index, &self.base.name, name)?;
                 if self.names.len() >= CACHE_LIMIT {
                     self.names.clear();
                 }

@@ -12,7 +12,7 @@ use quick_xml::XmlVersion;
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::name::ResolveResult;
 
-use crate::encode::{RecordWriter, decode_base64url, encode_base64url, write_number};
+use crate::encode::{PackBuffer, RecordWriter, decode_base64url, encode_base64url, write_number};
 use crate::error::{Error, Reason, Result};
 use crate::input::MAX_RECORD_BYTES;
 use crate::model::{FieldValue, Label, RawRecord, check_unknown_label};
@@ -321,44 +321,34 @@ impl<R: BufRead> BufRead for EventLimit<R> {
 
 /// Writes records as a SenML XML pack, one element per line.
 pub(crate) struct XmlWriter<W> {
-    out: W,
-    buf: Vec<u8>,
+    pack: PackBuffer<W>,
     count: usize,
 }
 
 impl<W: Write> XmlWriter<W> {
     pub(crate) fn new(out: W) -> Self {
-        let mut buf = Vec::with_capacity(64 * 1024);
-        buf.extend_from_slice(b"<sensml xmlns=\"urn:ietf:params:xml:ns:senml\">\n");
-        XmlWriter { out, buf, count: 0 }
+        let opening = b"<sensml xmlns=\"urn:ietf:params:xml:ns:senml\">\n";
+        XmlWriter {
+            pack: PackBuffer::new(out, opening),
+            count: 0,
+        }
     }
 }
 
 impl<W: Write> RecordWriter for XmlWriter<W> {
     fn write_fields(&mut self, fields: &[(Label, FieldValue<'_>)]) -> Result<()> {
-        let start = self.buf.len();
-        let result = write_element(&mut self.buf, fields);
+        let start = self.pack.buf.len();
+        let result = write_element(&mut self.pack.buf, fields);
         if result.is_err() {
-            self.buf.truncate(start);
+            self.pack.buf.truncate(start);
             return result;
         }
         self.count += 1;
-        if self.buf.len() >= 60 * 1024 {
-            self.out.write_all(&self.buf)?;
-            self.buf.clear();
-        }
-        Ok(())
+        self.pack.record_done()
     }
 
     fn finish(&mut self) -> Result<()> {
-        if self.count == 0 {
-            return Err(Error::input(Reason::EmptyPack));
-        }
-        self.buf.extend_from_slice(b"</sensml>\n");
-        self.out.write_all(&self.buf)?;
-        self.buf.clear();
-        self.out.flush()?;
-        Ok(())
+        self.pack.close(self.count, b"", b"</sensml>\n")
     }
 }
 

@@ -4,7 +4,7 @@
 
 use std::io::Write;
 
-use crate::encode::{Framing, RecordWriter};
+use crate::encode::{Framing, PackBuffer, RecordWriter, non_empty};
 use crate::error::{Error, Reason, Result};
 use crate::model::{FieldValue, Label};
 
@@ -12,24 +12,22 @@ use super::BREAK;
 
 /// Writes records as a SenML CBOR pack or SensML stream.
 pub(crate) struct CborWriter<W> {
-    out: W,
-    buf: Vec<u8>,
+    pack: PackBuffer<W>,
     framing: Framing,
     count: usize,
 }
 
 impl<W: Write> CborWriter<W> {
     pub(crate) fn new(out: W, framing: Framing) -> Self {
-        let mut buf = Vec::with_capacity(64 * 1024);
+        let mut opening = Vec::with_capacity(9);
         match framing {
-            Framing::Pack(Some(n)) => put_header(&mut buf, 4, n as u64),
-            Framing::Stream => buf.push(0x9f),
+            Framing::Pack(Some(n)) => put_header(&mut opening, 4, n as u64),
+            Framing::Stream => opening.push(0x9f),
             // The count goes in front once known: the pack is held until then.
             Framing::Pack(None) => {}
         }
         CborWriter {
-            out,
-            buf,
+            pack: PackBuffer::new(out, &opening),
             framing,
             count: 0,
         }
@@ -109,7 +107,7 @@ impl<W: Write> RecordWriter for CborWriter<W> {
             }));
         }
         self.count += 1;
-        let buf = &mut self.buf;
+        let buf = &mut self.pack.buf;
         put_header(buf, 5, fields.len() as u64);
         for &(label, value) in fields {
             put_label(buf, label);
@@ -121,17 +119,15 @@ impl<W: Write> RecordWriter for CborWriter<W> {
                 FieldValue::Data(d) => put_text(buf, 2, d),
             }
         }
-        if buf.len() >= 60 * 1024 && self.framing != Framing::Pack(None) {
-            self.out.write_all(buf)?;
-            buf.clear();
+        if self.framing == Framing::Pack(None) {
+            return Ok(());
         }
-        Ok(())
+        self.pack.record_done()
     }
 
     fn finish(&mut self) -> Result<()> {
-        if self.count == 0 {
-            return Err(Error::input(Reason::EmptyPack));
-        }
+        non_empty(self.count)?;
+        let mut prefix = Vec::with_capacity(9);
         match self.framing {
             Framing::Pack(Some(n)) if n != self.count => {
                 return Err(Error::input(Reason::Unencodable {
@@ -140,17 +136,10 @@ impl<W: Write> RecordWriter for CborWriter<W> {
                 }));
             }
             Framing::Pack(Some(_)) => {}
-            Framing::Pack(None) => {
-                let mut header = Vec::with_capacity(9);
-                put_header(&mut header, 4, self.count as u64);
-                self.out.write_all(&header)?;
-            }
-            Framing::Stream => self.buf.push(BREAK),
+            Framing::Pack(None) => put_header(&mut prefix, 4, self.count as u64),
+            Framing::Stream => return self.pack.close(self.count, b"", &[BREAK]),
         }
-        self.out.write_all(&self.buf)?;
-        self.buf.clear();
-        self.out.flush()?;
-        Ok(())
+        self.pack.close(self.count, &prefix, b"")
     }
 }
 

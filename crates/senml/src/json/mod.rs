@@ -10,7 +10,7 @@ mod parse;
 
 use std::io::Write;
 
-use crate::encode::{RecordWriter, write_number};
+use crate::encode::{PackBuffer, RecordWriter, write_number};
 use crate::error::{Error, Reason, Result};
 use crate::input::Input;
 use crate::model::{FieldValue, Label, RawRecord};
@@ -217,8 +217,7 @@ fn find_object_end(bytes: &[u8]) -> Option<usize> {
 
 /// Writes records as a SenML JSON pack, one record per line.
 pub(crate) struct JsonWriter<W> {
-    out: W,
-    buf: Vec<u8>,
+    pack: PackBuffer<W>,
     count: usize,
     /// The last long string written and its JSON form: packs repeat names
     /// and units, and comparing is cheaper than escaping again.
@@ -228,8 +227,7 @@ pub(crate) struct JsonWriter<W> {
 impl<W: Write> JsonWriter<W> {
     pub(crate) fn new(out: W) -> Self {
         JsonWriter {
-            out,
-            buf: Vec::with_capacity(64 * 1024),
+            pack: PackBuffer::new(out, b""),
             count: 0,
             last_text: (String::new(), Vec::new()),
         }
@@ -238,7 +236,7 @@ impl<W: Write> JsonWriter<W> {
 
 impl<W: Write> RecordWriter for JsonWriter<W> {
     fn write_fields(&mut self, fields: &[(Label, FieldValue<'_>)]) -> Result<()> {
-        let buf = &mut self.buf;
+        let buf = &mut self.pack.buf;
         buf.extend_from_slice(if self.count == 0 { b"[{" } else { b",\n{" });
         self.count += 1;
         for (i, &(label, value)) in fields.iter().enumerate() {
@@ -272,22 +270,11 @@ impl<W: Write> RecordWriter for JsonWriter<W> {
             }
         }
         buf.push(b'}');
-        if buf.len() >= 60 * 1024 {
-            self.out.write_all(buf)?;
-            buf.clear();
-        }
-        Ok(())
+        self.pack.record_done()
     }
 
     fn finish(&mut self) -> Result<()> {
-        if self.count == 0 {
-            return Err(Error::input(Reason::EmptyPack));
-        }
-        self.buf.extend_from_slice(b"]\n");
-        self.out.write_all(&self.buf)?;
-        self.buf.clear();
-        self.out.flush()?;
-        Ok(())
+        self.pack.close(self.count, b"", b"]\n")
     }
 }
 
