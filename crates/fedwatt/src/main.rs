@@ -3,6 +3,8 @@
 // Nothing that comes from outside is unwrapped; tests may.
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
+mod config;
+mod node_cmd;
 mod senml_cmd;
 
 use std::process::ExitCode;
@@ -13,12 +15,25 @@ use clap::{Parser, Subcommand};
 #[derive(Parser)]
 #[command(name = "fedwatt", version, about, long_about = None, propagate_version = true)]
 struct Cli {
+    #[command(flatten)]
+    node: node_cmd::NodeOptions,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the node: the HTTP API on its store.
+    Serve(node_cmd::Serve),
+    /// Load data into the store without the HTTP server.
+    #[command(subcommand)]
+    Import(node_cmd::ImportCommand),
+    /// Manage API tokens.
+    #[command(subcommand)]
+    Token(node_cmd::TokenCommand),
+    /// List streams, publish them, set their metadata.
+    #[command(subcommand)]
+    Stream(node_cmd::StreamCommand),
     /// Work with SenML packs (RFC 8428): resolve, convert, validate.
     #[command(subcommand)]
     Senml(senml_cmd::SenmlCommand),
@@ -27,6 +42,10 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Serve(serve) => node_cmd::serve(&cli.node, serve),
+        Command::Import(command) => node_cmd::import(&cli.node, command),
+        Command::Token(command) => node_cmd::token(&cli.node, command),
+        Command::Stream(command) => node_cmd::stream(&cli.node, command),
         Command::Senml(command) => senml_cmd::run(command),
     };
     match result {

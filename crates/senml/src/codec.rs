@@ -10,7 +10,7 @@ use crate::encode::{Framing, RecordWriter};
 use crate::error::{Error, Result};
 use crate::input::{ReaderInput, SliceInput};
 use crate::json::{JsonDecoder, JsonWriter};
-use crate::model::{RawRecord, ResolvedPack};
+use crate::model::{RawRecord, Record, ResolvedPack};
 use crate::resolve::Resolver;
 use crate::xml::{XmlDecoder, XmlWriter};
 
@@ -270,6 +270,37 @@ pub fn resolve_reader(reader: impl Read, format: Format, now: f64) -> Result<Res
         RecordReader::from_reader(reader, format),
         Resolver::new(now),
     )
+}
+
+/// Decodes and resolves a whole pack held in memory, keeping the input
+/// order and each record's index in the pack (base-only records count): for
+/// callers that check the records further and must name the offending one,
+/// as a store refusing a record whose stream holds another kind of value.
+///
+/// ```
+/// use senml::Format;
+/// let json = br#"[{"bn":"m:","bt":10},{"n":"b","v":2},{"n":"a","t":-5,"v":1}]"#;
+/// let records = senml::resolve_slice_indexed(json, Format::Json, 0.0).unwrap();
+/// assert_eq!(records.iter().map(|(i, r)| (*i, &*r.name)).collect::<Vec<_>>(), [(1, "m:b"), (2, "m:a")]);
+/// ```
+pub fn resolve_slice_indexed(
+    bytes: &[u8],
+    format: Format,
+    now: f64,
+) -> Result<Vec<(usize, Record)>> {
+    let mut reader = RecordReader::from_slice(bytes, format);
+    let mut resolver = Resolver::validating(now);
+    let mut records = Vec::new();
+    while let Some(pushed) = reader.next_with(|raw| {
+        let index = resolver.records_seen();
+        resolver
+            .push(raw)
+            .map(|resolved| resolved.map(|r| (index, r.clone())))
+    })? {
+        records.extend(pushed?);
+    }
+    resolver.check_end()?;
+    Ok(records)
 }
 
 fn resolve_from(mut reader: RecordReader<'_>, mut resolver: Resolver) -> Result<ResolvedPack> {

@@ -50,7 +50,7 @@ mod xml;
 
 pub use codec::{
     Format, RecordReader, Validation, decode_slice, encode, resolve_reader, resolve_slice,
-    resolve_slice_into, validate, writer,
+    resolve_slice_indexed, resolve_slice_into, validate, writer,
 };
 pub use compact::{compact, compact_iter};
 pub use encode::{Framing, RecordWriter};

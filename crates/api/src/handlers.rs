@@ -1,0 +1,540 @@
+//! One function per route.
+
+use axum::Json;
+use axum::body::{Body, to_bytes};
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use senml::{Format, Framing, RecordReader};
+use serde_json::{Value as Json_, json};
+use store::{
+    Every, Function, Metadata, ProfileBy, Scope, Store, StreamInfo, format_time, parse_time,
+    time_zone,
+};
+
+use crate::{Api, Caller, Problem};
+
+/// The query string as (key, value) pairs; keys may repeat (`stream=a&stream=b`).
+struct Params(Vec<(String, String)>);
+
+impl Params {
+    fn parse(raw: Option<String>) -> Params {
+        let raw = raw.unwrap_or_default();
+        Params(
+            form_urlencoded::parse(raw.as_bytes())
+                .into_owned()
+                .collect(),
+        )
+    }
+
+    fn all(&self, key: &str) -> Vec<String> {
+        self.0
+            .iter()
+            .filter(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+            .collect()
+    }
+
+    fn one(&self, key: &str) -> Result<Option<&str>, Problem> {
+        let mut values = self.0.iter().filter(|(k, _)| k == key);
+        let first = values.next().map(|(_, v)| v.as_str());
+        if values.next().is_some() {
+            return Err(Problem::bad_request(format!("give `{key}` once")));
+        }
+        Ok(first)
+    }
+
+    fn required(&self, key: &str) -> Result<&str, Problem> {
+        self.one(key)?
+            .ok_or_else(|| Problem::bad_request(format!("`{key}` is required")))
+    }
+
+    fn time(&self, key: &str) -> Result<Option<i64>, Problem> {
+        self.one(key)?
+            .map(|v| parse_time(v).map_err(|e| Problem::bad_request(format!("{key}: {e}"))))
+            .transpose()
+    }
+
+    fn streams(&self) -> Result<Vec<String>, Problem> {
+        let names = self.all("stream");
+        if names.is_empty() {
+            return Err(Problem::bad_request(
+                "give at least one stream (stream=NAME, repeatable)",
+            ));
+        }
+        Ok(names)
+    }
+
+    fn functions(&self) -> Result<Vec<Function>, Problem> {
+        Function::parse_list(self.one("fn")?.unwrap_or("mean")).map_err(Problem::bad_request)
+    }
+
+    fn time_zone(&self, store: &Store) -> Result<jiff::tz::TimeZone, Problem> {
+        match self.one("tz")? {
+            Some(name) => time_zone(name).map_err(Problem::bad_request),
+            None => Ok(store.timezone().clone()),
+        }
+    }
+}
+
+/// Checks that the caller may read every named stream (401, 403, 404).
+fn check_readable(store: &Store, caller: &Caller, names: &[String]) -> Result<(), Problem> {
+    for name in names {
+        let stream = store.stream(name)?;
+        caller.check(Scope::Read, name, stream.as_ref())?;
+        if stream.is_none() {
+            return Err(Problem::new(
+                StatusCode::NOT_FOUND,
+                format!("no stream named {name:?}"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn now_seconds() -> f64 {
+    store::now_micros() as f64 / 1e6
+}
+
+/// A short name for why SenML was refused (`not_finite`), for metrics.
+fn reason_code(e: &senml::Error) -> String {
+    let debug = format!("{:?}", e.reason);
+    let variant: String = debug
+        .chars()
+        .take_while(char::is_ascii_alphanumeric)
+        .collect();
+    let mut code = String::new();
+    for (i, c) in variant.chars().enumerate() {
+        if c.is_ascii_uppercase() && i > 0 {
+            code.push('_');
+        }
+        code.push(c.to_ascii_lowercase());
+    }
+    code
+}
+
+pub(crate) async fn post_data(
+    State(api): State<Api>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<Json_>, Problem> {
+    let caller = Caller::of(&api, &headers).await?;
+    let token = caller.token()?.clone();
+    if token.scope < Scope::Write {
+        return Err(Problem::forbidden(format!(
+            "token {:?} has scope {}, posting data needs write",
+            token.name, token.scope
+        )));
+    }
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let format = Format::from_media_type(content_type).ok_or_else(|| {
+        Problem::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            format!(
+                "Content-Type {content_type:?}: send application/senml+json, application/senml+cbor or application/senml+xml"
+            ),
+        )
+    })?;
+    let too_large = || {
+        Problem::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "the body is larger than the node's limit of {} bytes",
+                api.body_limit
+            ),
+        )
+    };
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > api.body_limit as u64) {
+        return Err(too_large());
+    }
+    let bytes = to_bytes(body, api.body_limit).await.map_err(|e| {
+        if std::error::Error::source(&e).is_some_and(|s| s.is::<http_body_util::LengthLimitError>())
+        {
+            too_large()
+        } else {
+            Problem::bad_request(format!("the body could not be read: {e}"))
+        }
+    })?;
+    let metrics = api.metrics.clone();
+    let accepted = api
+        .blocking(move |store| {
+            let now = now_seconds();
+            let records = senml::resolve_slice_indexed(&bytes, format, now).map_err(|e| {
+                let read =
+                    senml::validate(RecordReader::from_slice(&bytes, format), now, |_| {}).records;
+                metrics.refused(&reason_code(&e), read.max(1) as u64);
+                tracing::info!(token = %token.name, "pack refused: {e}");
+                Problem::from(e)
+            })?;
+            if let Some((index, record)) = records
+                .iter()
+                .find(|(_, r)| !token.allows(Scope::Write, &r.name))
+            {
+                return Err(Problem::forbidden(format!(
+                    "record {index}: token {:?} may not write stream {} (it is limited to {})",
+                    token.name,
+                    record.name,
+                    token.streams.as_str()
+                )));
+            }
+            let accepted = store.ingest(&records, Some(&token.name)).map_err(|e| {
+                if let store::Error::Refused(r) = &e {
+                    metrics.refused(r.code, records.len() as u64);
+                    tracing::info!(token = %token.name, "pack refused: {r}");
+                }
+                Problem::from(e)
+            })?;
+            metrics.ingested(accepted);
+            Ok(accepted)
+        })
+        .await?;
+    Ok(Json(json!({ "accepted": accepted })))
+}
+
+fn stream_json(s: &StreamInfo) -> Json_ {
+    let utc = jiff::tz::TimeZone::UTC;
+    json!({
+        "name": s.name,
+        "unit": s.unit,
+        "kind": s.kind,
+        "metadata": s.metadata,
+        "owner": s.owner,
+        "open": s.open,
+        "created": format_time(s.created, &utc),
+        "count": s.count,
+        "first": s.first.map(|t| format_time(t, &utc)),
+        "last": s.last.map(|t| format_time(t, &utc)),
+    })
+}
+
+pub(crate) async fn list_streams(
+    State(api): State<Api>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Result<Json<Json_>, Problem> {
+    let caller = Caller::of(&api, &headers).await?;
+    let params = Params::parse(query);
+    let prefix = params.one("prefix")?.map(str::to_owned);
+    let streams = api
+        .blocking(move |store| Ok(store.streams(prefix.as_deref())?))
+        .await?;
+    let visible: Vec<Json_> = streams
+        .iter()
+        .filter(|s| caller.may_read(s))
+        .map(stream_json)
+        .collect();
+    Ok(Json(json!({ "streams": visible })))
+}
+
+pub(crate) async fn get_stream(
+    State(api): State<Api>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> Result<Json<Json_>, Problem> {
+    let caller = Caller::of(&api, &headers).await?;
+    let stream = api
+        .blocking({
+            let name = name.clone();
+            move |store| Ok(store.stream(&name)?)
+        })
+        .await?;
+    caller.check(Scope::Read, &name, stream.as_ref())?;
+    let stream = stream
+        .ok_or_else(|| Problem::new(StatusCode::NOT_FOUND, format!("no stream named {name:?}")))?;
+    Ok(Json(stream_json(&stream)))
+}
+
+/// The body of `PATCH /api/v1/streams/{name}`.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StreamPatch {
+    metadata: Option<Metadata>,
+    open: Option<bool>,
+}
+
+pub(crate) async fn patch_stream(
+    State(api): State<Api>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Json<Json_>, Problem> {
+    let caller = Caller::of(&api, &headers).await?;
+    caller.check(Scope::Admin, &name, None)?;
+    let patch: StreamPatch =
+        serde_json::from_slice(&body).map_err(|e| Problem::bad_request(format!("body: {e}")))?;
+    let updated = api
+        .blocking(move |store| {
+            let current = store.stream(&name)?.ok_or_else(|| {
+                Problem::new(StatusCode::NOT_FOUND, format!("no stream named {name:?}"))
+            })?;
+            let metadata = patch.metadata.unwrap_or(current.metadata);
+            Ok(store.set_stream(&name, &metadata, patch.open.unwrap_or(current.open))?)
+        })
+        .await?;
+    Ok(Json(stream_json(&updated)))
+}
+
+/// How records are sent back, from the Accept header.
+enum Representation {
+    Senml(Format),
+    Csv,
+}
+
+fn representation(headers: &HeaderMap) -> Representation {
+    let accept = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    for media in accept.split(',') {
+        let essence = media.split(';').next().unwrap_or("").trim();
+        if essence.eq_ignore_ascii_case("text/csv") {
+            return Representation::Csv;
+        }
+        if let Some(format) = Format::from_media_type(essence) {
+            return Representation::Senml(format);
+        }
+    }
+    Representation::Senml(Format::Json)
+}
+
+fn csv_field(out: &mut String, text: &str) {
+    if text.contains([',', '"', '\n', '\r']) {
+        out.push('"');
+        out.push_str(&text.replace('"', "\"\""));
+        out.push('"');
+    } else {
+        out.push_str(text);
+    }
+}
+
+pub(crate) async fn records(
+    State(api): State<Api>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Result<Response, Problem> {
+    let caller = Caller::of(&api, &headers).await?;
+    let params = Params::parse(query);
+    let names = params.streams()?;
+    let from = params.time("from")?.unwrap_or(i64::MIN);
+    let to = params.time("to")?.unwrap_or(i64::MAX);
+    let limit = match params.one("limit")? {
+        Some(l) => l
+            .parse::<u64>()
+            .map_err(|_| Problem::bad_request(format!("limit={l:?} is not a whole number")))?,
+        None => store::MAX_RECORDS,
+    };
+    let representation = representation(&headers);
+    api.blocking(move |store| {
+        check_readable(store, &caller, &names)?;
+        let streams = store.records(&names, from, to, limit)?;
+        match representation {
+            Representation::Csv => {
+                let utc = jiff::tz::TimeZone::UTC;
+                let mut out = String::from("stream,time,value,unit,sum\n");
+                for (_, records) in &streams {
+                    for r in records {
+                        csv_field(&mut out, &r.name);
+                        out.push(',');
+                        out.push_str(&format_time(r.time, &utc));
+                        out.push(',');
+                        match &r.value {
+                            Some(senml::Value::Number(v)) => out.push_str(&v.to_string()),
+                            Some(senml::Value::Bool(b)) => {
+                                out.push_str(if *b { "true" } else { "false" })
+                            }
+                            Some(senml::Value::String(s)) => csv_field(&mut out, s),
+                            Some(senml::Value::Data(d)) => out.push_str(
+                                &base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(d),
+                            ),
+                            None => {}
+                        }
+                        out.push(',');
+                        csv_field(&mut out, r.unit.as_deref().unwrap_or(""));
+                        out.push(',');
+                        if let Some(s) = r.sum {
+                            out.push_str(&s.to_string());
+                        }
+                        out.push('\n');
+                    }
+                }
+                Ok((
+                    [(
+                        header::CONTENT_TYPE,
+                        HeaderValue::from_static("text/csv; charset=utf-8"),
+                    )],
+                    out,
+                )
+                    .into_response())
+            }
+            Representation::Senml(format) => {
+                let count = streams.iter().map(|(_, r)| r.len()).sum();
+                let mut out = Vec::new();
+                {
+                    let mut writer = senml::writer(format, &mut out, Framing::Pack(Some(count)));
+                    for r in streams.iter().flat_map(|(_, r)| r) {
+                        writer
+                            .write_resolved(r, senml::DEFAULT_VERSION)
+                            .map_err(|e| Problem::internal(&e))?;
+                    }
+                    writer.finish().map_err(|e| Problem::internal(&e))?;
+                }
+                Ok((
+                    [(
+                        header::CONTENT_TYPE,
+                        HeaderValue::from_static(format.media_type()),
+                    )],
+                    out,
+                )
+                    .into_response())
+            }
+        }
+    })
+    .await
+}
+
+pub(crate) async fn aggregate(
+    State(api): State<Api>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Result<Json<Json_>, Problem> {
+    let caller = Caller::of(&api, &headers).await?;
+    let params = Params::parse(query);
+    let names = params.streams()?;
+    let from = params
+        .time("from")?
+        .ok_or_else(|| Problem::bad_request("`from` is required"))?;
+    let to = params
+        .time("to")?
+        .ok_or_else(|| Problem::bad_request("`to` is required"))?;
+    let every_text = params.required("every")?.to_owned();
+    let every = Every::parse(&every_text).map_err(Problem::bad_request)?;
+    let functions = params.functions()?;
+    let tz = params.time_zone(&api.store)?;
+    api.blocking(move |store| {
+        check_readable(store, &caller, &names)?;
+        let aggregate = store.aggregate(&names, from, to, every, &tz)?;
+        let buckets: Vec<Json_> = aggregate
+            .bounds
+            .windows(2)
+            .map(|w| json!({ "start": format_time(w[0], &tz), "end": format_time(w[1], &tz) }))
+            .collect();
+        let streams: Vec<Json_> = aggregate
+            .series
+            .iter()
+            .map(|(info, partials)| {
+                let mut values = serde_json::Map::new();
+                for f in &functions {
+                    let column: Vec<Option<f64>> =
+                        partials.iter().map(|p| p.map(|p| p.get(*f))).collect();
+                    values.insert(f.name().into(), json!(column));
+                }
+                json!({ "name": info.name, "unit": info.unit, "values": values })
+            })
+            .collect();
+        Ok(Json(json!({
+            "every": every_text,
+            "tz": tz.iana_name().unwrap_or("UTC"),
+            "functions": functions.iter().map(|f| f.name()).collect::<Vec<_>>(),
+            "buckets": buckets,
+            "streams": streams,
+        })))
+    })
+    .await
+}
+
+pub(crate) async fn profile(
+    State(api): State<Api>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Result<Json<Json_>, Problem> {
+    let caller = Caller::of(&api, &headers).await?;
+    let params = Params::parse(query);
+    let names = params.streams()?;
+    let from = params
+        .time("from")?
+        .ok_or_else(|| Problem::bad_request("`from` is required"))?;
+    let to = params
+        .time("to")?
+        .ok_or_else(|| Problem::bad_request("`to` is required"))?;
+    let by = ProfileBy::parse(params.one("by")?.unwrap_or("hour-of-day"))
+        .map_err(Problem::bad_request)?;
+    let functions = params.functions()?;
+    if let Some(f) = functions
+        .iter()
+        .find(|f| matches!(f, Function::First | Function::Last))
+    {
+        return Err(Problem::bad_request(format!(
+            "fn={}: a profile offers mean, min, max, sum and count",
+            f.name()
+        )));
+    }
+    let tz = params.time_zone(&api.store)?;
+    api.blocking(move |store| {
+        check_readable(store, &caller, &names)?;
+        let profile = store.profile(&names, from, to, by, &tz)?;
+        let streams: Vec<Json_> = profile
+            .series
+            .iter()
+            .map(|(info, slots)| {
+                let mut values = serde_json::Map::new();
+                for f in &functions {
+                    let column: Vec<Option<f64>> =
+                        slots.iter().map(|s| s.and_then(|s| s.get(*f))).collect();
+                    values.insert(f.name().into(), json!(column));
+                }
+                json!({ "name": info.name, "unit": info.unit, "values": values })
+            })
+            .collect();
+        Ok(Json(json!({
+            "by": by.name(),
+            "tz": tz.iana_name().unwrap_or("UTC"),
+            "functions": functions.iter().map(|f| f.name()).collect::<Vec<_>>(),
+            "slots": by.slots(),
+            "streams": streams,
+        })))
+    })
+    .await
+}
+
+pub(crate) async fn openapi() -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        include_str!("openapi.json"),
+    )
+        .into_response()
+}
+
+pub(crate) async fn healthz(State(api): State<Api>) -> Result<Json<Json_>, Problem> {
+    api.blocking(|store| Ok(store.stream("")?)).await?;
+    Ok(Json(
+        json!({ "status": "ok", "store": api.store.describe() }),
+    ))
+}
+
+pub(crate) async fn metrics(State(api): State<Api>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; version=0.0.4"),
+        )],
+        api.metrics.render(),
+    )
+        .into_response()
+}
+
+pub(crate) async fn not_found() -> Problem {
+    Problem::new(
+        StatusCode::NOT_FOUND,
+        "no such route; the API is described at /api/v1/openapi.json",
+    )
+}

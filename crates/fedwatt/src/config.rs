@@ -1,0 +1,223 @@
+//! The node's configuration: one TOML file, every key with a default,
+//! `FEDWATT_*` environment variables over the file, command-line flags over
+//! both.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// Everything a node reads at start.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Where the node keeps its files (the SQLite database among them).
+    pub data_dir: PathBuf,
+    /// The HTTP server.
+    pub http: Http,
+    /// The database.
+    pub database: Database,
+    /// Storage settings.
+    pub store: StoreSettings,
+}
+
+/// `[http]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Http {
+    /// Address and port to listen on.
+    pub listen: String,
+    /// Largest request body accepted, in bytes.
+    pub body_limit: usize,
+}
+
+/// `[database]`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Database {
+    /// `postgres://user:password@host/db`, `sqlite:PATH`, or empty for
+    /// SQLite in the data directory.
+    pub url: String,
+    /// A file holding the URL (a secret), read when `url` is empty.
+    pub url_file: String,
+}
+
+/// `[store]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreSettings {
+    /// Time zone of daily rollups and the API's default (IANA name).
+    pub timezone: String,
+    /// How often points past their stream's retention are purged, in seconds.
+    pub purge_interval: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            data_dir: PathBuf::from("./fedwatt-data"),
+            http: Http::default(),
+            database: Database::default(),
+            store: StoreSettings::default(),
+        }
+    }
+}
+
+impl Default for Http {
+    fn default() -> Self {
+        Http {
+            listen: "127.0.0.1:8080".into(),
+            body_limit: 16 * 1024 * 1024,
+        }
+    }
+}
+
+impl Default for StoreSettings {
+    fn default() -> Self {
+        StoreSettings {
+            timezone: "UTC".into(),
+            purge_interval: 3600,
+        }
+    }
+}
+
+impl Config {
+    /// Defaults, then `file` if given, then the environment.
+    pub fn load(
+        file: Option<&Path>,
+        env: impl Iterator<Item = (String, String)>,
+    ) -> Result<Config, String> {
+        let mut table = toml::Table::try_from(Config::default()).map_err(|e| e.to_string())?;
+        if let Some(path) = file {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("config {}: {e}", path.display()))?;
+            let from_file: toml::Table = text
+                .parse()
+                .map_err(|e| format!("config {}: {e}", path.display()))?;
+            merge(&mut table, from_file);
+            // Check the file alone, so that its errors name it.
+            toml::Value::Table(table.clone())
+                .try_into::<Config>()
+                .map_err(|e| format!("config {}: {e}", path.display()))?;
+        }
+        for (name, value) in env {
+            let Some(key) = name.strip_prefix("FEDWATT_") else {
+                continue;
+            };
+            let key = key.to_ascii_lowercase();
+            apply_env(&mut table, &key, &value).map_err(|e| format!("environment {name}: {e}"))?;
+        }
+        toml::Value::Table(table)
+            .try_into::<Config>()
+            .map_err(|e| e.to_string())
+    }
+
+    /// The database URL, from `url` or `url_file`; `None` for SQLite in
+    /// the data directory.
+    pub fn database_url(&self) -> Result<Option<String>, String> {
+        if !self.database.url.is_empty() {
+            return Ok(Some(self.database.url.clone()));
+        }
+        if self.database.url_file.is_empty() {
+            return Ok(None);
+        }
+        let url = std::fs::read_to_string(&self.database.url_file)
+            .map_err(|e| format!("database url_file {}: {e}", self.database.url_file))?;
+        Ok(Some(url.trim().to_owned()))
+    }
+}
+
+fn merge(into: &mut toml::Table, from: toml::Table) {
+    for (key, value) in from {
+        match (into.get_mut(&key), value) {
+            (Some(toml::Value::Table(a)), toml::Value::Table(b)) => merge(a, b),
+            (_, value) => {
+                into.insert(key, value);
+            }
+        }
+    }
+}
+
+/// Sets the key that `key` (`http_listen`, `data_dir`) names, keeping the
+/// type of its default.
+fn apply_env(table: &mut toml::Table, key: &str, value: &str) -> Result<(), String> {
+    if let Some(old) = table.get(key) {
+        let new = typed(old, value)?;
+        table.insert(key.to_owned(), new);
+        return Ok(());
+    }
+    for (section, inner) in table.iter_mut() {
+        if let (Some(rest), toml::Value::Table(inner)) =
+            (key.strip_prefix(&format!("{section}_")), inner)
+        {
+            if let Some(old) = inner.get(rest) {
+                let new = typed(old, value)?;
+                inner.insert(rest.to_owned(), new);
+                return Ok(());
+            }
+        }
+    }
+    Err("not a setting of fedwatt (see fedwatt.example.toml)".into())
+}
+
+fn typed(like: &toml::Value, value: &str) -> Result<toml::Value, String> {
+    Ok(match like {
+        toml::Value::Integer(_) => toml::Value::Integer(
+            value
+                .parse()
+                .map_err(|_| format!("{value:?} is not a whole number"))?,
+        ),
+        toml::Value::Boolean(_) => toml::Value::Boolean(
+            value
+                .parse()
+                .map_err(|_| format!("{value:?} is not true or false"))?,
+        ),
+        _ => toml::Value::String(value.to_owned()),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_then_environment_override_the_defaults() {
+        let dir = std::env::temp_dir().join(format!("fedwatt-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("fedwatt.toml");
+        std::fs::write(
+            &file,
+            "data_dir = \"/srv/fedwatt\"\n[http]\nlisten = \"0.0.0.0:80\"\n",
+        )
+        .unwrap();
+        let env = [
+            ("FEDWATT_HTTP_BODY_LIMIT".to_owned(), "1000".to_owned()),
+            ("PATH".into(), "/bin".into()),
+        ];
+        let config = Config::load(Some(&file), env.into_iter()).unwrap();
+        assert_eq!(config.data_dir, PathBuf::from("/srv/fedwatt"));
+        assert_eq!(config.http.listen, "0.0.0.0:80");
+        assert_eq!(config.http.body_limit, 1000);
+        assert_eq!(config.store.timezone, "UTC");
+    }
+
+    #[test]
+    fn mistakes_are_named() {
+        let env = |k: &str, v: &str| [(k.to_owned(), v.to_owned())].into_iter();
+        assert!(
+            Config::load(None, env("FEDWATT_HTTP_LISTN", "x"))
+                .unwrap_err()
+                .contains("FEDWATT_HTTP_LISTN")
+        );
+        assert!(
+            Config::load(None, env("FEDWATT_HTTP_BODY_LIMIT", "big"))
+                .unwrap_err()
+                .contains("whole number")
+        );
+        let dir = std::env::temp_dir().join(format!("fedwatt-config-bad-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("bad.toml");
+        std::fs::write(&file, "[http]\nlisten_on = 1\n").unwrap();
+        let e = Config::load(Some(&file), std::iter::empty()).unwrap_err();
+        assert!(e.contains("bad.toml") && e.contains("listen_on"), "{e}");
+    }
+}

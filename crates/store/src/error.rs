@@ -1,0 +1,81 @@
+//! What can go wrong in the store, split by who must act: the caller
+//! (refused input, bad query), or the operator (database, configuration).
+
+use std::fmt;
+
+/// A record of an ingested pack that the store refuses, and why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordError {
+    /// Index of the record in the pack as sent (base-only records count).
+    pub record: usize,
+    /// The SenML label of the offending field.
+    pub field: &'static str,
+    /// A short, stable name of the reason, for metrics (`duplicate_time`).
+    pub code: &'static str,
+    /// What is wrong, for a person.
+    pub reason: String,
+}
+
+impl fmt::Display for RecordError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "record {}, field {:?}: {}",
+            self.record, self.field, self.reason
+        )
+    }
+}
+
+/// Errors of the store.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A pack refused whole because of one of its records; nothing was stored.
+    #[error("{0}")]
+    Refused(RecordError),
+    /// A query or command the caller got wrong (unknown stream, bad range…).
+    #[error("{0}")]
+    Invalid(String),
+    /// A stream, token or other object that does not exist.
+    #[error("{0}")]
+    NotFound(String),
+    /// The database URL or a setting cannot be used.
+    #[error("configuration: {0}")]
+    Config(String),
+    /// SQLite failed.
+    #[error("SQLite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// PostgreSQL failed.
+    #[error("PostgreSQL: {0}")]
+    Postgres(#[from] postgres::Error),
+    /// The data directory or the database file cannot be used.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl Error {
+    /// Whether the caller, not the node, is to blame (a 4xx, not a 5xx).
+    pub fn is_caller_error(&self) -> bool {
+        matches!(
+            self,
+            Error::Refused(_) | Error::Invalid(_) | Error::NotFound(_)
+        )
+    }
+}
+
+/// The store's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Shorthand for a refused record.
+pub(crate) fn refused(
+    record: usize,
+    field: &'static str,
+    code: &'static str,
+    reason: impl Into<String>,
+) -> Error {
+    Error::Refused(RecordError {
+        record,
+        field,
+        code,
+        reason: reason.into(),
+    })
+}

@@ -1,0 +1,421 @@
+//! fedwatt's storage: streams of points keyed by (stream, time), hourly and
+//! daily rollups kept up to date on ingest, tokens — on SQLite (embedded, the
+//! default) or PostgreSQL, chosen by the database URL.
+//!
+//! Data enters through one door, [`Store::ingest`]: a resolved pack is
+//! checked whole, then written in one transaction, or refused whole with
+//! the record and field to blame. A point re-sent at the same time
+//! replaces the old one; rollups are corrected.
+//!
+//! The store is synchronous: each call holds a connection for its
+//! duration. An async caller runs it on a blocking thread.
+//!
+//! What it does not do: decode SenML (the `senml` crate does), check
+//! tokens against requests (the API does, with [`Token::allows`]).
+//!
+//! Invariants:
+//! - a stream holds one kind of value, and every point in the stream's unit;
+//! - `rollup_hour` holds, for each UTC hour with numeric points, their count,
+//!   sum, min, max, first and last; `rollup_day` the same for the days of the
+//!   node's time zone;
+//! - a stream's count, first and last time match its points.
+
+mod calendar;
+mod db;
+mod error;
+mod ingest;
+mod model;
+mod postgres;
+mod query;
+mod rollup;
+mod sqlite;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use senml::Record;
+use sha2::{Digest, Sha256};
+
+pub use calendar::{
+    Every, HOUR, MAX_BUCKETS, ProfileBy, buckets, format_time, parse_time, time_zone,
+};
+pub use error::{Error, RecordError, Result};
+pub use jiff::tz::TimeZone;
+pub use model::{
+    Business, Device, Measurement, Metadata, Scope, StreamInfo, StreamPattern, Token, ValueKind,
+    parse_duration,
+};
+pub use query::{Aggregate, MAX_RECORDS, Profile, SlotAggregate};
+pub use rollup::{Function, Partial};
+
+use db::Db;
+
+/// Connections kept open for reuse, opened on demand.
+struct Pool<C> {
+    idle: Mutex<Vec<C>>,
+    open: Box<dyn Fn() -> Result<C> + Send + Sync>,
+}
+
+impl<C> Pool<C> {
+    const KEEP: usize = 8;
+
+    fn take(&self) -> Result<C> {
+        let idle = self
+            .idle
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop();
+        match idle {
+            Some(c) => Ok(c),
+            None => (self.open)(),
+        }
+    }
+
+    fn give(&self, c: C) {
+        let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+        if idle.len() < Self::KEEP {
+            idle.push(c);
+        }
+    }
+}
+
+enum Backend {
+    Sqlite {
+        path: PathBuf,
+        /// One writer at a time: SQLite allows no more.
+        writer: Mutex<rusqlite::Connection>,
+        readers: Pool<rusqlite::Connection>,
+    },
+    Postgres {
+        clients: Pool<::postgres::Client>,
+    },
+}
+
+/// A node's store. Cheap to clone; every clone shares the connections.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    backend: Backend,
+    timezone: TimeZone,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.describe())
+    }
+}
+
+/// What the store answers to a records query: each stream with its records.
+pub type StreamRecords = Vec<(StreamInfo, Vec<Record>)>;
+
+impl Store {
+    /// Opens the store at `url`, running the schema migrations:
+    /// `postgres://…` (or `postgresql://…`) for PostgreSQL, `sqlite:PATH`
+    /// for a SQLite file, and no URL for `fedwatt.sqlite` in `data_dir`.
+    /// Daily rollups follow `timezone` (an IANA name).
+    pub fn open(url: Option<&str>, data_dir: &Path, timezone: &str) -> Result<Store> {
+        let timezone = time_zone(timezone).map_err(Error::Config)?;
+        let backend = match url {
+            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+                let url = url.to_owned();
+                let mut first = postgres::connect(&url)?;
+                postgres::migrate(&mut first)?;
+                let clients = Pool {
+                    idle: Mutex::new(vec![first]),
+                    open: Box::new(move || postgres::connect(&url)),
+                };
+                Backend::Postgres { clients }
+            }
+            Some(url) => {
+                let path = url
+                    .strip_prefix("sqlite://")
+                    .or_else(|| url.strip_prefix("sqlite:"))
+                    .ok_or_else(|| {
+                        Error::Config(format!(
+                            "database url {url:?}: expected postgres://…, sqlite:PATH, or none for SQLite in the data directory"
+                        ))
+                    })?;
+                Self::open_sqlite(PathBuf::from(path))?
+            }
+            None => {
+                std::fs::create_dir_all(data_dir).map_err(|e| {
+                    Error::Config(format!(
+                        "cannot create the data directory {}: {e}",
+                        data_dir.display()
+                    ))
+                })?;
+                Self::open_sqlite(data_dir.join("fedwatt.sqlite"))?
+            }
+        };
+        Ok(Store {
+            inner: Arc::new(Inner { backend, timezone }),
+        })
+    }
+
+    fn open_sqlite(path: PathBuf) -> Result<Backend> {
+        let mut writer = sqlite::connect(&path)
+            .map_err(|e| Error::Config(format!("database {}: {e}", path.display())))?;
+        sqlite::migrate(&mut writer)?;
+        let for_readers = path.clone();
+        Ok(Backend::Sqlite {
+            path,
+            writer: Mutex::new(writer),
+            readers: Pool {
+                idle: Mutex::new(Vec::new()),
+                open: Box::new(move || sqlite::connect(&for_readers)),
+            },
+        })
+    }
+
+    /// Which backend, for logs (`SQLite /var/lib/fedwatt/fedwatt.sqlite`).
+    pub fn describe(&self) -> String {
+        match &self.inner.backend {
+            Backend::Sqlite { path, .. } => format!("SQLite {}", path.display()),
+            Backend::Postgres { .. } => "PostgreSQL".into(),
+        }
+    }
+
+    /// The time zone of daily rollups.
+    pub fn timezone(&self) -> &TimeZone {
+        &self.inner.timezone
+    }
+
+    fn read<T>(&self, f: impl FnOnce(&mut dyn Db) -> Result<T>) -> Result<T> {
+        match &self.inner.backend {
+            Backend::Sqlite { readers, .. } => {
+                let conn = readers.take()?;
+                let out = f(&mut sqlite::Lite(&conn));
+                readers.give(conn);
+                out
+            }
+            Backend::Postgres { clients } => {
+                let mut client = clients.take()?;
+                let out = f(&mut postgres::Pg(&mut client));
+                if !client.is_closed() {
+                    clients.give(client);
+                }
+                out
+            }
+        }
+    }
+
+    /// Runs `f` in one transaction, committed only if it succeeds. On
+    /// PostgreSQL a transaction chosen as a deadlock victim is run again.
+    fn write<T>(&self, mut f: impl FnMut(&mut dyn Db) -> Result<T>) -> Result<T> {
+        match &self.inner.backend {
+            Backend::Sqlite { writer, .. } => {
+                let mut conn = writer.lock().unwrap_or_else(PoisonError::into_inner);
+                let tx = conn.transaction()?;
+                let out = f(&mut sqlite::Lite(&tx))?;
+                tx.commit()?;
+                Ok(out)
+            }
+            Backend::Postgres { clients } => {
+                let mut attempt = 0;
+                loop {
+                    let mut client = clients.take()?;
+                    let out = (|| {
+                        let mut tx = client.transaction()?;
+                        let out = f(&mut postgres::Pg(&mut tx))?;
+                        tx.commit()?;
+                        Ok(out)
+                    })();
+                    if !client.is_closed() {
+                        clients.give(client);
+                    }
+                    attempt += 1;
+                    match out {
+                        Err(Error::Postgres(e)) if attempt < 5 && postgres::is_transient(&e) => {
+                            tracing::warn!("retrying a transaction: {e}");
+                        }
+                        out => return out,
+                    }
+                }
+            }
+        }
+    }
+
+    /// Stores the records of one pack (in input order, each with its index
+    /// in the pack, as [`senml::resolve_slice_indexed`] gives them) in one
+    /// transaction, or refuses them all. New streams are created with
+    /// `owner`. Returns the number of points written.
+    pub fn ingest(&self, records: &[(usize, Record)], owner: Option<&str>) -> Result<u64> {
+        let mut batches = ingest::prepare(records)?;
+        let now = now_micros();
+        let tz = self.inner.timezone.clone();
+        self.write(|db| ingest::apply(db, &mut batches, owner, &tz, now))
+    }
+
+    /// Streams whose name starts with `prefix`, by name.
+    pub fn streams(&self, prefix: Option<&str>) -> Result<Vec<StreamInfo>> {
+        self.read(|db| Ok(db.streams(prefix)?.into_iter().map(|(_, s)| s).collect()))
+    }
+
+    /// One stream.
+    pub fn stream(&self, name: &str) -> Result<Option<StreamInfo>> {
+        self.read(|db| Ok(db.stream(name)?.map(|(_, s)| s)))
+    }
+
+    /// Replaces a stream's metadata and publication.
+    pub fn set_stream(&self, name: &str, metadata: &Metadata, open: bool) -> Result<StreamInfo> {
+        metadata.check()?;
+        self.write(|db| {
+            let (id, _) = db
+                .stream(name)?
+                .ok_or_else(|| Error::NotFound(format!("no stream named {name:?}")))?;
+            db.set_stream(id, metadata, open)?;
+            Ok(db
+                .stream(name)?
+                .expect("the stream was found in this transaction")
+                .1)
+        })
+    }
+
+    /// The records of each named stream in `[from, to)`, oldest first, at
+    /// most `limit` per stream.
+    pub fn records(
+        &self,
+        names: &[String],
+        from: i64,
+        to: i64,
+        limit: u64,
+    ) -> Result<StreamRecords> {
+        self.read(|db| {
+            let streams = query::resolve_streams(db, names, false)?;
+            let records = query::records(db, &streams, from, to, limit)?;
+            Ok(streams.into_iter().map(|(_, s)| s).zip(records).collect())
+        })
+    }
+
+    /// Calendar buckets of `every` in `tz` covering `[from, to)`, with each
+    /// stream's partial aggregate per bucket. Reads daily rollups, hourly
+    /// rollups, or points, whichever is the coarsest that fits the buckets.
+    pub fn aggregate(
+        &self,
+        names: &[String],
+        from: i64,
+        to: i64,
+        every: Every,
+        tz: &TimeZone,
+    ) -> Result<Aggregate> {
+        let node_tz = self.inner.timezone.clone();
+        self.read(|db| {
+            let streams = query::resolve_streams(db, names, true)?;
+            query::aggregate(db, streams, from, to, every, tz, &node_tz)
+        })
+    }
+
+    /// The typical day or week of each stream over `[from, to)`, in `tz`.
+    pub fn profile(
+        &self,
+        names: &[String],
+        from: i64,
+        to: i64,
+        by: ProfileBy,
+        tz: &TimeZone,
+    ) -> Result<Profile> {
+        self.read(|db| {
+            let streams = query::resolve_streams(db, names, true)?;
+            query::profile(db, streams, from, to, by, tz)
+        })
+    }
+
+    /// Creates a token and returns its secret, which is shown once: the
+    /// store keeps only its hash.
+    pub fn create_token(&self, name: &str, scope: Scope, streams: StreamPattern) -> Result<String> {
+        if name.is_empty() || name.len() > 200 || name.chars().any(char::is_control) {
+            return Err(Error::Invalid(format!(
+                "token name {name:?}: give 1 to 200 printable characters"
+            )));
+        }
+        let mut random = [0u8; 32];
+        getrandom::fill(&mut random)
+            .map_err(|e| Error::Config(format!("no randomness from the system: {e}")))?;
+        let secret = format!("fw_{}", hex(&random));
+        let token = Token {
+            name: name.to_owned(),
+            scope,
+            streams,
+            created: now_micros(),
+        };
+        self.write(|db| {
+            if db.tokens()?.iter().any(|t| t.name == name) {
+                return Err(Error::Invalid(format!(
+                    "a token named {name:?} exists already"
+                )));
+            }
+            db.insert_token(&token, &Sha256::digest(secret.as_bytes()))
+        })?;
+        Ok(secret)
+    }
+
+    /// The token with this secret, if any.
+    pub fn authenticate(&self, secret: &str) -> Result<Option<Token>> {
+        let hash = Sha256::digest(secret.as_bytes());
+        self.read(|db| db.token_by_hash(&hash))
+    }
+
+    /// Every token, by name.
+    pub fn tokens(&self) -> Result<Vec<Token>> {
+        self.read(|db| db.tokens())
+    }
+
+    /// Deletes a token; `false` if there was none of that name.
+    pub fn revoke_token(&self, name: &str) -> Result<bool> {
+        self.write(|db| db.delete_token(name))
+    }
+
+    /// Deletes the points older than each stream's retention (metadata
+    /// `retention`), with their rollups. Returns the points deleted.
+    pub fn purge(&self, now: i64) -> Result<u64> {
+        let tz = self.inner.timezone.clone();
+        let streams = self.read(|db| db.streams(None))?;
+        let mut deleted = 0;
+        for (id, info) in streams {
+            let Some(retention) = &info.metadata.retention else {
+                continue;
+            };
+            let span = parse_duration(retention).map_err(Error::Config)?;
+            let cutoff = jiff::Timestamp::from_microsecond(now)
+                .map(|t| t.to_zoned(tz.clone()))
+                .and_then(|z| z.checked_sub(span))
+                .map(|z| z.timestamp().as_microsecond())
+                .map_err(|e| {
+                    Error::Config(format!(
+                        "retention {retention} of stream {}: {e}",
+                        info.name
+                    ))
+                })?;
+            // Whole hours only, so that hourly rollups need no recomputation.
+            let before = ingest::hour_of(cutoff);
+            if info.first.is_none_or(|first| first >= before) {
+                continue;
+            }
+            let (day_start, day_end) = calendar::day_around(before, &tz).map_err(Error::Config)?;
+            deleted += self.write(|db| {
+                let n = db.delete_before(id, before, day_start)?;
+                // The day cut in two keeps the rollup of what remains of it.
+                let mut day: Option<Partial> = None;
+                for (_, p) in db.rollups(db::Rollup::Hour, id, day_start, day_end)? {
+                    Partial::merge_into(&mut day, &p);
+                }
+                db.put_rollups(db::Rollup::Day, id, &[(day_start, day)])?;
+                db.recount(id)?;
+                Ok(n)
+            })?;
+        }
+        Ok(deleted)
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Now, in µs since the epoch.
+pub fn now_micros() -> i64 {
+    jiff::Timestamp::now().as_microsecond()
+}

@@ -1,0 +1,521 @@
+//! The embedded backend: one SQLite file in WAL mode, written by one
+//! connection at a time, read by a small pool.
+
+use std::path::Path;
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::db::{
+    Db, PointView, ProfileSource, Rollup, SlotRow, StreamHead, stream_from_row, token_from_row,
+};
+use crate::error::Result;
+use crate::ingest::PointRow;
+use crate::model::{Metadata, StreamInfo, Token, ValueKind};
+use crate::rollup::Partial;
+
+/// Schema versions, in order; `PRAGMA user_version` says how many ran.
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE streams (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    unit TEXT,
+    kind INTEGER NOT NULL,
+    metadata TEXT NOT NULL DEFAULT '{}',
+    owner TEXT,
+    open INTEGER NOT NULL DEFAULT 0,
+    created INTEGER NOT NULL,
+    count INTEGER NOT NULL DEFAULT 0,
+    first_time INTEGER,
+    last_time INTEGER
+);
+CREATE TABLE points (
+    stream INTEGER NOT NULL,
+    time INTEGER NOT NULL,
+    value REAL,
+    payload BLOB,
+    sum REAL,
+    update_time REAL,
+    PRIMARY KEY (stream, time)
+) WITHOUT ROWID;
+CREATE TABLE rollup_hour (
+    stream INTEGER NOT NULL,
+    start INTEGER NOT NULL,
+    count INTEGER NOT NULL,
+    sum REAL NOT NULL,
+    min REAL NOT NULL,
+    max REAL NOT NULL,
+    first_time INTEGER NOT NULL,
+    first_value REAL NOT NULL,
+    last_time INTEGER NOT NULL,
+    last_value REAL NOT NULL,
+    PRIMARY KEY (stream, start)
+) WITHOUT ROWID;
+CREATE TABLE rollup_day (
+    stream INTEGER NOT NULL,
+    start INTEGER NOT NULL,
+    count INTEGER NOT NULL,
+    sum REAL NOT NULL,
+    min REAL NOT NULL,
+    max REAL NOT NULL,
+    first_time INTEGER NOT NULL,
+    first_value REAL NOT NULL,
+    last_time INTEGER NOT NULL,
+    last_value REAL NOT NULL,
+    PRIMARY KEY (stream, start)
+) WITHOUT ROWID;
+CREATE TABLE tokens (
+    name TEXT PRIMARY KEY,
+    hash BLOB NOT NULL UNIQUE,
+    scope TEXT NOT NULL,
+    streams TEXT NOT NULL,
+    created INTEGER NOT NULL
+);
+"#];
+
+/// Opens a connection with the settings every connection needs.
+pub(crate) fn connect(path: &Path) -> Result<Connection> {
+    let conn = Connection::open(path)?;
+    // FULL: a commit is on disk before it returns, so that an acknowledged
+    // pack survives a power loss, not only a crash.
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL;
+         PRAGMA synchronous = FULL;
+         PRAGMA busy_timeout = 10000;
+         PRAGMA cache_size = -16384;",
+    )?;
+    Ok(conn)
+}
+
+/// Brings the schema up to date.
+pub(crate) fn migrate(conn: &mut Connection) -> Result<()> {
+    let done: usize = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if done > MIGRATIONS.len() {
+        return Err(crate::Error::Config(format!(
+            "the database has schema version {done}, newer than this fedwatt knows ({}): upgrade fedwatt",
+            MIGRATIONS.len()
+        )));
+    }
+    let tx = conn.transaction()?;
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(done) {
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", i + 1)?;
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+/// A connection or transaction seen as a [`Db`].
+pub(crate) struct Lite<'c>(pub &'c Connection);
+
+fn partial_from(row: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<Partial> {
+    Ok(Partial {
+        count: row.get::<_, i64>(at)? as u64,
+        sum: row.get(at + 1)?,
+        min: row.get(at + 2)?,
+        max: row.get(at + 3)?,
+        first: (row.get(at + 4)?, row.get(at + 5)?),
+        last: (row.get(at + 6)?, row.get(at + 7)?),
+    })
+}
+
+const STREAM_COLUMNS: &str =
+    "id, name, unit, kind, metadata, owner, open, created, count, first_time, last_time";
+
+fn stream_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, StreamColumns)> {
+    Ok((
+        row.get(0)?,
+        (
+            row.get(1)?,
+            row.get(2)?,
+            row.get(3)?,
+            row.get(4)?,
+            row.get(5)?,
+            row.get(6)?,
+            row.get(7)?,
+            row.get(8)?,
+            row.get(9)?,
+            row.get(10)?,
+        ),
+    ))
+}
+
+type StreamColumns = (
+    String,
+    Option<String>,
+    i64,
+    String,
+    Option<String>,
+    bool,
+    i64,
+    i64,
+    Option<i64>,
+    Option<i64>,
+);
+
+fn to_info(c: StreamColumns) -> Result<StreamInfo> {
+    stream_from_row(c.0, c.1, c.2, &c.3, c.4, c.5, c.6, c.7, c.8, c.9)
+}
+
+impl Db for Lite<'_> {
+    fn find_stream(&mut self, name: &str) -> Result<Option<StreamHead>> {
+        let mut stmt = self
+            .0
+            .prepare_cached("SELECT id, unit, kind FROM streams WHERE name = ?1")?;
+        let row = stmt
+            .query_row([name], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, Option<String>>(1)?,
+                    r.get::<_, i64>(2)?,
+                ))
+            })
+            .optional()?;
+        row.map(|(id, unit, kind)| {
+            Ok(StreamHead {
+                id,
+                unit,
+                kind: ValueKind::from_code(kind)?,
+            })
+        })
+        .transpose()
+    }
+
+    fn create_stream(
+        &mut self,
+        name: &str,
+        unit: Option<&str>,
+        kind: ValueKind,
+        owner: Option<&str>,
+        now: i64,
+    ) -> Result<StreamHead> {
+        // One writer at a time: nobody else can have created it meanwhile.
+        let mut stmt = self
+            .0
+            .prepare_cached("INSERT INTO streams (name, unit, kind, owner, created) VALUES (?1, ?2, ?3, ?4, ?5) RETURNING id")?;
+        let id = stmt.query_row(params![name, unit, kind.code(), owner, now], |r| r.get(0))?;
+        Ok(StreamHead {
+            id,
+            unit: unit.map(str::to_owned),
+            kind,
+        })
+    }
+
+    fn add_stream_stats(&mut self, stream: i64, added: u64, first: i64, last: i64) -> Result<()> {
+        let mut stmt = self.0.prepare_cached(
+            "UPDATE streams SET count = count + ?2,
+                first_time = min(coalesce(first_time, ?3), ?3),
+                last_time = max(coalesce(last_time, ?4), ?4)
+             WHERE id = ?1",
+        )?;
+        stmt.execute(params![stream, added as i64, first, last])?;
+        Ok(())
+    }
+
+    fn streams(&mut self, prefix: Option<&str>) -> Result<Vec<(i64, StreamInfo)>> {
+        let prefix = prefix.unwrap_or("");
+        let mut stmt = self.0.prepare_cached(&format!(
+            "SELECT {STREAM_COLUMNS} FROM streams WHERE substr(name, 1, length(?1)) = ?1 ORDER BY name"
+        ))?;
+        let rows = stmt
+            .query_map([prefix], stream_row)?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        rows.into_iter()
+            .map(|(id, c)| Ok((id, to_info(c)?)))
+            .collect()
+    }
+
+    fn stream(&mut self, name: &str) -> Result<Option<(i64, StreamInfo)>> {
+        let mut stmt = self.0.prepare_cached(&format!(
+            "SELECT {STREAM_COLUMNS} FROM streams WHERE name = ?1"
+        ))?;
+        let row = stmt.query_row([name], stream_row).optional()?;
+        row.map(|(id, c)| Ok((id, to_info(c)?))).transpose()
+    }
+
+    fn set_stream(&mut self, stream: i64, metadata: &Metadata, open: bool) -> Result<()> {
+        let json = serde_json::to_string(metadata).expect("metadata serialises to JSON");
+        self.0
+            .prepare_cached("UPDATE streams SET metadata = ?2, open = ?3 WHERE id = ?1")?
+            .execute(params![stream, json, open])?;
+        Ok(())
+    }
+
+    fn write_points(&mut self, stream: i64, points: &[PointRow]) -> Result<Vec<i64>> {
+        let mut insert = self.0.prepare_cached(
+            "INSERT INTO points (stream, time, value, payload, sum, update_time)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (stream, time) DO NOTHING",
+        )?;
+        let mut replaced = Vec::new();
+        for p in points {
+            let payload = p.payload.as_deref();
+            if insert.execute(params![
+                stream,
+                p.time,
+                p.value,
+                payload,
+                p.sum,
+                p.update_time
+            ])? == 0
+            {
+                self.0
+                    .prepare_cached(
+                        "UPDATE points SET value = ?3, payload = ?4, sum = ?5, update_time = ?6
+                         WHERE stream = ?1 AND time = ?2",
+                    )?
+                    .execute(params![
+                        stream,
+                        p.time,
+                        p.value,
+                        payload,
+                        p.sum,
+                        p.update_time
+                    ])?;
+                replaced.push(p.time);
+            }
+        }
+        Ok(replaced)
+    }
+
+    fn read_points(
+        &mut self,
+        stream: i64,
+        from: i64,
+        to: i64,
+        limit: u64,
+        visit: &mut dyn FnMut(PointView<'_>),
+    ) -> Result<()> {
+        let mut stmt = self.0.prepare_cached(
+            "SELECT time, value, payload, sum, update_time FROM points
+             WHERE stream = ?1 AND time >= ?2 AND time < ?3 ORDER BY time LIMIT ?4",
+        )?;
+        let mut rows = stmt.query(params![stream, from, to, limit.min(i64::MAX as u64) as i64])?;
+        while let Some(row) = rows.next()? {
+            let payload = row
+                .get_ref(2)?
+                .as_blob_or_null()
+                .map_err(rusqlite::Error::from)?;
+            visit(PointView {
+                time: row.get(0)?,
+                value: row.get(1)?,
+                payload,
+                sum: row.get(3)?,
+                update_time: row.get(4)?,
+            });
+        }
+        Ok(())
+    }
+
+    fn point_partial(&mut self, stream: i64, from: i64, to: i64) -> Result<Option<Partial>> {
+        let mut stmt = self.0.prepare_cached(
+            "SELECT time, value FROM points
+             WHERE stream = ?1 AND time >= ?2 AND time < ?3 AND value IS NOT NULL ORDER BY time",
+        )?;
+        let mut rows = stmt.query(params![stream, from, to])?;
+        let mut partial: Option<Partial> = None;
+        while let Some(row) = rows.next()? {
+            Partial::merge_into(&mut partial, &Partial::of(row.get(0)?, row.get(1)?));
+        }
+        Ok(partial)
+    }
+
+    fn delete_before(&mut self, stream: i64, before: i64, day_before: i64) -> Result<u64> {
+        let deleted = self
+            .0
+            .prepare_cached("DELETE FROM points WHERE stream = ?1 AND time < ?2")?
+            .execute(params![stream, before])?;
+        self.0
+            .prepare_cached("DELETE FROM rollup_hour WHERE stream = ?1 AND start < ?2")?
+            .execute(params![stream, before])?;
+        self.0
+            .prepare_cached("DELETE FROM rollup_day WHERE stream = ?1 AND start < ?2")?
+            .execute(params![stream, day_before])?;
+        Ok(deleted as u64)
+    }
+
+    fn recount(&mut self, stream: i64) -> Result<()> {
+        self.0
+            .prepare_cached(
+                "UPDATE streams SET (count, first_time, last_time) =
+                   (SELECT count(*), min(time), max(time) FROM points WHERE stream = ?1)
+                 WHERE id = ?1",
+            )?
+            .execute([stream])?;
+        Ok(())
+    }
+
+    fn merge_rollups(&mut self, table: Rollup, stream: i64, rows: &[(i64, Partial)]) -> Result<()> {
+        let mut stmt = self.0.prepare_cached(&format!(
+            "INSERT INTO {} VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+             ON CONFLICT (stream, start) DO UPDATE SET
+                count = count + excluded.count,
+                sum = sum + excluded.sum,
+                min = min(min, excluded.min),
+                max = max(max, excluded.max),
+                first_time = CASE WHEN excluded.first_time < first_time THEN excluded.first_time ELSE first_time END,
+                first_value = CASE WHEN excluded.first_time < first_time THEN excluded.first_value ELSE first_value END,
+                last_time = CASE WHEN excluded.last_time >= last_time THEN excluded.last_time ELSE last_time END,
+                last_value = CASE WHEN excluded.last_time >= last_time THEN excluded.last_value ELSE last_value END",
+            table.table()
+        ))?;
+        for (start, p) in rows {
+            stmt.execute(params![
+                stream,
+                start,
+                p.count as i64,
+                p.sum,
+                p.min,
+                p.max,
+                p.first.0,
+                p.first.1,
+                p.last.0,
+                p.last.1
+            ])?;
+        }
+        Ok(())
+    }
+
+    fn put_rollups(
+        &mut self,
+        table: Rollup,
+        stream: i64,
+        rows: &[(i64, Option<Partial>)],
+    ) -> Result<()> {
+        let mut put = self.0.prepare_cached(&format!(
+            "INSERT OR REPLACE INTO {} VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            table.table()
+        ))?;
+        let mut delete = self.0.prepare_cached(&format!(
+            "DELETE FROM {} WHERE stream = ?1 AND start = ?2",
+            table.table()
+        ))?;
+        for (start, p) in rows {
+            match p {
+                Some(p) => put.execute(params![
+                    stream,
+                    start,
+                    p.count as i64,
+                    p.sum,
+                    p.min,
+                    p.max,
+                    p.first.0,
+                    p.first.1,
+                    p.last.0,
+                    p.last.1
+                ])?,
+                None => delete.execute(params![stream, start])?,
+            };
+        }
+        Ok(())
+    }
+
+    fn rollups(
+        &mut self,
+        table: Rollup,
+        stream: i64,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<(i64, Partial)>> {
+        let mut stmt = self.0.prepare_cached(&format!(
+            "SELECT start, count, sum, min, max, first_time, first_value, last_time, last_value FROM {}
+             WHERE stream = ?1 AND start >= ?2 AND start < ?3 ORDER BY start",
+            table.table()
+        ))?;
+        let rows = stmt
+            .query_map(params![stream, from, to], |r| {
+                Ok((r.get(0)?, partial_from(r, 1)?))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+
+    fn profile_rows(
+        &mut self,
+        source: ProfileSource,
+        streams: &[i64],
+        from: i64,
+        to: i64,
+        slot_sql: &str,
+    ) -> Result<Vec<SlotRow>> {
+        let ids = streams
+            .iter()
+            .map(i64::to_string)
+            .collect::<Vec<_>>()
+            .join(",");
+        let sql = match source {
+            ProfileSource::Hours => format!(
+                "SELECT stream, {slot_sql} AS slot, sum(count), sum(sum), min(min), max(max) FROM rollup_hour
+                 WHERE stream IN ({ids}) AND start >= ?1 AND start < ?2 GROUP BY stream, slot"
+            ),
+            ProfileSource::Points => format!(
+                "SELECT stream, {slot_sql} AS slot, count(value), sum(value), min(value), max(value) FROM points
+                 WHERE stream IN ({ids}) AND time >= ?1 AND time < ?2 AND value IS NOT NULL GROUP BY stream, slot"
+            ),
+        };
+        let mut stmt = self.0.prepare(&sql)?;
+        let rows = stmt
+            .query_map(params![from, to], |r| {
+                Ok(SlotRow {
+                    stream: r.get(0)?,
+                    slot: r.get::<_, i64>(1)? as usize,
+                    count: r.get::<_, i64>(2)? as u64,
+                    sum: r.get(3)?,
+                    min: r.get(4)?,
+                    max: r.get(5)?,
+                })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+
+    fn insert_token(&mut self, token: &Token, hash: &[u8]) -> Result<()> {
+        self.0
+            .prepare_cached("INSERT INTO tokens (name, hash, scope, streams, created) VALUES (?1, ?2, ?3, ?4, ?5)")?
+            .execute(params![token.name, hash, token.scope.to_string(), token.streams.as_str(), token.created])?;
+        Ok(())
+    }
+
+    fn token_by_hash(&mut self, hash: &[u8]) -> Result<Option<Token>> {
+        let mut stmt = self
+            .0
+            .prepare_cached("SELECT name, scope, streams, created FROM tokens WHERE hash = ?1")?;
+        let row = stmt
+            .query_row([hash], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, i64>(3)?,
+                ))
+            })
+            .optional()?;
+        row.map(|(n, s, p, c)| token_from_row(n, &s, &p, c))
+            .transpose()
+    }
+
+    fn tokens(&mut self) -> Result<Vec<Token>> {
+        let mut stmt = self
+            .0
+            .prepare_cached("SELECT name, scope, streams, created FROM tokens ORDER BY name")?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, i64>(3)?,
+                ))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        rows.into_iter()
+            .map(|(n, s, p, c)| token_from_row(n, &s, &p, c))
+            .collect()
+    }
+
+    fn delete_token(&mut self, name: &str) -> Result<bool> {
+        Ok(self
+            .0
+            .prepare_cached("DELETE FROM tokens WHERE name = ?1")?
+            .execute([name])?
+            > 0)
+    }
+}
