@@ -241,21 +241,7 @@ impl ProfileBy {
         }
     }
 
-    /// SQL (SQLite and PostgreSQL alike) computing the slot of `column`
-    /// (µs, UTC) shifted by `offset` (µs, a bound parameter's text). The
-    /// bias keeps the dividend positive, so that integer division floors;
-    /// it is a whole number of weeks, and 1970-01-01 was a Thursday (3).
-    pub fn slot_sql(self, column: &str, offset: &str) -> String {
-        const BIAS_HOURS: i64 = 168 * 1_000_000;
-        let hours = format!("(({column} + {offset} + {}) / {HOUR})", BIAS_HOURS * HOUR);
-        match self {
-            ProfileBy::HourOfDay => format!("({hours} % 24)"),
-            ProfileBy::DayOfWeek => format!("((({hours} / 24) + 3) % 7)"),
-            ProfileBy::HourOfWeek => format!("(({hours} + 72) % 168)"),
-        }
-    }
-
-    /// The slot of an instant at a given UTC offset (µs), as `slot_sql` computes it.
+    /// The slot of an instant at a given UTC offset (µs).
     pub fn slot(self, micros: i64, offset: i64) -> usize {
         let hours = (micros + offset).div_euclid(HOUR);
         (match self {

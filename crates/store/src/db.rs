@@ -8,23 +8,14 @@ use crate::error::Result;
 use crate::model::{Metadata, StreamInfo, StreamPattern, Token, ValueKind};
 use crate::rollup::Partial;
 
-/// The two rollup tables.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Rollup {
-    /// UTC hours.
-    Hour,
-    /// Days of the node's time zone.
-    Day,
-}
+/// A chunk as read: its day, and its blob.
+pub(crate) type ChunkRow = (i64, Vec<u8>);
 
-impl Rollup {
-    pub fn table(self) -> &'static str {
-        match self {
-            Rollup::Hour => "rollup_hour",
-            Rollup::Day => "rollup_day",
-        }
-    }
-}
+/// A chunk to write: its day, its number of points (0 deletes the row), its blob.
+pub(crate) type ChunkWrite = (i64, u64, Vec<u8>);
+
+/// Called with (stream, day, blob) for each hours row.
+pub(crate) type HoursVisitor<'a> = dyn FnMut(i64, i64, &[u8]) -> Result<()> + 'a;
 
 /// What ingest needs to know of an existing stream.
 #[derive(Debug, Clone, PartialEq)]
@@ -32,37 +23,6 @@ pub(crate) struct StreamHead {
     pub id: i64,
     pub unit: Option<String>,
     pub kind: ValueKind,
-}
-
-/// Where a profile reads from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum ProfileSource {
-    /// Hourly rollups (the time zone's offset is whole hours).
-    Hours,
-    /// Raw points.
-    Points,
-}
-
-/// One row of a profile query: stream, slot, and the slot's count, sum,
-/// min and max over one offset interval.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) struct SlotRow {
-    pub stream: i64,
-    pub slot: usize,
-    pub count: u64,
-    pub sum: f64,
-    pub min: f64,
-    pub max: f64,
-}
-
-/// A stored point as a backend reads it.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct PointView<'a> {
-    pub time: i64,
-    pub value: Option<f64>,
-    pub payload: Option<&'a [u8]>,
-    pub sum: Option<f64>,
-    pub update_time: Option<f64>,
 }
 
 /// A connection or transaction of one backend.
@@ -79,60 +39,51 @@ pub(crate) trait Db {
         owner: Option<&str>,
         now: i64,
     ) -> Result<StreamHead>;
+    /// Holds the stream against concurrent writers until the transaction
+    /// ends (a no-op where there is only one writer).
+    fn lock_stream(&mut self, stream: i64) -> Result<()>;
     fn add_stream_stats(&mut self, stream: i64, added: u64, first: i64, last: i64) -> Result<()>;
+    fn set_stream_stats(
+        &mut self,
+        stream: i64,
+        count: u64,
+        first: Option<i64>,
+        last: Option<i64>,
+    ) -> Result<()>;
     fn streams(&mut self, prefix: Option<&str>) -> Result<Vec<(i64, StreamInfo)>>;
     fn stream(&mut self, name: &str) -> Result<Option<(i64, StreamInfo)>>;
     fn set_stream(&mut self, stream: i64, metadata: &Metadata, open: bool) -> Result<()>;
 
-    // Points.
-    /// Inserts the points, replacing any at the same time; returns the
-    /// times of the points that replaced one.
-    fn write_points(&mut self, stream: i64, points: &[crate::ingest::PointRow])
-    -> Result<Vec<i64>>;
-    /// Points in `[from, to)`, oldest first, at most `limit`.
-    fn read_points(
-        &mut self,
-        stream: i64,
-        from: i64,
-        to: i64,
-        limit: u64,
-        visit: &mut dyn FnMut(PointView<'_>),
-    ) -> Result<()>;
-    /// The partial of the numeric points in `[from, to)`, `None` if there are none.
-    fn point_partial(&mut self, stream: i64, from: i64, to: i64) -> Result<Option<Partial>>;
-    /// Deletes the points and hourly rollups before `before` (a whole hour)
-    /// and the daily rollups before `day_before`. Returns the points deleted.
-    fn delete_before(&mut self, stream: i64, before: i64, day_before: i64) -> Result<u64>;
-    /// Recounts a stream's points, first and last time.
-    fn recount(&mut self, stream: i64) -> Result<()>;
+    // Points: one chunk per stream and UTC day (see `chunk`).
+    /// The chunks of days in `[from_day, to_day]`, oldest first.
+    fn chunks(&mut self, stream: i64, from_day: i64, to_day: i64) -> Result<Vec<ChunkRow>>;
+    /// Writes chunks, replacing those of the same days.
+    fn put_chunks(&mut self, stream: i64, rows: &[ChunkWrite]) -> Result<()>;
+    /// Deletes the chunks and hours of days before `day`; returns the points deleted.
+    fn delete_days_before(&mut self, stream: i64, day: i64) -> Result<u64>;
+    /// Number of points, first and last chunk day.
+    fn chunk_summary(&mut self, stream: i64) -> Result<(u64, Option<i64>, Option<i64>)>;
 
-    // Rollups.
-    /// Merges partials into the rows of their periods (created if missing).
-    fn merge_rollups(&mut self, table: Rollup, stream: i64, rows: &[(i64, Partial)]) -> Result<()>;
-    /// Overwrites the rows of these periods; `None` deletes the row.
-    fn put_rollups(
+    // Hourly partials: one row per stream and UTC day.
+    /// Visits the hours rows of `streams` for days in `[from_day, to_day]`,
+    /// stream by stream, oldest first.
+    fn hours(
         &mut self,
-        table: Rollup,
-        stream: i64,
-        rows: &[(i64, Option<Partial>)],
-    ) -> Result<()>;
-    /// Rows whose period starts in `[from, to)`, oldest first.
-    fn rollups(
-        &mut self,
-        table: Rollup,
-        stream: i64,
-        from: i64,
-        to: i64,
-    ) -> Result<Vec<(i64, Partial)>>;
-    /// count/sum/min/max per slot, grouped in the database.
-    fn profile_rows(
-        &mut self,
-        source: ProfileSource,
         streams: &[i64],
-        from: i64,
-        to: i64,
-        slot_sql: &str,
-    ) -> Result<Vec<SlotRow>>;
+        from_day: i64,
+        to_day: i64,
+        visit: &mut HoursVisitor<'_>,
+    ) -> Result<()>;
+    /// Writes hours rows; `None` deletes the day's row.
+    fn put_hours(&mut self, stream: i64, rows: &[(i64, Option<Vec<u8>>)]) -> Result<()>;
+
+    // Daily partials, for the days of the node's time zone.
+    /// Rows whose day starts in `[from, to)`, oldest first.
+    fn days(&mut self, stream: i64, from: i64, to: i64) -> Result<Vec<(i64, Partial)>>;
+    /// Overwrites the rows of these days; `None` deletes the row.
+    fn put_days(&mut self, stream: i64, rows: &[(i64, Option<Partial>)]) -> Result<()>;
+    /// Deletes the rows of days starting before `before`.
+    fn delete_days_rollups_before(&mut self, stream: i64, before: i64) -> Result<()>;
 
     // Tokens.
     fn insert_token(&mut self, token: &Token, hash: &[u8]) -> Result<()>;

@@ -1,31 +1,26 @@
 //! The one door for data: a resolved pack is checked whole, grouped by
 //! stream, then written in one transaction by [`apply`], or refused whole.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use jiff::tz::TimeZone;
 use senml::{Record, Value};
 
-use crate::calendar::HOUR;
-use crate::db::{Db, Rollup};
+use crate::calendar::{HOUR, day_around};
+use crate::chunk::{
+    DAY, Point, day_of, decode_hours, decode_points, encode_hours, encode_points, hours_of, merge,
+};
+use crate::db::Db;
 use crate::error::{Result, refused};
 use crate::model::ValueKind;
 use crate::rollup::Partial;
 
-/// A point as the store writes it.
+/// A point of a pack, with the index of its record for errors.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct PointRow {
-    /// Index of its record in the pack, for errors.
     pub index: usize,
-    pub time: i64,
-    /// The number (booleans as 0/1); `None` for strings, data, or a record
-    /// with a sum only.
-    pub value: Option<f64>,
-    /// String (UTF-8) or data bytes.
-    pub payload: Option<Arc<[u8]>>,
-    pub sum: Option<f64>,
-    pub update_time: Option<f64>,
+    pub point: Point,
 }
 
 /// The points of one stream in a pack, sorted by time, one per time.
@@ -85,8 +80,12 @@ pub(crate) fn prepare(records: &[(usize, Record)]) -> Result<Vec<StreamBatch>> {
         batch.points.push(point);
     }
     for batch in &mut batches {
-        batch.points.sort_by_key(|p| p.time);
-        if let Some(w) = batch.points.windows(2).find(|w| w[0].time == w[1].time) {
+        batch.points.sort_by_key(|p| p.point.time);
+        if let Some(w) = batch
+            .points
+            .windows(2)
+            .find(|w| w[0].point.time == w[1].point.time)
+        {
             let (a, b) = (w[0].index.min(w[1].index), w[0].index.max(w[1].index));
             return Err(refused(
                 b,
@@ -112,11 +111,13 @@ fn point_of(index: usize, record: &Record) -> PointRow {
     };
     PointRow {
         index,
-        time: record.time,
-        value,
-        payload,
-        sum: record.sum,
-        update_time: record.update_time,
+        point: Point {
+            time: record.time,
+            value,
+            payload,
+            sum: record.sum,
+            update_time: record.update_time,
+        },
     }
 }
 
@@ -144,16 +145,14 @@ fn convert_unit(
             ),
         )
     };
-    let value = point
-        .value
-        .map(|v| convert(v).ok_or_else(fail))
-        .transpose()?;
-    let sum = point.sum.map(|v| convert(v).ok_or_else(fail)).transpose()?;
-    if point.value.is_none() && point.sum.is_none() {
+    let p = &point.point;
+    let value = p.value.map(|v| convert(v).ok_or_else(fail)).transpose()?;
+    let sum = p.sum.map(|v| convert(v).ok_or_else(fail)).transpose()?;
+    if p.value.is_none() && p.sum.is_none() {
         return Err(fail());
     }
-    point.value = value;
-    point.sum = sum;
+    point.point.value = value;
+    point.point.sum = sum;
     Ok(())
 }
 
@@ -202,96 +201,124 @@ pub(crate) fn apply(
     }
     let mut written = 0;
     for (batch, id) in batches.iter().zip(ids) {
-        let replaced = db.write_points(id, &batch.points)?;
-        let added = batch.points.len() as u64 - replaced.len() as u64;
-        let first = batch.points.first().map_or(0, |p| p.time);
-        let last = batch.points.last().map_or(0, |p| p.time);
+        db.lock_stream(id)?;
+        let added = write_points(db, id, batch, node_tz)?;
+        let first = batch.points.first().map_or(0, |p| p.point.time);
+        let last = batch.points.last().map_or(0, |p| p.point.time);
         db.add_stream_stats(id, added, first, last)?;
-        if batch.kind.is_aggregated() {
-            update_rollups(db, id, &batch.points, &replaced, node_tz)?;
-        }
         written += batch.points.len() as u64;
     }
     Ok(written)
 }
 
-/// Brings the hourly and daily rollups of the hours the points fall in up to
-/// date: merged in when every point is new, recomputed from the points for
-/// an hour where one replaced another.
-fn update_rollups(
-    db: &mut dyn Db,
-    stream: i64,
-    points: &[PointRow],
-    replaced: &[i64],
-    tz: &TimeZone,
-) -> Result<()> {
-    let dirty: BTreeSet<i64> = replaced.iter().map(|t| hour_of(*t)).collect();
-    let mut merged: Vec<(i64, Partial)> = Vec::new();
-    let mut hours: Vec<i64> = Vec::new();
-    for p in points {
-        let hour = hour_of(p.time);
-        if hours.last() != Some(&hour) {
-            hours.push(hour);
+/// Merges a stream's points into the chunks of their days, rewrites those
+/// days' hourly partials, then the daily partials of the node's days they
+/// fall in. Returns the number of points that were new (not replacements).
+fn write_points(db: &mut dyn Db, stream: i64, batch: &StreamBatch, tz: &TimeZone) -> Result<u64> {
+    let (Some(first), Some(last)) = (batch.points.first(), batch.points.last()) else {
+        return Ok(0);
+    };
+    let existing = db.chunks(stream, day_of(first.point.time), day_of(last.point.time))?;
+    let mut existing = existing.into_iter().peekable();
+    let mut chunks = Vec::new();
+    let mut hours = Vec::new();
+    let mut added = 0;
+    for run in batch
+        .points
+        .chunk_by(|a, b| day_of(a.point.time) == day_of(b.point.time))
+    {
+        let day = day_of(run[0].point.time);
+        while existing.next_if(|(d, _)| *d < day).is_some() {}
+        let mut old = Vec::new();
+        if let Some((_, data)) = existing.next_if(|(d, _)| *d == day) {
+            decode_points(&data, |p| old.push(p)).map_err(|e| corrupt(stream, day, e))?;
         }
-        let Some(v) = p.value else { continue };
-        if dirty.contains(&hour) {
-            continue;
+        let new: Vec<Point> = run.iter().map(|p| p.point.clone()).collect();
+        let (merged, replaced) = merge(old, &new);
+        added += (new.len() - replaced) as u64;
+        if batch.kind.is_aggregated() {
+            let partials = hours_of(&merged);
+            hours.push((
+                day,
+                (!partials.is_empty()).then(|| encode_hours(day, &partials)),
+            ));
         }
-        match merged.last_mut() {
-            Some((h, partial)) if *h == hour => partial.add(p.time, v),
-            _ => merged.push((hour, Partial::of(p.time, v))),
-        }
+        chunks.push((day, merged.len() as u64, encode_points(&merged)));
     }
-    db.merge_rollups(Rollup::Hour, stream, &merged)?;
-    let mut recomputed = Vec::with_capacity(dirty.len());
-    for &hour in &dirty {
-        recomputed.push((hour, db.point_partial(stream, hour, hour + HOUR)?));
+    db.put_chunks(stream, &chunks)?;
+    if batch.kind.is_aggregated() {
+        db.put_hours(stream, &hours)?;
+        let touched: Vec<i64> = chunks.iter().map(|c| c.0).collect();
+        update_days(db, stream, &touched, tz)?;
     }
-    db.put_rollups(Rollup::Hour, stream, &recomputed)?;
-
-    // Days of the node's time zone that these hours fall in.
-    let mut days: Vec<(i64, i64)> = Vec::new();
-    for hour in hours {
-        if days
-            .last()
-            .is_some_and(|&(start, end)| hour >= start && hour < end)
-        {
-            continue;
-        }
-        days.push(crate::calendar::day_around(hour, tz).map_err(crate::Error::Invalid)?);
-    }
-    let mut rows = Vec::with_capacity(days.len());
-    if let (Some(first), Some(last)) = (days.first(), days.last()) {
-        let aligned = days.iter().all(|&(s, e)| s % HOUR == 0 && e % HOUR == 0);
-        let hourly = if aligned {
-            db.rollups(Rollup::Hour, stream, first.0, last.1)?
-        } else {
-            Vec::new()
-        };
-        let mut next = 0;
-        for &(start, end) in &days {
-            let partial = if aligned {
-                while next < hourly.len() && hourly[next].0 < start {
-                    next += 1;
-                }
-                let mut day: Option<Partial> = None;
-                while next < hourly.len() && hourly[next].0 < end {
-                    Partial::merge_into(&mut day, &hourly[next].1);
-                    next += 1;
-                }
-                day
-            } else {
-                db.point_partial(stream, start, end)?
-            };
-            rows.push((start, partial));
-        }
-    }
-    db.put_rollups(Rollup::Day, stream, &rows)
+    Ok(added)
 }
 
-/// Start (µs) of the UTC hour of `time`.
-pub(crate) fn hour_of(time: i64) -> i64 {
-    time.div_euclid(HOUR) * HOUR
+/// Recomputes the daily partials of the node's days that overlap the given
+/// UTC days, from the hourly partials (or from the points, in a time zone
+/// whose days do not start on a UTC hour).
+pub(crate) fn update_days(
+    db: &mut dyn Db,
+    stream: i64,
+    utc_days: &[i64],
+    tz: &TimeZone,
+) -> Result<()> {
+    let mut days: Vec<(i64, i64)> = Vec::new();
+    for &utc_day in utc_days {
+        for instant in [utc_day, utc_day + DAY - 1] {
+            let (start, end) = day_around(instant, tz).map_err(crate::Error::Invalid)?;
+            if !days.contains(&(start, end)) {
+                days.push((start, end));
+            }
+        }
+    }
+    days.sort_unstable();
+    let (Some(&(from, _)), Some(&(_, to))) = (days.first(), days.last()) else {
+        return Ok(());
+    };
+    let aligned = days.iter().all(|&(s, e)| s % HOUR == 0 && e % HOUR == 0);
+    let mut partials: Vec<(i64, Partial)> = Vec::new();
+    if aligned {
+        db.hours(
+            &[stream],
+            day_of(from),
+            day_of(to - 1),
+            &mut |_, day, data| {
+                decode_hours(day, data, |hour, p| partials.push((hour, p)))
+                    .map_err(|e| corrupt(stream, day, e))
+            },
+        )?;
+    } else {
+        for (day, data) in db.chunks(stream, day_of(from), day_of(to - 1))? {
+            decode_points(&data, |p| {
+                if let Some(v) = p.value {
+                    partials.push((p.time, Partial::of(p.time, v)));
+                }
+            })
+            .map_err(|e| corrupt(stream, day, e))?;
+        }
+    }
+    let mut rows = Vec::with_capacity(days.len());
+    let mut next = 0;
+    for (start, end) in days {
+        while next < partials.len() && partials[next].0 < start {
+            next += 1;
+        }
+        let mut day: Option<Partial> = None;
+        while next < partials.len() && partials[next].0 < end {
+            Partial::merge_into(&mut day, &partials[next].1);
+            next += 1;
+        }
+        rows.push((start, day));
+    }
+    db.put_days(stream, &rows)
+}
+
+/// The error for a blob the store cannot read back.
+pub(crate) fn corrupt(stream: i64, day: i64, e: String) -> crate::Error {
+    crate::Error::Config(format!(
+        "stored data of stream #{stream}, day {day} is unreadable: {e}"
+    ))
 }
 
 #[cfg(test)]
@@ -327,7 +354,7 @@ mod tests {
             [2, 0]
         );
         assert_eq!(batches[1].kind, ValueKind::Boolean);
-        assert_eq!(batches[1].points[0].value, Some(1.0));
+        assert_eq!(batches[1].points[0].point.value, Some(1.0));
     }
 
     #[test]
@@ -350,7 +377,10 @@ mod tests {
             (0, record("a", 10, Value::Number(1500.0), Some("W"))),
             (1, record("a", 20, Value::Number(2.0), Some("kW"))),
         ];
-        assert_eq!(prepare(&pack).unwrap()[0].points[1].value, Some(2000.0));
+        assert_eq!(
+            prepare(&pack).unwrap()[0].points[1].point.value,
+            Some(2000.0)
+        );
         let pack = [
             (0, record("a", 10, Value::Number(1.0), Some("W"))),
             (1, record("a", 20, Value::Number(2.0), Some("Cel"))),

@@ -21,6 +21,7 @@
 //! - a stream's count, first and last time match its points.
 
 mod calendar;
+mod chunk;
 mod db;
 mod error;
 mod ingest;
@@ -208,7 +209,10 @@ impl Store {
         match &self.inner.backend {
             Backend::Sqlite { writer, .. } => {
                 let mut conn = writer.lock().unwrap_or_else(PoisonError::into_inner);
-                let tx = conn.transaction()?;
+                // Immediate: take the write lock first, so that another
+                // process writing meanwhile makes this wait, not fail.
+                let tx =
+                    conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
                 let out = f(&mut sqlite::Lite(&tx))?;
                 tx.commit()?;
                 Ok(out)
@@ -389,26 +393,71 @@ impl Store {
                         info.name
                     ))
                 })?;
-            // Whole hours only, so that hourly rollups need no recomputation.
-            let before = ingest::hour_of(cutoff);
+            let before = cutoff;
             if info.first.is_none_or(|first| first >= before) {
                 continue;
             }
-            let (day_start, day_end) = calendar::day_around(before, &tz).map_err(Error::Config)?;
-            deleted += self.write(|db| {
-                let n = db.delete_before(id, before, day_start)?;
-                // The day cut in two keeps the rollup of what remains of it.
-                let mut day: Option<Partial> = None;
-                for (_, p) in db.rollups(db::Rollup::Hour, id, day_start, day_end)? {
-                    Partial::merge_into(&mut day, &p);
-                }
-                db.put_rollups(db::Rollup::Day, id, &[(day_start, day)])?;
-                db.recount(id)?;
-                Ok(n)
-            })?;
+            let kind = info.kind;
+            deleted += self.write(|db| purge_stream(db, id, kind, before, &tz))?;
         }
         Ok(deleted)
     }
+}
+
+/// Deletes a stream's points before `before`, and their
+/// rollups; recounts the stream.
+fn purge_stream(
+    db: &mut dyn Db,
+    id: i64,
+    kind: ValueKind,
+    before: i64,
+    tz: &TimeZone,
+) -> Result<u64> {
+    let cut_day = chunk::day_of(before);
+    let mut deleted = db.delete_days_before(id, cut_day)?;
+    // The day cut in two keeps its later points.
+    for (day, data) in db.chunks(id, cut_day, cut_day)? {
+        let mut kept = Vec::new();
+        chunk::decode_points(&data, |p| {
+            if p.time >= before {
+                kept.push(p);
+            } else {
+                deleted += 1;
+            }
+        })
+        .map_err(|e| ingest::corrupt(id, day, e))?;
+        db.put_chunks(id, &[(day, kept.len() as u64, chunk::encode_points(&kept))])?;
+        if kind.is_aggregated() {
+            let hours = chunk::hours_of(&kept);
+            db.put_hours(
+                id,
+                &[(
+                    day,
+                    (!hours.is_empty()).then(|| chunk::encode_hours(day, &hours)),
+                )],
+            )?;
+        }
+    }
+    if kind.is_aggregated() {
+        let (node_day, _) = calendar::day_around(before, tz).map_err(Error::Config)?;
+        db.delete_days_rollups_before(id, node_day)?;
+        ingest::update_days(db, id, &[cut_day], tz)?;
+    }
+    // Recount from what is left.
+    let (count, first_day, last_day) = db.chunk_summary(id)?;
+    let mut first = None;
+    let mut last = None;
+    for day in [first_day, last_day].into_iter().flatten() {
+        for (_, data) in db.chunks(id, day, day)? {
+            chunk::decode_points(&data, |p| {
+                first = Some(first.map_or(p.time, |f: i64| f.min(p.time)));
+                last = Some(last.map_or(p.time, |l: i64| l.max(p.time)));
+            })
+            .map_err(|e| ingest::corrupt(id, day, e))?;
+        }
+    }
+    db.set_stream_stats(id, count, first, last)?;
+    Ok(deleted)
 }
 
 fn hex(bytes: &[u8]) -> String {

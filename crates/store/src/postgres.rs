@@ -1,16 +1,14 @@
 //! The PostgreSQL backend: for operators who already run PostgreSQL, and
-//! for several node processes sharing one database. Points arrive by binary
-//! `COPY`; rollups are merged with one statement per stream and pack.
+//! for several node processes sharing one database. Each kind of row of a
+//! pack is written with one statement per stream (`unnest` of arrays).
 
-use postgres::binary_copy::BinaryCopyInWriter;
-use postgres::types::{ToSql, Type};
+use postgres::types::ToSql;
 use postgres::{Client, GenericClient, NoTls, Row};
 
 use crate::db::{
-    Db, PointView, ProfileSource, Rollup, SlotRow, StreamHead, stream_from_row, token_from_row,
+    ChunkRow, ChunkWrite, Db, HoursVisitor, StreamHead, stream_from_row, token_from_row,
 };
 use crate::error::Result;
-use crate::ingest::PointRow;
 use crate::model::{Metadata, StreamInfo, Token, ValueKind};
 use crate::rollup::Partial;
 
@@ -28,16 +26,20 @@ CREATE TABLE streams (
     first_time BIGINT,
     last_time BIGINT
 );
-CREATE TABLE points (
+CREATE TABLE chunks (
     stream BIGINT NOT NULL,
-    time BIGINT NOT NULL,
-    value DOUBLE PRECISION,
-    payload BYTEA,
-    sum DOUBLE PRECISION,
-    update_time DOUBLE PRECISION,
-    PRIMARY KEY (stream, time)
+    day BIGINT NOT NULL,
+    count BIGINT NOT NULL,
+    data BYTEA NOT NULL,
+    PRIMARY KEY (stream, day)
 );
-CREATE TABLE rollup_hour (
+CREATE TABLE hours (
+    stream BIGINT NOT NULL,
+    day BIGINT NOT NULL,
+    data BYTEA NOT NULL,
+    PRIMARY KEY (stream, day)
+);
+CREATE TABLE days (
     stream BIGINT NOT NULL,
     start BIGINT NOT NULL,
     count BIGINT NOT NULL,
@@ -50,7 +52,6 @@ CREATE TABLE rollup_hour (
     last_value DOUBLE PRECISION NOT NULL,
     PRIMARY KEY (stream, start)
 );
-CREATE TABLE rollup_day (LIKE rollup_hour INCLUDING ALL);
 CREATE TABLE tokens (
     name TEXT PRIMARY KEY,
     hash BYTEA NOT NULL UNIQUE,
@@ -60,15 +61,9 @@ CREATE TABLE tokens (
 );
 "#];
 
-/// Connects, and prepares the session's scratch table for `COPY`.
+/// Connects.
 pub(crate) fn connect(url: &str) -> Result<Client> {
-    let mut client = Client::connect(url, NoTls)?;
-    client.batch_execute(
-        "CREATE TEMP TABLE IF NOT EXISTS incoming (
-            stream BIGINT, time BIGINT, value DOUBLE PRECISION, payload BYTEA,
-            sum DOUBLE PRECISION, update_time DOUBLE PRECISION)",
-    )?;
-    Ok(client)
+    Ok(Client::connect(url, NoTls)?)
 }
 
 /// Brings the schema up to date; several processes may start at once.
@@ -235,6 +230,12 @@ impl<C: GenericClient> Db for Pg<'_, C> {
         })
     }
 
+    fn lock_stream(&mut self, stream: i64) -> Result<()> {
+        self.0
+            .execute("SELECT 1 FROM streams WHERE id = $1 FOR UPDATE", &[&stream])?;
+        Ok(())
+    }
+
     fn add_stream_stats(&mut self, stream: i64, added: u64, first: i64, last: i64) -> Result<()> {
         self.0.execute(
             "UPDATE streams SET count = count + $2,
@@ -242,6 +243,20 @@ impl<C: GenericClient> Db for Pg<'_, C> {
                 last_time = GREATEST(coalesce(last_time, $4), $4)
              WHERE id = $1",
             &[&stream, &(added as i64), &first, &last],
+        )?;
+        Ok(())
+    }
+
+    fn set_stream_stats(
+        &mut self,
+        stream: i64,
+        count: u64,
+        first: Option<i64>,
+        last: Option<i64>,
+    ) -> Result<()> {
+        self.0.execute(
+            "UPDATE streams SET count = $2, first_time = $3, last_time = $4 WHERE id = $1",
+            &[&stream, &(count as i64), &first, &last],
         )?;
         Ok(())
     }
@@ -278,133 +293,121 @@ impl<C: GenericClient> Db for Pg<'_, C> {
         Ok(())
     }
 
-    fn write_points(&mut self, stream: i64, points: &[PointRow]) -> Result<Vec<i64>> {
-        self.0.batch_execute("TRUNCATE incoming")?;
-        let sink = self.0.copy_in(
-            "COPY incoming (stream, time, value, payload, sum, update_time) FROM STDIN BINARY",
-        )?;
-        let types = [
-            Type::INT8,
-            Type::INT8,
-            Type::FLOAT8,
-            Type::BYTEA,
-            Type::FLOAT8,
-            Type::FLOAT8,
-        ];
-        let mut writer = BinaryCopyInWriter::new(sink, &types);
-        for p in points {
-            let payload = p.payload.as_deref();
-            writer.write(&[&stream, &p.time, &p.value, &payload, &p.sum, &p.update_time])?;
-        }
-        writer.finish()?;
-        let replaced = self
+    fn chunks(&mut self, stream: i64, from_day: i64, to_day: i64) -> Result<Vec<ChunkRow>> {
+        Ok(self
             .0
-            .query("SELECT i.time FROM incoming i JOIN points p ON p.stream = i.stream AND p.time = i.time ORDER BY i.time", &[])?
+            .query(
+                "SELECT day, data FROM chunks WHERE stream = $1 AND day >= $2 AND day <= $3 ORDER BY day",
+                &[&stream, &from_day, &to_day],
+            )?
             .iter()
-            .map(|r| r.get(0))
-            .collect();
-        self.0.batch_execute(
-            "INSERT INTO points SELECT * FROM incoming
-             ON CONFLICT (stream, time) DO UPDATE SET value = excluded.value, payload = excluded.payload,
-                sum = excluded.sum, update_time = excluded.update_time",
-        )?;
-        Ok(replaced)
+            .map(|r| (r.get(0), r.get(1)))
+            .collect())
     }
 
-    fn read_points(
-        &mut self,
-        stream: i64,
-        from: i64,
-        to: i64,
-        limit: u64,
-        visit: &mut dyn FnMut(PointView<'_>),
-    ) -> Result<()> {
-        let limit = limit.min(i64::MAX as u64) as i64;
-        for row in self.0.query(
-            "SELECT time, value, payload, sum, update_time FROM points
-             WHERE stream = $1 AND time >= $2 AND time < $3 ORDER BY time LIMIT $4",
-            &[&stream, &from, &to, &limit],
-        )? {
-            visit(PointView {
-                time: row.get(0),
-                value: row.get(1),
-                payload: row.get(2),
-                sum: row.get(3),
-                update_time: row.get(4),
-            });
+    fn put_chunks(&mut self, stream: i64, rows: &[ChunkWrite]) -> Result<()> {
+        let gone: Vec<i64> = rows.iter().filter(|r| r.1 == 0).map(|r| r.0).collect();
+        if !gone.is_empty() {
+            self.0.execute(
+                "DELETE FROM chunks WHERE stream = $1 AND day = ANY($2)",
+                &[&stream, &gone],
+            )?;
         }
-        Ok(())
-    }
-
-    fn point_partial(&mut self, stream: i64, from: i64, to: i64) -> Result<Option<Partial>> {
-        let mut partial: Option<Partial> = None;
-        for row in self.0.query(
-            "SELECT time, value FROM points
-             WHERE stream = $1 AND time >= $2 AND time < $3 AND value IS NOT NULL ORDER BY time",
-            &[&stream, &from, &to],
-        )? {
-            Partial::merge_into(&mut partial, &Partial::of(row.get(0), row.get(1)));
-        }
-        Ok(partial)
-    }
-
-    fn delete_before(&mut self, stream: i64, before: i64, day_before: i64) -> Result<u64> {
-        let deleted = self.0.execute(
-            "DELETE FROM points WHERE stream = $1 AND time < $2",
-            &[&stream, &before],
-        )?;
-        self.0.execute(
-            "DELETE FROM rollup_hour WHERE stream = $1 AND start < $2",
-            &[&stream, &before],
-        )?;
-        self.0.execute(
-            "DELETE FROM rollup_day WHERE stream = $1 AND start < $2",
-            &[&stream, &day_before],
-        )?;
-        Ok(deleted)
-    }
-
-    fn recount(&mut self, stream: i64) -> Result<()> {
-        self.0.execute(
-            "UPDATE streams SET (count, first_time, last_time) =
-               (SELECT count(*), min(time), max(time) FROM points WHERE stream = $1)
-             WHERE id = $1",
-            &[&stream],
-        )?;
-        Ok(())
-    }
-
-    fn merge_rollups(&mut self, table: Rollup, stream: i64, rows: &[(i64, Partial)]) -> Result<()> {
-        if rows.is_empty() {
+        let kept: Vec<&ChunkWrite> = rows.iter().filter(|r| r.1 > 0).collect();
+        if kept.is_empty() {
             return Ok(());
         }
-        let columns = Columns::of(rows.iter().map(|(s, p)| (*s, p)));
-        let t = table.table();
+        let days: Vec<i64> = kept.iter().map(|r| r.0).collect();
+        let counts: Vec<i64> = kept.iter().map(|r| r.1 as i64).collect();
+        let data: Vec<&[u8]> = kept.iter().map(|r| r.2.as_slice()).collect();
         self.0.execute(
-            &format!(
-                "INSERT INTO {t} {UNNEST}
-                 ON CONFLICT (stream, start) DO UPDATE SET
-                    count = {t}.count + excluded.count,
-                    sum = {t}.sum + excluded.sum,
-                    min = LEAST({t}.min, excluded.min),
-                    max = GREATEST({t}.max, excluded.max),
-                    first_time = CASE WHEN excluded.first_time < {t}.first_time THEN excluded.first_time ELSE {t}.first_time END,
-                    first_value = CASE WHEN excluded.first_time < {t}.first_time THEN excluded.first_value ELSE {t}.first_value END,
-                    last_time = CASE WHEN excluded.last_time >= {t}.last_time THEN excluded.last_time ELSE {t}.last_time END,
-                    last_value = CASE WHEN excluded.last_time >= {t}.last_time THEN excluded.last_value ELSE {t}.last_value END"
-            ),
-            &columns.params(&stream),
+            "INSERT INTO chunks SELECT $1, * FROM unnest($2::BIGINT[], $3::BIGINT[], $4::BYTEA[])
+             ON CONFLICT (stream, day) DO UPDATE SET count = excluded.count, data = excluded.data",
+            &[&stream, &days, &counts, &data],
         )?;
         Ok(())
     }
 
-    fn put_rollups(
+    fn delete_days_before(&mut self, stream: i64, day: i64) -> Result<u64> {
+        let deleted: i64 = self
+            .0
+            .query_one(
+                "SELECT coalesce(sum(count), 0)::BIGINT FROM chunks WHERE stream = $1 AND day < $2",
+                &[&stream, &day],
+            )?
+            .get(0);
+        self.0.execute(
+            "DELETE FROM chunks WHERE stream = $1 AND day < $2",
+            &[&stream, &day],
+        )?;
+        self.0.execute(
+            "DELETE FROM hours WHERE stream = $1 AND day < $2",
+            &[&stream, &day],
+        )?;
+        Ok(deleted as u64)
+    }
+
+    fn chunk_summary(&mut self, stream: i64) -> Result<(u64, Option<i64>, Option<i64>)> {
+        let row = self.0.query_one(
+            "SELECT coalesce(sum(count), 0)::BIGINT, min(day), max(day) FROM chunks WHERE stream = $1",
+            &[&stream],
+        )?;
+        Ok((row.get::<_, i64>(0) as u64, row.get(1), row.get(2)))
+    }
+
+    fn hours(
         &mut self,
-        table: Rollup,
-        stream: i64,
-        rows: &[(i64, Option<Partial>)],
+        streams: &[i64],
+        from_day: i64,
+        to_day: i64,
+        visit: &mut HoursVisitor<'_>,
     ) -> Result<()> {
-        let t = table.table();
+        let ids = streams.to_vec();
+        for row in self.0.query(
+            "SELECT stream, day, data FROM hours WHERE stream = ANY($1) AND day >= $2 AND day <= $3
+             ORDER BY stream, day",
+            &[&ids, &from_day, &to_day],
+        )? {
+            visit(row.get(0), row.get(1), row.get(2))?;
+        }
+        Ok(())
+    }
+
+    fn put_hours(&mut self, stream: i64, rows: &[(i64, Option<Vec<u8>>)]) -> Result<()> {
+        let gone: Vec<i64> = rows.iter().filter(|r| r.1.is_none()).map(|r| r.0).collect();
+        if !gone.is_empty() {
+            self.0.execute(
+                "DELETE FROM hours WHERE stream = $1 AND day = ANY($2)",
+                &[&stream, &gone],
+            )?;
+        }
+        let days: Vec<i64> = rows.iter().filter(|r| r.1.is_some()).map(|r| r.0).collect();
+        let data: Vec<&[u8]> = rows.iter().filter_map(|r| r.1.as_deref()).collect();
+        if days.is_empty() {
+            return Ok(());
+        }
+        self.0.execute(
+            "INSERT INTO hours SELECT $1, * FROM unnest($2::BIGINT[], $3::BYTEA[])
+             ON CONFLICT (stream, day) DO UPDATE SET data = excluded.data",
+            &[&stream, &days, &data],
+        )?;
+        Ok(())
+    }
+
+    fn days(&mut self, stream: i64, from: i64, to: i64) -> Result<Vec<(i64, Partial)>> {
+        Ok(self
+            .0
+            .query(
+                "SELECT start, count, sum, min, max, first_time, first_value, last_time, last_value FROM days
+                 WHERE stream = $1 AND start >= $2 AND start < $3 ORDER BY start",
+                &[&stream, &from, &to],
+            )?
+            .iter()
+            .map(|r| (r.get(0), partial(r, 1)))
+            .collect())
+    }
+
+    fn put_days(&mut self, stream: i64, rows: &[(i64, Option<Partial>)]) -> Result<()> {
         let gone: Vec<i64> = rows
             .iter()
             .filter(|(_, p)| p.is_none())
@@ -412,7 +415,7 @@ impl<C: GenericClient> Db for Pg<'_, C> {
             .collect();
         if !gone.is_empty() {
             self.0.execute(
-                &format!("DELETE FROM {t} WHERE stream = $1 AND start = ANY($2)"),
+                "DELETE FROM days WHERE stream = $1 AND start = ANY($2)",
                 &[&stream, &gone],
             )?;
         }
@@ -422,7 +425,7 @@ impl<C: GenericClient> Db for Pg<'_, C> {
         }
         self.0.execute(
             &format!(
-                "INSERT INTO {t} {UNNEST}
+                "INSERT INTO days {UNNEST}
                  ON CONFLICT (stream, start) DO UPDATE SET count = excluded.count, sum = excluded.sum,
                     min = excluded.min, max = excluded.max, first_time = excluded.first_time,
                     first_value = excluded.first_value, last_time = excluded.last_time, last_value = excluded.last_value"
@@ -432,60 +435,12 @@ impl<C: GenericClient> Db for Pg<'_, C> {
         Ok(())
     }
 
-    fn rollups(
-        &mut self,
-        table: Rollup,
-        stream: i64,
-        from: i64,
-        to: i64,
-    ) -> Result<Vec<(i64, Partial)>> {
-        Ok(self
-            .0
-            .query(
-                &format!(
-                    "SELECT start, count, sum, min, max, first_time, first_value, last_time, last_value FROM {}
-                     WHERE stream = $1 AND start >= $2 AND start < $3 ORDER BY start",
-                    table.table()
-                ),
-                &[&stream, &from, &to],
-            )?
-            .iter()
-            .map(|r| (r.get(0), partial(r, 1)))
-            .collect())
-    }
-
-    fn profile_rows(
-        &mut self,
-        source: ProfileSource,
-        streams: &[i64],
-        from: i64,
-        to: i64,
-        slot_sql: &str,
-    ) -> Result<Vec<SlotRow>> {
-        let sql = match source {
-            ProfileSource::Hours => format!(
-                "SELECT stream, {slot_sql} AS slot, sum(count)::BIGINT, sum(sum), min(min), max(max) FROM rollup_hour
-                 WHERE stream = ANY($1) AND start >= $2 AND start < $3 GROUP BY stream, slot"
-            ),
-            ProfileSource::Points => format!(
-                "SELECT stream, {slot_sql} AS slot, count(value), sum(value), min(value), max(value) FROM points
-                 WHERE stream = ANY($1) AND time >= $2 AND time < $3 AND value IS NOT NULL GROUP BY stream, slot"
-            ),
-        };
-        let ids = streams.to_vec();
-        Ok(self
-            .0
-            .query(&sql, &[&ids, &from, &to])?
-            .iter()
-            .map(|r| SlotRow {
-                stream: r.get(0),
-                slot: r.get::<_, i64>(1) as usize,
-                count: r.get::<_, i64>(2) as u64,
-                sum: r.get(3),
-                min: r.get(4),
-                max: r.get(5),
-            })
-            .collect())
+    fn delete_days_rollups_before(&mut self, stream: i64, before: i64) -> Result<()> {
+        self.0.execute(
+            "DELETE FROM days WHERE stream = $1 AND start < $2",
+            &[&stream, &before],
+        )?;
+        Ok(())
     }
 
     fn insert_token(&mut self, token: &Token, hash: &[u8]) -> Result<()> {

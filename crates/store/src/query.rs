@@ -7,8 +7,10 @@ use jiff::tz::TimeZone;
 use senml::Record;
 
 use crate::calendar::{self, Every, HOUR, ProfileBy};
-use crate::db::{Db, ProfileSource, Rollup, value_of};
+use crate::chunk::{Point, TIME_LIMIT, day_of, decode_hours, decode_points};
+use crate::db::{Db, value_of};
 use crate::error::{Error, Result};
+use crate::ingest::corrupt;
 use crate::model::StreamInfo;
 use crate::rollup::{Function, Partial};
 
@@ -43,6 +45,34 @@ pub(crate) fn resolve_streams(
     Ok(out)
 }
 
+/// Visits the points of a stream in `[from, to)`, oldest first, until
+/// `visit` returns false.
+pub(crate) fn scan_points(
+    db: &mut dyn Db,
+    stream: i64,
+    from: i64,
+    to: i64,
+    mut visit: impl FnMut(Point) -> bool,
+) -> Result<()> {
+    let (from, to) = (from.max(-TIME_LIMIT), to.min(TIME_LIMIT));
+    if from >= to {
+        return Ok(());
+    }
+    for (day, data) in db.chunks(stream, day_of(from), day_of(to - 1))? {
+        let mut more = true;
+        decode_points(&data, |p| {
+            if more && p.time >= from && p.time < to {
+                more = visit(p);
+            }
+        })
+        .map_err(|e| corrupt(stream, day, e))?;
+        if !more {
+            break;
+        }
+    }
+    Ok(())
+}
+
 /// The records of each stream in `[from, to)`, oldest first, at most
 /// `limit` per stream.
 pub(crate) fn records(
@@ -56,21 +86,51 @@ pub(crate) fn records(
     for (id, info) in streams {
         let name: Arc<str> = info.name.as_str().into();
         let unit: Option<Arc<str>> = info.unit.as_deref().map(Into::into);
-        let kind = info.kind;
+        let limit = limit.min(MAX_RECORDS) as usize;
         let mut records = Vec::new();
-        db.read_points(*id, from, to, limit.min(MAX_RECORDS), &mut |p| {
-            records.push(Record {
-                name: name.clone(),
-                time: p.time,
-                value: value_of(kind, p.value, p.payload),
-                sum: p.sum,
-                unit: unit.clone(),
-                update_time: p.update_time,
-            });
-        })?;
+        if limit > 0 {
+            scan_points(db, *id, from, to, |p| {
+                records.push(Record {
+                    name: name.clone(),
+                    time: p.time,
+                    value: value_of(info.kind, p.value, p.payload.as_deref()),
+                    sum: p.sum,
+                    unit: unit.clone(),
+                    update_time: p.update_time,
+                });
+                records.len() < limit
+            })?;
+        }
         out.push(records);
     }
     Ok(out)
+}
+
+/// The hourly partials of `streams` in `[from, to)` (hour-aligned), in
+/// stream order then time order, as (stream, hour, partial).
+fn hourly(
+    db: &mut dyn Db,
+    streams: &[i64],
+    from: i64,
+    to: i64,
+    mut visit: impl FnMut(i64, i64, Partial),
+) -> Result<()> {
+    if from >= to {
+        return Ok(());
+    }
+    db.hours(
+        streams,
+        day_of(from),
+        day_of(to - 1),
+        &mut |stream, day, data| {
+            decode_hours(day, data, |hour, p| {
+                if hour >= from && hour < to {
+                    visit(stream, hour, p);
+                }
+            })
+            .map_err(|e| corrupt(stream, day, e))
+        },
+    )
 }
 
 /// Buckets of an aggregate, and each stream's partial per bucket.
@@ -83,20 +143,25 @@ pub struct Aggregate {
     pub series: Vec<(StreamInfo, Vec<Option<Partial>>)>,
 }
 
-/// Where an aggregate can read from without scanning more than needed.
-fn aggregate_source(
-    bounds: &[i64],
-    every: Every,
-    tz: &TimeZone,
-    node_tz: &TimeZone,
-) -> Option<Rollup> {
+/// Where an aggregate reads from: the coarsest rollup that fits the buckets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Source {
+    /// Daily partials (buckets of whole days of the node's time zone).
+    Days,
+    /// Hourly partials (buckets that start on UTC hours).
+    Hours,
+    /// The points themselves.
+    Points,
+}
+
+fn aggregate_source(bounds: &[i64], every: Every, tz: &TimeZone, node_tz: &TimeZone) -> Source {
     let same_zone = tz.iana_name().is_some() && tz.iana_name() == node_tz.iana_name();
     if every.is_calendar() && same_zone {
-        Some(Rollup::Day)
+        Source::Days
     } else if bounds.iter().all(|b| b % HOUR == 0) {
-        Some(Rollup::Hour)
+        Source::Hours
     } else {
-        None
+        Source::Points
     }
 }
 
@@ -114,18 +179,17 @@ pub(crate) fn aggregate(
     let source = aggregate_source(&bounds, every, tz, node_tz);
     let mut series = Vec::with_capacity(streams.len());
     for (id, info) in streams {
-        let rows = match source {
-            Some(table) => db.rollups(table, id, start, end)?,
-            None => {
-                let mut rows = Vec::new();
-                db.read_points(id, start, end, u64::MAX, &mut |p| {
-                    if let Some(v) = p.value {
-                        rows.push((p.time, Partial::of(p.time, v)));
-                    }
-                })?;
-                rows
-            }
-        };
+        let mut rows: Vec<(i64, Partial)> = Vec::new();
+        match source {
+            Source::Days => rows = db.days(id, start, end)?,
+            Source::Hours => hourly(db, &[id], start, end, |_, hour, p| rows.push((hour, p)))?,
+            Source::Points => scan_points(db, id, start, end, |p| {
+                if let Some(v) = p.value {
+                    rows.push((p.time, Partial::of(p.time, v)));
+                }
+                true
+            })?,
+        }
         let mut buckets: Vec<Option<Partial>> = vec![None; bounds.len() - 1];
         let mut b = 0;
         for (t, partial) in &rows {
@@ -193,47 +257,65 @@ pub(crate) fn profile(
         return Err(Error::Invalid("`from` must be before `to`".into()));
     }
     let pieces = calendar::offset_intervals(from, to, tz).map_err(Error::Invalid)?;
-    let hourly = from % HOUR == 0
+    let hourly_fits = from % HOUR == 0
         && to % HOUR == 0
         && pieces.iter().all(|p| p.0 % HOUR == 0 && p.2 % HOUR == 0);
-    let source = if hourly {
-        ProfileSource::Hours
-    } else {
-        ProfileSource::Points
-    };
-    let column = match source {
-        ProfileSource::Hours => "start",
-        ProfileSource::Points => "time",
-    };
     let ids: Vec<i64> = streams.iter().map(|(id, _)| *id).collect();
     let mut slots: Vec<Vec<Option<SlotAggregate>>> = vec![vec![None; by.slots()]; ids.len()];
-    for (a, b, offset) in pieces {
-        let sql = by.slot_sql(column, &offset.to_string());
-        for row in db.profile_rows(source, &ids, a, b, &sql)? {
-            let Some(i) = ids.iter().position(|&id| id == row.stream) else {
-                continue;
-            };
-            let Some(slot) = slots[i].get_mut(row.slot) else {
-                return Err(Error::Config(format!(
-                    "profile slot {} out of range",
-                    row.slot
-                )));
-            };
-            let add = SlotAggregate {
-                count: row.count,
-                sum: row.sum,
-                min: row.min,
-                max: row.max,
-            };
+    // Offsets apply piece by piece; rows come in time order per stream.
+    let offset_at = |time: i64, piece: &mut usize| {
+        while *piece + 1 < pieces.len() && time >= pieces[*piece].1 {
+            *piece += 1;
+        }
+        while *piece > 0 && time < pieces[*piece].0 {
+            *piece -= 1;
+        }
+        pieces[*piece].2
+    };
+    let mut add =
+        |i: usize, time: i64, count: u64, sum: f64, min: f64, max: f64, piece: &mut usize| {
+            let slot = &mut slots[i][by.slot(time, offset_at(time, piece))];
             *slot = Some(match *slot {
-                None => add,
+                None => SlotAggregate {
+                    count,
+                    sum,
+                    min,
+                    max,
+                },
                 Some(s) => SlotAggregate {
-                    count: s.count + add.count,
-                    sum: s.sum + add.sum,
-                    min: s.min.min(add.min),
-                    max: s.max.max(add.max),
+                    count: s.count + count,
+                    sum: s.sum + sum,
+                    min: s.min.min(min),
+                    max: s.max.max(max),
                 },
             });
+        };
+    if hourly_fits {
+        let mut current = (usize::MAX, 0i64, 0usize);
+        hourly(db, &ids, from, to, |stream, hour, p| {
+            if stream != current.1 || current.0 == usize::MAX {
+                let i = ids.iter().position(|&id| id == stream).unwrap_or(0);
+                current = (i, stream, 0);
+            }
+            add(
+                current.0,
+                hour,
+                p.count,
+                p.sum,
+                p.min,
+                p.max,
+                &mut current.2,
+            );
+        })?;
+    } else {
+        for (i, &id) in ids.iter().enumerate() {
+            let mut piece = 0;
+            scan_points(db, id, from, to, |p| {
+                if let Some(v) = p.value {
+                    add(i, p.time, 1, v, v, v, &mut piece);
+                }
+                true
+            })?;
         }
     }
     Ok(Profile {

@@ -6,10 +6,9 @@ use std::path::Path;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::db::{
-    Db, PointView, ProfileSource, Rollup, SlotRow, StreamHead, stream_from_row, token_from_row,
+    ChunkRow, ChunkWrite, Db, HoursVisitor, StreamHead, stream_from_row, token_from_row,
 };
 use crate::error::Result;
-use crate::ingest::PointRow;
 use crate::model::{Metadata, StreamInfo, Token, ValueKind};
 use crate::rollup::Partial;
 
@@ -28,29 +27,20 @@ CREATE TABLE streams (
     first_time INTEGER,
     last_time INTEGER
 );
-CREATE TABLE points (
+CREATE TABLE chunks (
     stream INTEGER NOT NULL,
-    time INTEGER NOT NULL,
-    value REAL,
-    payload BLOB,
-    sum REAL,
-    update_time REAL,
-    PRIMARY KEY (stream, time)
-) WITHOUT ROWID;
-CREATE TABLE rollup_hour (
-    stream INTEGER NOT NULL,
-    start INTEGER NOT NULL,
+    day INTEGER NOT NULL,
     count INTEGER NOT NULL,
-    sum REAL NOT NULL,
-    min REAL NOT NULL,
-    max REAL NOT NULL,
-    first_time INTEGER NOT NULL,
-    first_value REAL NOT NULL,
-    last_time INTEGER NOT NULL,
-    last_value REAL NOT NULL,
-    PRIMARY KEY (stream, start)
-) WITHOUT ROWID;
-CREATE TABLE rollup_day (
+    data BLOB NOT NULL,
+    PRIMARY KEY (stream, day)
+);
+CREATE TABLE hours (
+    stream INTEGER NOT NULL,
+    day INTEGER NOT NULL,
+    data BLOB NOT NULL,
+    PRIMARY KEY (stream, day)
+);
+CREATE TABLE days (
     stream INTEGER NOT NULL,
     start INTEGER NOT NULL,
     count INTEGER NOT NULL,
@@ -78,9 +68,10 @@ pub(crate) fn connect(path: &Path) -> Result<Connection> {
     // FULL: a commit is on disk before it returns, so that an acknowledged
     // pack survives a power loss, not only a crash.
     conn.execute_batch(
-        "PRAGMA journal_mode = WAL;
+        "PRAGMA busy_timeout = 10000;
+         PRAGMA page_size = 16384;
+         PRAGMA journal_mode = WAL;
          PRAGMA synchronous = FULL;
-         PRAGMA busy_timeout = 10000;
          PRAGMA cache_size = -16384;",
     )?;
     Ok(conn)
@@ -88,14 +79,15 @@ pub(crate) fn connect(path: &Path) -> Result<Connection> {
 
 /// Brings the schema up to date.
 pub(crate) fn migrate(conn: &mut Connection) -> Result<()> {
-    let done: usize = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    // Immediate: two processes starting at once migrate one after the other.
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let done: usize = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     if done > MIGRATIONS.len() {
         return Err(crate::Error::Config(format!(
             "the database has schema version {done}, newer than this fedwatt knows ({}): upgrade fedwatt",
             MIGRATIONS.len()
         )));
     }
-    let tx = conn.transaction()?;
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(done) {
         tx.execute_batch(sql)?;
         tx.pragma_update(None, "user_version", i + 1)?;
@@ -200,6 +192,10 @@ impl Db for Lite<'_> {
         })
     }
 
+    fn lock_stream(&mut self, _stream: i64) -> Result<()> {
+        Ok(()) // one writer at a time already
+    }
+
     fn add_stream_stats(&mut self, stream: i64, added: u64, first: i64, last: i64) -> Result<()> {
         let mut stmt = self.0.prepare_cached(
             "UPDATE streams SET count = count + ?2,
@@ -208,6 +204,21 @@ impl Db for Lite<'_> {
              WHERE id = ?1",
         )?;
         stmt.execute(params![stream, added as i64, first, last])?;
+        Ok(())
+    }
+
+    fn set_stream_stats(
+        &mut self,
+        stream: i64,
+        count: u64,
+        first: Option<i64>,
+        last: Option<i64>,
+    ) -> Result<()> {
+        self.0
+            .prepare_cached(
+                "UPDATE streams SET count = ?2, first_time = ?3, last_time = ?4 WHERE id = ?1",
+            )?
+            .execute(params![stream, count as i64, first, last])?;
         Ok(())
     }
 
@@ -240,154 +251,117 @@ impl Db for Lite<'_> {
         Ok(())
     }
 
-    fn write_points(&mut self, stream: i64, points: &[PointRow]) -> Result<Vec<i64>> {
-        let mut insert = self.0.prepare_cached(
-            "INSERT INTO points (stream, time, value, payload, sum, update_time)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (stream, time) DO NOTHING",
-        )?;
-        let mut replaced = Vec::new();
-        for p in points {
-            let payload = p.payload.as_deref();
-            if insert.execute(params![
-                stream,
-                p.time,
-                p.value,
-                payload,
-                p.sum,
-                p.update_time
-            ])? == 0
-            {
-                self.0
-                    .prepare_cached(
-                        "UPDATE points SET value = ?3, payload = ?4, sum = ?5, update_time = ?6
-                         WHERE stream = ?1 AND time = ?2",
-                    )?
-                    .execute(params![
-                        stream,
-                        p.time,
-                        p.value,
-                        payload,
-                        p.sum,
-                        p.update_time
-                    ])?;
-                replaced.push(p.time);
-            }
-        }
-        Ok(replaced)
+    fn chunks(&mut self, stream: i64, from_day: i64, to_day: i64) -> Result<Vec<ChunkRow>> {
+        let mut stmt = self
+            .0
+            .prepare_cached("SELECT day, data FROM chunks WHERE stream = ?1 AND day >= ?2 AND day <= ?3 ORDER BY day")?;
+        let rows = stmt
+            .query_map(params![stream, from_day, to_day], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
     }
 
-    fn read_points(
-        &mut self,
-        stream: i64,
-        from: i64,
-        to: i64,
-        limit: u64,
-        visit: &mut dyn FnMut(PointView<'_>),
-    ) -> Result<()> {
-        let mut stmt = self.0.prepare_cached(
-            "SELECT time, value, payload, sum, update_time FROM points
-             WHERE stream = ?1 AND time >= ?2 AND time < ?3 ORDER BY time LIMIT ?4",
+    fn put_chunks(&mut self, stream: i64, rows: &[ChunkWrite]) -> Result<()> {
+        let mut put = self.0.prepare_cached(
+            "INSERT OR REPLACE INTO chunks (stream, day, count, data) VALUES (?1, ?2, ?3, ?4)",
         )?;
-        let mut rows = stmt.query(params![stream, from, to, limit.min(i64::MAX as u64) as i64])?;
-        while let Some(row) = rows.next()? {
-            let payload = row
-                .get_ref(2)?
-                .as_blob_or_null()
-                .map_err(rusqlite::Error::from)?;
-            visit(PointView {
-                time: row.get(0)?,
-                value: row.get(1)?,
-                payload,
-                sum: row.get(3)?,
-                update_time: row.get(4)?,
-            });
+        let mut delete = self
+            .0
+            .prepare_cached("DELETE FROM chunks WHERE stream = ?1 AND day = ?2")?;
+        for (day, count, data) in rows {
+            if *count == 0 {
+                delete.execute(params![stream, day])?;
+            } else {
+                put.execute(params![stream, day, *count as i64, data])?;
+            }
         }
         Ok(())
     }
 
-    fn point_partial(&mut self, stream: i64, from: i64, to: i64) -> Result<Option<Partial>> {
-        let mut stmt = self.0.prepare_cached(
-            "SELECT time, value FROM points
-             WHERE stream = ?1 AND time >= ?2 AND time < ?3 AND value IS NOT NULL ORDER BY time",
-        )?;
-        let mut rows = stmt.query(params![stream, from, to])?;
-        let mut partial: Option<Partial> = None;
-        while let Some(row) = rows.next()? {
-            Partial::merge_into(&mut partial, &Partial::of(row.get(0)?, row.get(1)?));
-        }
-        Ok(partial)
-    }
-
-    fn delete_before(&mut self, stream: i64, before: i64, day_before: i64) -> Result<u64> {
-        let deleted = self
+    fn delete_days_before(&mut self, stream: i64, day: i64) -> Result<u64> {
+        let deleted: i64 = self
             .0
-            .prepare_cached("DELETE FROM points WHERE stream = ?1 AND time < ?2")?
-            .execute(params![stream, before])?;
+            .prepare_cached(
+                "SELECT coalesce(sum(count), 0) FROM chunks WHERE stream = ?1 AND day < ?2",
+            )?
+            .query_row(params![stream, day], |r| r.get(0))?;
         self.0
-            .prepare_cached("DELETE FROM rollup_hour WHERE stream = ?1 AND start < ?2")?
-            .execute(params![stream, before])?;
+            .prepare_cached("DELETE FROM chunks WHERE stream = ?1 AND day < ?2")?
+            .execute(params![stream, day])?;
         self.0
-            .prepare_cached("DELETE FROM rollup_day WHERE stream = ?1 AND start < ?2")?
-            .execute(params![stream, day_before])?;
+            .prepare_cached("DELETE FROM hours WHERE stream = ?1 AND day < ?2")?
+            .execute(params![stream, day])?;
         Ok(deleted as u64)
     }
 
-    fn recount(&mut self, stream: i64) -> Result<()> {
-        self.0
+    fn chunk_summary(&mut self, stream: i64) -> Result<(u64, Option<i64>, Option<i64>)> {
+        let row: (i64, Option<i64>, Option<i64>) = self
+            .0
             .prepare_cached(
-                "UPDATE streams SET (count, first_time, last_time) =
-                   (SELECT count(*), min(time), max(time) FROM points WHERE stream = ?1)
-                 WHERE id = ?1",
+                "SELECT coalesce(sum(count), 0), min(day), max(day) FROM chunks WHERE stream = ?1",
             )?
-            .execute([stream])?;
-        Ok(())
+            .query_row([stream], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        Ok((row.0 as u64, row.1, row.2))
     }
 
-    fn merge_rollups(&mut self, table: Rollup, stream: i64, rows: &[(i64, Partial)]) -> Result<()> {
-        let mut stmt = self.0.prepare_cached(&format!(
-            "INSERT INTO {} VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
-             ON CONFLICT (stream, start) DO UPDATE SET
-                count = count + excluded.count,
-                sum = sum + excluded.sum,
-                min = min(min, excluded.min),
-                max = max(max, excluded.max),
-                first_time = CASE WHEN excluded.first_time < first_time THEN excluded.first_time ELSE first_time END,
-                first_value = CASE WHEN excluded.first_time < first_time THEN excluded.first_value ELSE first_value END,
-                last_time = CASE WHEN excluded.last_time >= last_time THEN excluded.last_time ELSE last_time END,
-                last_value = CASE WHEN excluded.last_time >= last_time THEN excluded.last_value ELSE last_value END",
-            table.table()
-        ))?;
-        for (start, p) in rows {
-            stmt.execute(params![
-                stream,
-                start,
-                p.count as i64,
-                p.sum,
-                p.min,
-                p.max,
-                p.first.0,
-                p.first.1,
-                p.last.0,
-                p.last.1
-            ])?;
+    fn hours(
+        &mut self,
+        streams: &[i64],
+        from_day: i64,
+        to_day: i64,
+        visit: &mut HoursVisitor<'_>,
+    ) -> Result<()> {
+        let mut stmt = self
+            .0
+            .prepare_cached("SELECT day, data FROM hours WHERE stream = ?1 AND day >= ?2 AND day <= ?3 ORDER BY day")?;
+        for &stream in streams {
+            let mut rows = stmt.query(params![stream, from_day, to_day])?;
+            while let Some(row) = rows.next()? {
+                let data = row.get_ref(1)?.as_blob().map_err(rusqlite::Error::from)?;
+                visit(stream, row.get(0)?, data)?;
+            }
         }
         Ok(())
     }
 
-    fn put_rollups(
-        &mut self,
-        table: Rollup,
-        stream: i64,
-        rows: &[(i64, Option<Partial>)],
-    ) -> Result<()> {
-        let mut put = self.0.prepare_cached(&format!(
-            "INSERT OR REPLACE INTO {} VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-            table.table()
-        ))?;
-        let mut delete = self.0.prepare_cached(&format!(
-            "DELETE FROM {} WHERE stream = ?1 AND start = ?2",
-            table.table()
-        ))?;
+    fn put_hours(&mut self, stream: i64, rows: &[(i64, Option<Vec<u8>>)]) -> Result<()> {
+        let mut put = self.0.prepare_cached(
+            "INSERT OR REPLACE INTO hours (stream, day, data) VALUES (?1, ?2, ?3)",
+        )?;
+        let mut delete = self
+            .0
+            .prepare_cached("DELETE FROM hours WHERE stream = ?1 AND day = ?2")?;
+        for (day, data) in rows {
+            match data {
+                Some(data) => put.execute(params![stream, day, data])?,
+                None => delete.execute(params![stream, day])?,
+            };
+        }
+        Ok(())
+    }
+
+    fn days(&mut self, stream: i64, from: i64, to: i64) -> Result<Vec<(i64, Partial)>> {
+        let mut stmt = self.0.prepare_cached(
+            "SELECT start, count, sum, min, max, first_time, first_value, last_time, last_value FROM days
+             WHERE stream = ?1 AND start >= ?2 AND start < ?3 ORDER BY start",
+        )?;
+        let rows = stmt
+            .query_map(params![stream, from, to], |r| {
+                Ok((r.get(0)?, partial_from(r, 1)?))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+
+    fn put_days(&mut self, stream: i64, rows: &[(i64, Option<Partial>)]) -> Result<()> {
+        let mut put = self.0.prepare_cached(
+            "INSERT OR REPLACE INTO days VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        )?;
+        let mut delete = self
+            .0
+            .prepare_cached("DELETE FROM days WHERE stream = ?1 AND start = ?2")?;
         for (start, p) in rows {
             match p {
                 Some(p) => put.execute(params![
@@ -408,63 +382,11 @@ impl Db for Lite<'_> {
         Ok(())
     }
 
-    fn rollups(
-        &mut self,
-        table: Rollup,
-        stream: i64,
-        from: i64,
-        to: i64,
-    ) -> Result<Vec<(i64, Partial)>> {
-        let mut stmt = self.0.prepare_cached(&format!(
-            "SELECT start, count, sum, min, max, first_time, first_value, last_time, last_value FROM {}
-             WHERE stream = ?1 AND start >= ?2 AND start < ?3 ORDER BY start",
-            table.table()
-        ))?;
-        let rows = stmt
-            .query_map(params![stream, from, to], |r| {
-                Ok((r.get(0)?, partial_from(r, 1)?))
-            })?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        Ok(rows)
-    }
-
-    fn profile_rows(
-        &mut self,
-        source: ProfileSource,
-        streams: &[i64],
-        from: i64,
-        to: i64,
-        slot_sql: &str,
-    ) -> Result<Vec<SlotRow>> {
-        let ids = streams
-            .iter()
-            .map(i64::to_string)
-            .collect::<Vec<_>>()
-            .join(",");
-        let sql = match source {
-            ProfileSource::Hours => format!(
-                "SELECT stream, {slot_sql} AS slot, sum(count), sum(sum), min(min), max(max) FROM rollup_hour
-                 WHERE stream IN ({ids}) AND start >= ?1 AND start < ?2 GROUP BY stream, slot"
-            ),
-            ProfileSource::Points => format!(
-                "SELECT stream, {slot_sql} AS slot, count(value), sum(value), min(value), max(value) FROM points
-                 WHERE stream IN ({ids}) AND time >= ?1 AND time < ?2 AND value IS NOT NULL GROUP BY stream, slot"
-            ),
-        };
-        let mut stmt = self.0.prepare(&sql)?;
-        let rows = stmt
-            .query_map(params![from, to], |r| {
-                Ok(SlotRow {
-                    stream: r.get(0)?,
-                    slot: r.get::<_, i64>(1)? as usize,
-                    count: r.get::<_, i64>(2)? as u64,
-                    sum: r.get(3)?,
-                    min: r.get(4)?,
-                    max: r.get(5)?,
-                })
-            })?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        Ok(rows)
+    fn delete_days_rollups_before(&mut self, stream: i64, before: i64) -> Result<()> {
+        self.0
+            .prepare_cached("DELETE FROM days WHERE stream = ?1 AND start < ?2")?
+            .execute(params![stream, before])?;
+        Ok(())
     }
 
     fn insert_token(&mut self, token: &Token, hash: &[u8]) -> Result<()> {
