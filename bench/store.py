@@ -121,7 +121,7 @@ def rss(pid, field):
 
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("system", choices=["fedwatt", "victoriametrics", "influxdb"])
+    p.add_argument("system", choices=["fedwatt", "fedwatt-postgres", "victoriametrics", "influxdb"])
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--pid", type=int, required=True, help="server process, for RSS")
@@ -133,14 +133,16 @@ def main():
     p.add_argument("--clients", type=int, default=4)
     p.add_argument("--runs", type=int, default=7)
     p.add_argument("--tz", default="UTC")
+    p.add_argument("--settle", type=float, default=0, help="seconds to wait after ingest before querying")
     args = p.parse_args()
 
-    encode = senml_pack if args.system == "fedwatt" else line_protocol
+    fedwatt = args.system.startswith("fedwatt")
+    encode = senml_pack if fedwatt else line_protocol
     bodies = [encode(*c) for c in chunks(args)]
     points = args.streams * args.days * 86400 // STEP
     idle = rss(args.pid, "VmRSS")
 
-    if args.system == "fedwatt":
+    if fedwatt:
         path, headers = "/api/v1/data", {"Content-Type": "application/senml+json", "Authorization": f"Bearer {args.token}"}
     elif args.system == "victoriametrics":
         path, headers = "/write?precision=s", {}
@@ -151,13 +153,14 @@ def main():
     ingest_s = time.perf_counter() - t
     peak = rss(args.pid, "VmHWM")
     del bodies
+    time.sleep(args.settle)
 
     h, port = args.host, args.port
     year = (START, START + args.days * 86400)
     one = stream_name(0)
     auth = {"Authorization": f"Bearer {args.token}"} if args.token else {}
     q = urllib.parse.quote
-    if args.system == "fedwatt":
+    if fedwatt:
         a = lambda: get(h, port, f"/api/v1/records?stream={q(one)}&from={year[0]}&to={year[1]}", auth)
         b = lambda: get(h, port, f"/api/v1/aggregate?stream={q(one)}&from={year[0]}&to={year[1]}&every=P1D&fn=mean&tz={args.tz}", auth)
         all_streams = "&".join("stream=" + q(stream_name(s)) for s in range(args.streams))
@@ -202,8 +205,7 @@ def main():
 def fold_vm(h, port, year, streams):
     """Hour-of-day profile with VictoriaMetrics: hourly means of every
     stream over the year, grouped by hour of the day in MetricsQL."""
-    query = 'avg by (stream, h) (label_set(avg_over_time(power_v[1h]), "h", "") )'
-    # MetricsQL cannot group a range by hour of day by itself: ask for the
+    # MetricsQL has no "group by hour of day" over a range: ask for the
     # hourly means of every stream and fold them here.
     out = get(h, port, "/api/v1/query_range?" + urllib.parse.urlencode({
         "query": "avg_over_time(power_v[1h])", "start": year[0] + 3600, "end": year[1], "step": "1h"}))

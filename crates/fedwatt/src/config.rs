@@ -103,6 +103,9 @@ impl Config {
             let Some(key) = name.strip_prefix("FEDWATT_") else {
                 continue;
             };
+            if NOT_SETTINGS.contains(&name.as_str()) {
+                continue;
+            }
             let key = key.to_ascii_lowercase();
             apply_env(&mut table, &key, &value).map_err(|e| format!("environment {name}: {e}"))?;
         }
@@ -125,6 +128,9 @@ impl Config {
         Ok(Some(url.trim().to_owned()))
     }
 }
+
+/// `FEDWATT_*` variables that are not configuration keys.
+const NOT_SETTINGS: &[&str] = &["FEDWATT_LOG"];
 
 fn merge(into: &mut toml::Table, from: toml::Table) {
     for (key, value) in from {

@@ -4,6 +4,7 @@
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
 mod config;
+mod demo_cmd;
 mod node_cmd;
 mod senml_cmd;
 
@@ -25,6 +26,9 @@ struct Cli {
 enum Command {
     /// Run the node: the HTTP API on its store.
     Serve(node_cmd::Serve),
+    /// Run a node with a year of sample data (in ./fedwatt-demo unless
+    /// --data-dir says otherwise), and print how to explore it.
+    Demo(demo_cmd::Demo),
     /// Load data into the store without the HTTP server.
     #[command(subcommand)]
     Import(node_cmd::ImportCommand),
@@ -43,6 +47,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(serve) => node_cmd::serve(&cli.node, serve),
+        Command::Demo(demo) => demo_cmd::run(&cli.node, demo),
         Command::Import(command) => node_cmd::import(&cli.node, command),
         Command::Token(command) => node_cmd::token(&cli.node, command),
         Command::Stream(command) => node_cmd::stream(&cli.node, command),

@@ -20,7 +20,7 @@ pub struct NodeOptions {
     config: Option<PathBuf>,
     /// Data directory (overrides the configuration's data_dir).
     #[arg(long, global = true, value_name = "DIR")]
-    data_dir: Option<PathBuf>,
+    pub data_dir: Option<PathBuf>,
 }
 
 impl NodeOptions {
@@ -40,7 +40,7 @@ impl NodeOptions {
     }
 }
 
-fn open_store(config: &Config) -> Result<Store, String> {
+pub fn open_store(config: &Config) -> Result<Store, String> {
     let url = config.database_url()?;
     Store::open(url.as_deref(), &config.data_dir, &config.store.timezone).map_err(|e| e.to_string())
 }
@@ -51,6 +51,15 @@ pub struct Serve {
     /// Address to listen on (overrides `[http] listen`).
     #[arg(long, value_name = "ADDR")]
     listen: Option<String>,
+}
+
+impl Serve {
+    /// Serving on `listen`.
+    pub fn on(listen: String) -> Serve {
+        Serve {
+            listen: Some(listen),
+        }
+    }
 }
 
 pub fn serve(options: &NodeOptions, serve: Serve) -> Result<ExitCode, String> {

@@ -17,19 +17,17 @@ pub enum Backend {
 }
 
 /// The backends to test on: SQLite always; PostgreSQL when
-/// FEDWATT_TEST_POSTGRES_URL names a server (scripts/test starts one). In
+/// POSTGRES_TEST_URL names a server (scripts/test starts one). In
 /// CI a missing server is a failure, not a skip.
 pub fn backends() -> Vec<Backend> {
-    if std::env::var("FEDWATT_TEST_POSTGRES_URL").is_ok() {
+    if std::env::var("POSTGRES_TEST_URL").is_ok() {
         return vec![Backend::Sqlite, Backend::Postgres];
     }
     assert!(
         std::env::var("CI").is_err(),
-        "FEDWATT_TEST_POSTGRES_URL is not set: run the tests with scripts/test, which starts PostgreSQL"
+        "POSTGRES_TEST_URL is not set: run the tests with scripts/test, which starts PostgreSQL"
     );
-    eprintln!(
-        "!!! PostgreSQL tests SKIPPED: FEDWATT_TEST_POSTGRES_URL is not set (scripts/test sets it)"
-    );
+    eprintln!("!!! PostgreSQL tests SKIPPED: POSTGRES_TEST_URL is not set (scripts/test sets it)");
     vec![Backend::Sqlite]
 }
 
@@ -55,7 +53,7 @@ impl Place {
         let database_url = match backend {
             Backend::Sqlite => None,
             Backend::Postgres => {
-                let admin = std::env::var("FEDWATT_TEST_POSTGRES_URL").unwrap();
+                let admin = std::env::var("POSTGRES_TEST_URL").unwrap();
                 let name = format!("fedwatt_test_{unique}");
                 let mut client = postgres::Client::connect(&admin, postgres::NoTls).unwrap();
                 client
