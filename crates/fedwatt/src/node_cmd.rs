@@ -69,6 +69,7 @@ pub fn serve(options: &NodeOptions, serve: Serve) -> Result<ExitCode, String> {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     let mut config = options.config()?;
     if let Some(listen) = serve.listen {
@@ -79,7 +80,9 @@ pub fn serve(options: &NodeOptions, serve: Serve) -> Result<ExitCode, String> {
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the runtime: {e}"))?;
-    runtime.block_on(async move {
+    let served = store.clone();
+    let outcome = runtime.block_on(async move {
+        let store = served;
         let listener = tokio::net::TcpListener::bind(&config.http.listen)
             .await
             .map_err(|e| format!("cannot listen on {}: {e}", config.http.listen))?;
@@ -98,7 +101,13 @@ pub fn serve(options: &NodeOptions, serve: Serve) -> Result<ExitCode, String> {
             .with_graceful_shutdown(shutdown_signal())
             .await
             .map_err(|e| format!("the HTTP server failed: {e}"))
-    })?;
+    });
+    // The runtime goes first, with the tasks holding the store; the store's
+    // connections are closed last, outside any async context (a PostgreSQL
+    // client may not be dropped inside one).
+    drop(runtime);
+    drop(store);
+    outcome?;
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)
 }

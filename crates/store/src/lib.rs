@@ -32,7 +32,7 @@ mod rollup;
 mod sqlite;
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 
 use senml::Record;
 use sha2::{Digest, Sha256};
@@ -51,32 +51,78 @@ pub use rollup::{Function, Partial};
 
 use db::Db;
 
-/// Connections kept open for reuse, opened on demand.
+/// Connections to PostgreSQL one node process opens at most.
+const POSTGRES_CONNECTIONS: usize = 16;
+
+/// SQLite connections reading at once, at most.
+const SQLITE_READERS: usize = 8;
+
+/// At most `max` connections, opened on demand and kept for reuse; a caller
+/// beyond `max` waits for one to come back, so that a burst of requests
+/// cannot exhaust the database's connections.
 struct Pool<C> {
-    idle: Mutex<Vec<C>>,
-    open: Box<dyn Fn() -> Result<C> + Send + Sync>,
+    state: Mutex<PoolState<C>>,
+    returned: Condvar,
+    max: usize,
+    connect: Box<dyn Fn() -> Result<C> + Send + Sync>,
+}
+
+struct PoolState<C> {
+    idle: Vec<C>,
+    /// Connections in use or idle.
+    open: usize,
 }
 
 impl<C> Pool<C> {
-    const KEEP: usize = 8;
-
-    fn take(&self) -> Result<C> {
-        let idle = self
-            .idle
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .pop();
-        match idle {
-            Some(c) => Ok(c),
-            None => (self.open)(),
+    fn new(max: usize, idle: Vec<C>, connect: Box<dyn Fn() -> Result<C> + Send + Sync>) -> Pool<C> {
+        Pool {
+            state: Mutex::new(PoolState {
+                open: idle.len(),
+                idle,
+            }),
+            returned: Condvar::new(),
+            max,
+            connect,
         }
     }
 
-    fn give(&self, c: C) {
-        let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
-        if idle.len() < Self::KEEP {
-            idle.push(c);
+    fn take(&self) -> Result<C> {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        loop {
+            if let Some(c) = state.idle.pop() {
+                return Ok(c);
+            }
+            if state.open < self.max {
+                state.open += 1;
+                drop(state);
+                return (self.connect)().inspect_err(|_| self.lose());
+            }
+            state = self
+                .returned
+                .wait(state)
+                .unwrap_or_else(PoisonError::into_inner);
         }
+    }
+
+    /// Gives a connection back, or forgets it when it is broken.
+    fn give(&self, c: C, broken: bool) {
+        if broken {
+            return self.lose();
+        }
+        self.state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .idle
+            .push(c);
+        self.returned.notify_one();
+    }
+
+    fn lose(&self) {
+        self.state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .open -= 1;
+        self.returned.notify_one();
     }
 }
 
@@ -124,10 +170,11 @@ impl Store {
                 let url = url.to_owned();
                 let mut first = postgres::connect(&url)?;
                 postgres::migrate(&mut first)?;
-                let clients = Pool {
-                    idle: Mutex::new(vec![first]),
-                    open: Box::new(move || postgres::connect(&url)),
-                };
+                let clients = Pool::new(
+                    POSTGRES_CONNECTIONS,
+                    vec![first],
+                    Box::new(move || postgres::connect(&url)),
+                );
                 Backend::Postgres { clients }
             }
             Some(url) => {
@@ -164,10 +211,11 @@ impl Store {
         Ok(Backend::Sqlite {
             path,
             writer: Mutex::new(writer),
-            readers: Pool {
-                idle: Mutex::new(Vec::new()),
-                open: Box::new(move || sqlite::connect(&for_readers)),
-            },
+            readers: Pool::new(
+                SQLITE_READERS,
+                Vec::new(),
+                Box::new(move || sqlite::connect(&for_readers)),
+            ),
         })
     }
 
@@ -189,15 +237,14 @@ impl Store {
             Backend::Sqlite { readers, .. } => {
                 let conn = readers.take()?;
                 let out = f(&mut sqlite::Lite(&conn));
-                readers.give(conn);
+                readers.give(conn, false);
                 out
             }
             Backend::Postgres { clients } => {
                 let mut client = clients.take()?;
                 let out = f(&mut postgres::Pg(&mut client));
-                if !client.is_closed() {
-                    clients.give(client);
-                }
+                let broken = client.is_closed();
+                clients.give(client, broken);
                 out
             }
         }
@@ -227,9 +274,8 @@ impl Store {
                         tx.commit()?;
                         Ok(out)
                     })();
-                    if !client.is_closed() {
-                        clients.give(client);
-                    }
+                    let broken = client.is_closed();
+                    clients.give(client, broken);
                     attempt += 1;
                     match out {
                         Err(Error::Postgres(e)) if attempt < 5 && postgres::is_transient(&e) => {
