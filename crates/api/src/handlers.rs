@@ -358,7 +358,7 @@ pub(crate) async fn records(
                         out.push(',');
                         csv_field(&mut out, r.unit.as_deref().unwrap_or(""));
                         out.push(',');
-                        if let Some(s) = r.sum {
+                        if let Some(s) = r.sum() {
                             out.push_str(&s.to_string());
                         }
                         out.push('\n');

@@ -4,10 +4,9 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use clap::Args;
-use senml::{Record, Value};
+use senml::{Record, Text, Value};
 use store::{Metadata, Scope, Store, StreamPattern};
 
 use crate::node_cmd::{NodeOptions, Serve};
@@ -110,27 +109,20 @@ fn fresh_token(store: &Store, name: &str, scope: Scope) -> Result<String, String
 fn sample_year(now: i64) -> (Vec<(usize, Record)>, i64, i64) {
     let end = now - now.rem_euclid(DAY);
     let start = end - 365 * DAY;
-    let unit: Arc<str> = Arc::from("W");
+    let unit = Text::from("W");
     let mut records = Vec::new();
     for (name, power) in [
         (HOUSE, house as fn(i64) -> f64),
         (SCHOOL, school),
         (PLANT, plant),
     ] {
-        let name: Arc<str> = Arc::from(name);
+        let name = Text::from(name);
         let mut t = start;
         while t < end {
-            records.push((
-                records.len(),
-                Record {
-                    name: name.clone(),
-                    time: t * 1_000_000,
-                    value: Some(Value::Number(power(t).round())),
-                    sum: None,
-                    unit: Some(unit.clone()),
-                    update_time: None,
-                },
-            ));
+            let value = Some(Value::Number(power(t).round()));
+            let record =
+                Record::new(name.clone(), t * 1_000_000, value).with_unit(Some(unit.clone()));
+            records.push((records.len(), record));
             t += STEP;
         }
     }

@@ -115,8 +115,8 @@ pub fn compact_iter(pack: &ResolvedPack) -> Result<impl Iterator<Item = RawRecor
         }
         let offset = r.time - base_micros;
         raw.time = (offset != 0).then(|| offset as f64 / 1e6);
-        raw.sum = r.sum;
-        raw.update_time = r.update_time;
+        raw.sum = r.sum();
+        raw.update_time = r.update_time();
         set_value(&mut raw, r.value.as_ref());
         raw
     }))

@@ -39,8 +39,8 @@ pub fn check(data: &[u8], format: Format) {
             assert_eq!(again.records.len(), pack.records.len());
             for (a, b) in again.records.iter().zip(&pack.records) {
                 assert_eq!(
-                    (&a.name, &a.value, a.sum, &a.unit, a.update_time),
-                    (&b.name, &b.value, b.sum, &b.unit, b.update_time)
+                    (&a.name, &a.value, a.sum(), &a.unit, a.update_time()),
+                    (&b.name, &b.value, b.sum(), &b.unit, b.update_time())
                 );
                 // Exact to the microsecond until 2^32 s (year 2106); beyond,
                 // f64 seconds cannot hold every microsecond.

@@ -57,7 +57,7 @@ pub use encode::{Framing, RecordWriter};
 pub use error::{Error, Reason, Result};
 pub use model::{
     DEFAULT_VERSION, FieldValue, Fields, Label, RELATIVE_TIME_LIMIT, RawRecord, Record,
-    ResolvedPack, Value,
+    ResolvedPack, Text, Value,
 };
 pub use names::{
     DeviceUrn, DeviceUrnError, Sen1NameError, check_name, is_valid_name, sen1_to_senml,

@@ -388,28 +388,171 @@ pub enum Value {
     Data(Arc<[u8]>),
 }
 
+/// Shared text of resolved records, a name or a unit: one pointer wide, so
+/// that a record stays small, and cheap to clone (a million records of one
+/// meter hold one copy of its name). Reads as a `str`.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Text(Arc<String>);
+
+impl Text {
+    /// The text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::ops::Deref for Text {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl AsRef<str> for Text {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::borrow::Borrow<str> for Text {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<&str> for Text {
+    fn from(s: &str) -> Text {
+        Text(Arc::new(s.to_owned()))
+    }
+}
+
+impl From<String> for Text {
+    fn from(s: String) -> Text {
+        Text(Arc::new(s))
+    }
+}
+
+impl PartialEq<str> for Text {
+    fn eq(&self, other: &str) -> bool {
+        *self.0 == other
+    }
+}
+
+impl PartialEq<&str> for Text {
+    fn eq(&self, other: &&str) -> bool {
+        *self.0 == *other
+    }
+}
+
+impl std::fmt::Debug for Text {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl std::fmt::Display for Text {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self)
+    }
+}
+
+/// An optional finite number in 8 bytes: SenML numbers are finite, so NaN
+/// is free to mean "absent". Keeps [`Record`] at 64 bytes.
+#[derive(Clone, Copy)]
+struct MaybeNumber(f64);
+
+impl MaybeNumber {
+    fn new(value: Option<f64>) -> MaybeNumber {
+        debug_assert!(value.is_none_or(f64::is_finite), "SenML numbers are finite");
+        MaybeNumber(value.unwrap_or(f64::NAN))
+    }
+
+    fn get(self) -> Option<f64> {
+        (!self.0.is_nan()).then_some(self.0)
+    }
+}
+
+impl PartialEq for MaybeNumber {
+    fn eq(&self, other: &Self) -> bool {
+        self.get() == other.get()
+    }
+}
+
+impl std::fmt::Debug for MaybeNumber {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.get().fmt(f)
+    }
+}
+
 /// A resolved record (RFC 8428 §4.6): absolute name, absolute time, no base
 /// fields.
 ///
-/// Names and units are shared (`Arc<str>`): a million records of one meter
-/// hold one copy of its name.
+/// 64 bytes: a node holds millions of them. Names and units are shared
+/// ([`Text`]); the sum and update time, rarely present, are read with
+/// [`Record::sum`] and [`Record::update_time`].
+///
+/// ```
+/// use senml::{Record, Value};
+/// let r = Record::new("urn:dev:ow:10e2073a01080063:voltage", 1_320_067_464_000_000, Some(Value::Number(120.1)))
+///     .with_unit(Some("V".into()));
+/// assert_eq!((r.unit.as_deref(), r.sum()), (Some("V"), None));
+/// assert_eq!(std::mem::size_of::<Record>(), 64);
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct Record {
     /// Base name + name; valid per RFC 8428 §4.5.1.
-    pub name: Arc<str>,
+    pub name: Text,
+    /// Unit, else base unit.
+    pub unit: Option<Text>,
     /// UTC time in integer microseconds since the Unix epoch.
     pub time: i64,
     /// The value; `None` only for a record that carries a sum alone.
     pub value: Option<Value>,
-    /// Base sum + sum, if either is present.
-    pub sum: Option<f64>,
-    /// Unit, else base unit.
-    pub unit: Option<Arc<str>>,
-    /// Update time, in seconds (a duration, not resolved against anything).
-    pub update_time: Option<f64>,
+    sum: MaybeNumber,
+    update_time: MaybeNumber,
 }
 
 impl Record {
+    /// A record without unit, sum or update time.
+    pub fn new(name: impl Into<Text>, time: i64, value: Option<Value>) -> Record {
+        Record {
+            name: name.into(),
+            unit: None,
+            time,
+            value,
+            sum: MaybeNumber::new(None),
+            update_time: MaybeNumber::new(None),
+        }
+    }
+
+    /// With this unit.
+    pub fn with_unit(mut self, unit: Option<Text>) -> Record {
+        self.unit = unit;
+        self
+    }
+
+    /// With this sum (finite, as SenML numbers are).
+    pub fn with_sum(mut self, sum: Option<f64>) -> Record {
+        self.sum = MaybeNumber::new(sum);
+        self
+    }
+
+    /// With this update time, in seconds (finite).
+    pub fn with_update_time(mut self, update_time: Option<f64>) -> Record {
+        self.update_time = MaybeNumber::new(update_time);
+        self
+    }
+
+    /// Base sum + sum, if either was present.
+    pub fn sum(&self) -> Option<f64> {
+        self.sum.get()
+    }
+
+    /// Update time, in seconds (a duration, not resolved against anything).
+    pub fn update_time(&self) -> Option<f64> {
+        self.update_time.get()
+    }
+
     /// The record's time in SenML seconds.
     pub fn time_seconds(&self) -> f64 {
         self.time as f64 / 1e6
@@ -467,8 +610,8 @@ impl Record {
             Some(Value::Data(d)) => f.push(Label::DataValue, FieldValue::Data(d)),
             None => {}
         }
-        f.number(Label::Sum, self.sum);
-        f.number(Label::UpdateTime, self.update_time);
+        f.number(Label::Sum, self.sum());
+        f.number(Label::UpdateTime, self.update_time());
         f
     }
 
@@ -480,8 +623,8 @@ impl Record {
             name: Some(Cow::Borrowed(&*self.name)),
             unit: self.unit.as_deref().map(Cow::Borrowed),
             time: Some(self.time_seconds()),
-            sum: self.sum,
-            update_time: self.update_time,
+            sum: self.sum(),
+            update_time: self.update_time(),
             ..RawRecord::default()
         };
         set_value(&mut raw, self.value.as_ref());

@@ -5,7 +5,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::error::{Error, Reason, Result};
-use crate::model::{DEFAULT_VERSION, RELATIVE_TIME_LIMIT, RawRecord, Record, ResolvedPack, Value};
+use crate::model::{
+    DEFAULT_VERSION, RELATIVE_TIME_LIMIT, RawRecord, Record, ResolvedPack, Text, Value,
+};
 use crate::names::check_name;
 
 /// Distinct names or units remembered before the caches are cleared, so that
@@ -40,10 +42,10 @@ pub struct Resolver {
     /// The base fields in force; `base.version` is `None` before the first record.
     base: Base,
     /// Resolved names under the current base name, by record name (`""` for none).
-    names: HashMap<Box<str>, Arc<str>>,
+    names: HashMap<Box<str>, Text>,
     /// The last name looked up, to skip the map for runs of one name.
-    last_name: Option<(Box<str>, Arc<str>)>,
-    units: HashMap<Box<str>, Arc<str>>,
+    last_name: Option<(Box<str>, Text)>,
+    units: HashMap<Box<str>, Text>,
     records: Vec<Record>,
     produced: usize,
     sorted: bool,
@@ -58,7 +60,7 @@ struct Base {
     name: String,
     time: f64,
     time_micros: i64,
-    unit: Option<Arc<str>>,
+    unit: Option<Text>,
     value: Option<f64>,
     sum: Option<f64>,
 }
@@ -279,14 +281,10 @@ impl Resolver {
             Some(bn) => self.new_name(index, bn, raw.name.as_deref().unwrap_or(""))?,
             None => self.name(index, raw.name.as_deref().unwrap_or(""))?,
         };
-        Ok(Record {
-            name,
-            time,
-            value,
-            sum,
-            unit,
-            update_time: raw.update_time,
-        })
+        Ok(Record::new(name, time, value)
+            .with_unit(unit)
+            .with_sum(sum)
+            .with_update_time(raw.update_time))
     }
 
     /// `base time + time` (+ now when relative) in microseconds. Each term is
@@ -317,7 +315,7 @@ impl Resolver {
     /// The interned resolved name under the current base name, checked once
     /// per distinct name.
     #[inline]
-    fn name(&mut self, index: usize, name: &str) -> Result<Arc<str>> {
+    fn name(&mut self, index: usize, name: &str) -> Result<Text> {
         if let Some((last, arc)) = &self.last_name {
             if **last == *name {
                 return Ok(arc.clone());
@@ -339,7 +337,7 @@ impl Resolver {
     }
 
     /// `base_name + name`, checked.
-    fn new_name(&self, index: usize, base_name: &str, name: &str) -> Result<Arc<str>> {
+    fn new_name(&self, index: usize, base_name: &str, name: &str) -> Result<Text> {
         let full = format!("{base_name}{name}");
         if let Err(why) = check_name(&full) {
             let label = if name.is_empty() { "bn" } else { "n" };
@@ -349,17 +347,17 @@ impl Resolver {
                 Reason::InvalidName { name: full, why },
             ));
         }
-        Ok(Arc::from(full))
+        Ok(Text::from(full))
     }
 
-    fn unit(&mut self, unit: &str) -> Arc<str> {
+    fn unit(&mut self, unit: &str) -> Text {
         if let Some(arc) = self.units.get(unit) {
             return arc.clone();
         }
         if self.units.len() >= CACHE_LIMIT {
             self.units.clear();
         }
-        let arc: Arc<str> = Arc::from(unit);
+        let arc = Text::from(unit);
         self.units.insert(unit.into(), arc.clone());
         arc
     }

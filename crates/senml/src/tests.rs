@@ -99,7 +99,7 @@ fn values_are_exactly_one_unless_a_sum() {
     .unwrap();
     assert_eq!(pack.records.len(), 1);
     assert_eq!(
-        (pack.records[0].value.as_ref(), pack.records[0].sum),
+        (pack.records[0].value.as_ref(), pack.records[0].sum()),
         (None, Some(3700.0))
     );
     // The base value applies to a record without its own value.

@@ -62,14 +62,10 @@ fn record(with_unit: bool) -> impl Strategy<Value = Record> {
             } else {
                 sum
             };
-            Record {
-                name: Arc::from(name),
-                time,
-                value,
-                sum,
-                unit: with_unit.then(|| Arc::from(unit)),
-                update_time,
-            }
+            Record::new(name, time, value)
+                .with_sum(sum)
+                .with_unit(with_unit.then(|| unit.into()))
+                .with_update_time(update_time)
         })
 }
 
@@ -137,17 +133,10 @@ fn pack_of_numbers() -> impl Strategy<Value = ResolvedPack> {
         .prop_map(|(with_unit, with_sum, records)| {
             let records = records
                 .into_iter()
-                .map(|(name, time, v, sum, unit)| Record {
-                    name: Arc::from(name),
-                    time: time / 1000 * 1000,
-                    value: Some(Value::Number(v)),
-                    sum: if with_sum {
-                        Some(sum.unwrap_or(0.0))
-                    } else {
-                        None
-                    },
-                    unit: with_unit.then(|| Arc::from(unit)),
-                    update_time: None,
+                .map(|(name, time, v, sum, unit)| {
+                    Record::new(name, time / 1000 * 1000, Some(Value::Number(v)))
+                        .with_sum(with_sum.then(|| sum.unwrap_or(0.0)))
+                        .with_unit(with_unit.then(|| unit.into()))
                 })
                 .collect();
             ResolvedPack {
@@ -207,7 +196,7 @@ fn factoring() -> impl Strategy<Value = Factoring> {
 fn factor(pack: &ResolvedPack, choices: &[Factoring]) -> (Vec<RawRecord<'static>>, ResolvedPack) {
     let mut raw = Vec::new();
     let (mut bn, mut bt, mut bu, mut bv, mut bs) =
-        (String::new(), 0i64, None::<Arc<str>>, 0.0, 0.0);
+        (String::new(), 0i64, None::<senml::Text>, 0.0, 0.0);
     for (i, (r, f)) in pack.records.iter().zip(choices).enumerate() {
         if f.base_only_before {
             // A record of base fields alone: sets context, yields no record.
@@ -250,7 +239,7 @@ fn factor(pack: &ResolvedPack, choices: &[Factoring]) -> (Vec<RawRecord<'static>
         if let Some(Value::Number(v)) = r.value {
             out.value = Some(v - bv);
         }
-        if let Some(sum) = r.sum {
+        if let Some(sum) = r.sum() {
             if let Some(s) = f.base_sum {
                 bs = s as f64;
                 out.base_sum = Some(bs);

@@ -57,14 +57,12 @@ fn expected(all: &serde_json::Value, example: &str) -> ResolvedPack {
                 assert_eq!(r["vd"], "aGkgCg", "the only data value of the RFC");
                 Value::Data(Arc::from(&b"hi \n"[..]))
             };
-            senml::Record {
-                name: Arc::from(r["n"].as_str().unwrap()),
-                time: (r["t"].as_f64().unwrap() * 1e6).round() as i64,
-                value: Some(value),
-                sum: None,
-                unit: r.get("u").map(|u| Arc::from(u.as_str().unwrap())),
-                update_time: None,
-            }
+            senml::Record::new(
+                r["n"].as_str().unwrap(),
+                (r["t"].as_f64().unwrap() * 1e6).round() as i64,
+                Some(value),
+            )
+            .with_unit(r.get("u").map(|u| u.as_str().unwrap().into()))
         })
         .collect();
     ResolvedPack {

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use jiff::tz::TimeZone;
-use senml::{Record, Value};
+use senml::{Record, Text, Value};
 
 use crate::calendar::{HOUR, day_around};
 use crate::chunk::{
@@ -26,8 +26,8 @@ pub(crate) struct PointRow {
 /// The points of one stream in a pack, sorted by time, one per time.
 #[derive(Debug)]
 pub(crate) struct StreamBatch {
-    pub name: Arc<str>,
-    pub unit: Option<Arc<str>>,
+    pub name: Text,
+    pub unit: Option<Text>,
     pub kind: ValueKind,
     /// Index of the stream's first record in the pack.
     pub first_index: usize,
@@ -38,7 +38,7 @@ pub(crate) struct StreamBatch {
 /// stream, checking what can be checked without the database: one kind of
 /// value and compatible units per stream, no two points at the same time.
 pub(crate) fn prepare(records: &[(usize, Record)]) -> Result<Vec<StreamBatch>> {
-    let mut by_name: HashMap<Arc<str>, usize> = HashMap::new();
+    let mut by_name: HashMap<Text, usize> = HashMap::new();
     let mut batches: Vec<StreamBatch> = Vec::new();
     for (index, record) in records {
         let index = *index;
@@ -115,8 +115,8 @@ fn point_of(index: usize, record: &Record) -> PointRow {
             time: record.time,
             value,
             payload,
-            sum: record.sum,
-            update_time: record.update_time,
+            sum: record.sum(),
+            update_time: record.update_time(),
         },
     }
 }
@@ -326,14 +326,7 @@ mod tests {
     use super::*;
 
     fn record(name: &str, time_s: i64, value: Value, unit: Option<&str>) -> Record {
-        Record {
-            name: name.into(),
-            time: time_s * 1_000_000,
-            value: Some(value),
-            sum: None,
-            unit: unit.map(Into::into),
-            update_time: None,
-        }
+        Record::new(name, time_s * 1_000_000, Some(value)).with_unit(unit.map(Into::into))
     }
 
     #[test]

@@ -1,10 +1,8 @@
 //! Reading back: raw records, calendar aggregates and profiles, built on
 //! the primitives of [`Db`] so that both backends answer alike.
 
-use std::sync::Arc;
-
 use jiff::tz::TimeZone;
-use senml::Record;
+use senml::{Record, Text};
 
 use crate::calendar::{self, Every, HOUR, ProfileBy};
 use crate::chunk::{Point, TIME_LIMIT, day_of, decode_hours, decode_points};
@@ -84,20 +82,22 @@ pub(crate) fn records(
 ) -> Result<Vec<Vec<Record>>> {
     let mut out = Vec::with_capacity(streams.len());
     for (id, info) in streams {
-        let name: Arc<str> = info.name.as_str().into();
-        let unit: Option<Arc<str>> = info.unit.as_deref().map(Into::into);
+        let name = Text::from(info.name.as_str());
+        let unit: Option<Text> = info.unit.as_deref().map(Into::into);
         let limit = limit.min(MAX_RECORDS) as usize;
         let mut records = Vec::new();
         if limit > 0 {
             scan_points(db, *id, from, to, |p| {
-                records.push(Record {
-                    name: name.clone(),
-                    time: p.time,
-                    value: value_of(info.kind, p.value, p.payload.as_deref()),
-                    sum: p.sum,
-                    unit: unit.clone(),
-                    update_time: p.update_time,
-                });
+                records.push(
+                    Record::new(
+                        name.clone(),
+                        p.time,
+                        value_of(info.kind, p.value, p.payload.as_deref()),
+                    )
+                    .with_unit(unit.clone())
+                    .with_sum(p.sum)
+                    .with_update_time(p.update_time),
+                );
                 records.len() < limit
             })?;
         }
