@@ -608,32 +608,63 @@ fn points_past_their_retention_are_purged_with_their_rollups() {
 
 #[test]
 fn the_node_describes_itself() {
-    let place = Place::new(Backend::Sqlite);
-    let node = place.serve(&[]);
-    let answer = node.get("/api/v1/openapi.json", None);
-    assert_eq!(answer.status, 200);
-    let doc = answer.json();
-    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
-    for path in [
-        "/api/v1/data",
-        "/api/v1/streams",
-        "/api/v1/streams/{name}",
-        "/api/v1/records",
-        "/api/v1/aggregate",
-        "/api/v1/profile",
-        "/healthz",
-        "/metrics",
-    ] {
-        assert!(doc["paths"][path].is_object(), "{path} is not described");
-    }
-    let health = node.get("/healthz", None);
-    assert_eq!(
-        (health.status, health.json()["status"].as_str()),
-        (200, Some("ok"))
-    );
-    let missing = node.get("/api/v2/nothing", None);
-    assert_eq!(
-        (missing.status, missing.content_type.as_str()),
-        (404, "application/problem+json")
-    );
+    each_backend(|backend| {
+        let place = Place::new(backend);
+        let node = place.serve(&[]);
+        let answer = node.get("/api/v1/openapi.json", None);
+        assert_eq!(answer.status, 200);
+        let doc = answer.json();
+        assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+        for path in [
+            "/api/v1/data",
+            "/api/v1/streams",
+            "/api/v1/streams/{name}",
+            "/api/v1/records",
+            "/api/v1/aggregate",
+            "/api/v1/profile",
+            "/healthz",
+            "/metrics",
+        ] {
+            assert!(doc["paths"][path].is_object(), "{path} is not described");
+        }
+        let health = node.get("/healthz", None);
+        assert_eq!(
+            (health.status, health.json()["status"].as_str()),
+            (200, Some("ok"))
+        );
+        let missing = node.get("/api/v2/nothing", None);
+        assert_eq!(
+            (missing.status, missing.content_type.as_str()),
+            (404, "application/problem+json")
+        );
+    });
+}
+
+#[test]
+fn a_configuration_file_sets_the_limits_and_the_time_zone() {
+    each_backend(|backend| {
+        let place = Place::new(backend);
+        let token = place.token("gateway", "write", "*");
+        let config = place.dir().join("fedwatt.toml");
+        std::fs::write(
+            &config,
+            "[http]\nbody_limit = 2000\n[store]\ntimezone = \"Europe/Paris\"\n",
+        )
+        .unwrap();
+        let node = place.serve_with(&["--config", config.to_str().unwrap()], &[]);
+        let small = format!(r#"[{{"n":"{METER}","t":1704067200,"v":1}}]"#);
+        assert_eq!(node.post_json(&token, &small).status, 200);
+        let big = format!(
+            "[{}]",
+            vec![format!(r#"{{"n":"{METER}","t":1704067200,"v":1}}"#); 60].join(",")
+        );
+        assert_eq!(node.post_json(&token, &big).status, 413);
+        let query = format!(
+            "/api/v1/aggregate?stream={}&from=1704067200&to=1704153600&every=P1D",
+            enc(METER)
+        );
+        let answer = node.get(&query, Some(&token)).json();
+        assert_eq!(answer["tz"], "Europe/Paris");
+        assert_eq!(answer["buckets"][0]["start"], "2024-01-01T00:00:00+01:00");
+    });
 }

@@ -462,11 +462,13 @@ impl std::fmt::Display for Text {
 struct MaybeNumber(f64);
 
 impl MaybeNumber {
+    #[inline]
     fn new(value: Option<f64>) -> MaybeNumber {
         debug_assert!(value.is_none_or(f64::is_finite), "SenML numbers are finite");
         MaybeNumber(value.unwrap_or(f64::NAN))
     }
 
+    #[inline]
     fn get(self) -> Option<f64> {
         (!self.0.is_nan()).then_some(self.0)
     }
@@ -514,6 +516,7 @@ pub struct Record {
 
 impl Record {
     /// A record without unit, sum or update time.
+    #[inline]
     pub fn new(name: impl Into<Text>, time: i64, value: Option<Value>) -> Record {
         Record {
             name: name.into(),
@@ -526,29 +529,34 @@ impl Record {
     }
 
     /// With this unit.
+    #[inline]
     pub fn with_unit(mut self, unit: Option<Text>) -> Record {
         self.unit = unit;
         self
     }
 
     /// With this sum (finite, as SenML numbers are).
+    #[inline]
     pub fn with_sum(mut self, sum: Option<f64>) -> Record {
         self.sum = MaybeNumber::new(sum);
         self
     }
 
     /// With this update time, in seconds (finite).
+    #[inline]
     pub fn with_update_time(mut self, update_time: Option<f64>) -> Record {
         self.update_time = MaybeNumber::new(update_time);
         self
     }
 
     /// Base sum + sum, if either was present.
+    #[inline]
     pub fn sum(&self) -> Option<f64> {
         self.sum.get()
     }
 
     /// Update time, in seconds (a duration, not resolved against anything).
+    #[inline]
     pub fn update_time(&self) -> Option<f64> {
         self.update_time.get()
     }

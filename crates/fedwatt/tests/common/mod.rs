@@ -113,9 +113,15 @@ impl Place {
 
     /// Starts a node here.
     pub fn serve(&self, env: &[(&str, &str)]) -> Node {
+        self.serve_with(&[], env)
+    }
+
+    /// Starts a node here, with more arguments to `fedwatt serve`.
+    pub fn serve_with(&self, args: &[&str], env: &[(&str, &str)]) -> Node {
         let mut command = self.command();
         command
             .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(args)
             .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
