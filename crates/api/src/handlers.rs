@@ -328,12 +328,12 @@ pub(crate) async fn records(
         Some(l) => l
             .parse::<u64>()
             .map_err(|_| Problem::bad_request(format!("limit={l:?} is not a whole number")))?,
-        None => store::MAX_RECORDS,
+        None => u64::MAX,
     };
     let representation = representation(&headers);
     api.blocking(move |store| {
         check_readable(store, &caller, &names)?;
-        let streams = store.records(&names, from, to, limit)?;
+        let streams = store.records(&names, from, to, limit, store::MAX_RECORDS)?;
         match representation {
             Representation::Csv => {
                 let utc = jiff::tz::TimeZone::UTC;

@@ -325,17 +325,19 @@ impl Store {
     }
 
     /// The records of each named stream in `[from, to)`, oldest first, at
-    /// most `limit` per stream.
+    /// most `limit` per stream; refused when they would be more than
+    /// `max_total` in all (the API uses [`MAX_RECORDS`]).
     pub fn records(
         &self,
         names: &[String],
         from: i64,
         to: i64,
         limit: u64,
+        max_total: usize,
     ) -> Result<StreamRecords> {
         self.read(|db| {
             let streams = query::resolve_streams(db, names, false)?;
-            let records = query::records(db, &streams, from, to, limit)?;
+            let records = query::records(db, &streams, from, to, limit, max_total)?;
             Ok(streams.into_iter().map(|(_, s)| s).zip(records).collect())
         })
     }

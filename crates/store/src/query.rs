@@ -12,8 +12,10 @@ use crate::ingest::corrupt;
 use crate::model::StreamInfo;
 use crate::rollup::{Function, Partial};
 
-/// The most points one records query returns.
-pub const MAX_RECORDS: u64 = 10_000_000;
+/// The most records the API returns in one answer, all streams together:
+/// an answer is built in memory, so a larger export must be asked for in
+/// pieces (by time range, or with a limit per stream).
+pub const MAX_RECORDS: usize = 2_000_000;
 
 /// Looks up streams by name, refusing unknown ones and non-aggregated ones
 /// when `aggregated` is asked.
@@ -72,22 +74,25 @@ pub(crate) fn scan_points(
 }
 
 /// The records of each stream in `[from, to)`, oldest first, at most
-/// `limit` per stream.
+/// `limit` per stream, and refused beyond `max_total` in all.
 pub(crate) fn records(
     db: &mut dyn Db,
     streams: &[(i64, StreamInfo)],
     from: i64,
     to: i64,
     limit: u64,
+    max_total: usize,
 ) -> Result<Vec<Vec<Record>>> {
     let mut out = Vec::with_capacity(streams.len());
+    let mut total = 0;
     for (id, info) in streams {
         let name = Text::from(info.name.as_str());
         let unit: Option<Text> = info.unit.as_deref().map(Into::into);
-        let limit = limit.min(MAX_RECORDS) as usize;
+        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
         let mut records = Vec::new();
         if limit > 0 {
             scan_points(db, *id, from, to, |p| {
+                total += 1;
                 records.push(
                     Record::new(
                         name.clone(),
@@ -98,8 +103,14 @@ pub(crate) fn records(
                     .with_sum(p.sum)
                     .with_update_time(p.update_time),
                 );
-                records.len() < limit
+                records.len() < limit && total <= max_total
             })?;
+        }
+        if total > max_total {
+            return Err(Error::Invalid(format!(
+                "the answer would hold more than {max_total} records: ask for a shorter time range, \
+                 fewer streams, or a limit per stream"
+            )));
         }
         out.push(records);
     }

@@ -1,0 +1,130 @@
+//! The store used as a library, on an embedded SQLite file: what the API
+//! and the CLI rely on, checked without HTTP.
+
+use senml::{Format, resolve_slice_indexed};
+use store::{Error, Every, ProfileBy, Store};
+
+fn store(test: &str) -> Store {
+    let dir = std::env::temp_dir().join(format!("fedwatt-store-{test}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    Store::open(None, &dir, "Europe/Paris").unwrap()
+}
+
+fn ingest(store: &Store, json: &str) -> Result<u64, Error> {
+    let records = resolve_slice_indexed(json.as_bytes(), Format::Json, 0.0).unwrap();
+    store.ingest(&records, Some("test"))
+}
+
+/// `n` points a minute apart on each of `streams`.
+fn minutes(streams: &[&str], n: usize) -> String {
+    let mut records = Vec::new();
+    for s in streams {
+        for i in 0..n {
+            records.push(format!(
+                r#"{{"n":"{s}","t":{},"v":{i}}}"#,
+                1_704_067_200 + 60 * i
+            ));
+        }
+    }
+    format!("[{}]", records.join(","))
+}
+
+#[test]
+fn an_answer_too_large_is_refused_rather_than_built() {
+    let store = store("cap");
+    assert_eq!(ingest(&store, &minutes(&["a", "b"], 300)).unwrap(), 600);
+    let names = vec!["a".to_owned(), "b".to_owned()];
+    let all = store
+        .records(&names, i64::MIN, i64::MAX, u64::MAX, 600)
+        .unwrap();
+    assert_eq!(
+        all.iter().map(|(_, r)| r.len()).collect::<Vec<_>>(),
+        [300, 300]
+    );
+    let e = store
+        .records(&names, i64::MIN, i64::MAX, u64::MAX, 599)
+        .unwrap_err();
+    assert!(
+        matches!(e, Error::Invalid(ref m) if m.contains("more than 599 records")),
+        "{e}"
+    );
+    // A limit per stream brings it under the cap.
+    let limited = store.records(&names, i64::MIN, i64::MAX, 100, 599).unwrap();
+    assert_eq!(
+        limited.iter().map(|(_, r)| r.len()).collect::<Vec<_>>(),
+        [100, 100]
+    );
+}
+
+#[test]
+fn a_refused_pack_leaves_the_store_as_it_was() {
+    let store = store("atomic");
+    ingest(&store, &minutes(&["a"], 10)).unwrap();
+    let before = store.streams(None).unwrap();
+    // Stream b would be new, stream a gets strings: refused whole.
+    let e = ingest(
+        &store,
+        r#"[{"n":"b","t":1704067200,"v":1},{"n":"a","t":1704070000,"vs":"x"}]"#,
+    )
+    .unwrap_err();
+    assert!(
+        matches!(e, Error::Refused(ref r) if r.record == 1 && r.field == "vs"),
+        "{e}"
+    );
+    assert_eq!(store.streams(None).unwrap(), before);
+}
+
+#[test]
+fn rollups_follow_points_written_in_any_order_and_replaced() {
+    let store = store("rollups");
+    // Two days of minutes, sent newest first, then the first hour again.
+    let pack = minutes(&["m"], 2 * 1440);
+    let mut records = resolve_slice_indexed(pack.as_bytes(), Format::Json, 0.0).unwrap();
+    records.reverse();
+    store.ingest(&records, None).unwrap();
+    let again: Vec<String> = (0..60)
+        .map(|i| format!(r#"{{"n":"m","t":{},"v":1000}}"#, 1_704_067_200 + 60 * i))
+        .collect();
+    ingest(&store, &format!("[{}]", again.join(","))).unwrap();
+    let names = vec!["m".to_owned()];
+    let paris = store::time_zone("Europe/Paris").unwrap();
+    let (from, to) = (
+        1_704_067_200_000_000,
+        1_704_067_200_000_000 + 2 * 86_400_000_000,
+    );
+    // Daily (read from daily rollups, the node's zone) against hourly (UTC hours) against points.
+    let expected: f64 = (0..2 * 1440)
+        .map(|i| if i < 60 { 1000.0 } else { i as f64 })
+        .sum();
+    for (every, tz) in [
+        (Every::Days(1), paris.clone()),
+        (Every::Minutes(60), store::TimeZone::UTC),
+        (Every::Minutes(15), paris.clone()),
+    ] {
+        let aggregate = store.aggregate(&names, from, to, every, &tz).unwrap();
+        let sum: f64 = aggregate.series[0].1.iter().flatten().map(|p| p.sum).sum();
+        let count: u64 = aggregate.series[0]
+            .1
+            .iter()
+            .flatten()
+            .map(|p| p.count)
+            .sum();
+        assert_eq!((count, sum), (2 * 1440, expected), "{every:?}");
+    }
+    let profile = store
+        .profile(
+            &names,
+            from,
+            to,
+            ProfileBy::HourOfDay,
+            &store::TimeZone::UTC,
+        )
+        .unwrap();
+    let midnight = profile.series[0].1[0].unwrap();
+    // Midnight UTC: the replaced hour of day one (1000) and 1440..1499 of day two.
+    assert_eq!(
+        (midnight.count, midnight.min, midnight.max),
+        (120, 1000.0, 1499.0)
+    );
+    assert_eq!(store.streams(None).unwrap()[0].count, 2 * 1440);
+}
