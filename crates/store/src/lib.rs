@@ -13,11 +13,15 @@
 //! What it does not do: decode SenML (the `senml` crate does), check
 //! tokens against requests (the API does, with [`Token::allows`]).
 //!
+//! Layout: a stream's points are kept one row per UTC day (a *chunk*, see
+//! `chunk.rs`), so that a year of 10-minute points is 365 rows.
+//!
 //! Invariants:
 //! - a stream holds one kind of value, and every point in the stream's unit;
-//! - `rollup_hour` holds, for each UTC hour with numeric points, their count,
-//!   sum, min, max, first and last; `rollup_day` the same for the days of the
-//!   node's time zone;
+//! - the `hours` row of a stream's UTC day holds, for each hour with numeric
+//!   points, their count, sum, min, max, first and last; a `days` row the
+//!   same for a day of the node's time zone; both are rewritten in the
+//!   transaction that changes the points;
 //! - a stream's count, first and last time match its points.
 
 mod calendar;
