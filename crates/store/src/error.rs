@@ -45,7 +45,7 @@ pub enum Error {
     #[error("SQLite: {0}")]
     Sqlite(#[from] rusqlite::Error),
     /// PostgreSQL failed.
-    #[error("PostgreSQL: {0}")]
+    #[error("PostgreSQL: {}", with_causes(.0))]
     Postgres(#[from] postgres::Error),
     /// The data directory or the database file cannot be used.
     #[error("{0}")]
@@ -60,6 +60,19 @@ impl Error {
             Error::Refused(_) | Error::Invalid(_) | Error::NotFound(_)
         )
     }
+}
+
+/// An error and the errors that caused it, as one line: "error connecting
+/// to server: Connection refused (os error 111)".
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
 }
 
 /// The store's result type.
