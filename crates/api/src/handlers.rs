@@ -1,7 +1,9 @@
 //! One function per route.
 
 use axum::Json;
-use axum::body::{Body, to_bytes};
+use std::io::Write;
+
+use axum::body::{Body, Bytes, to_bytes};
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -314,6 +316,138 @@ fn csv_field(out: &mut String, text: &str) {
     }
 }
 
+/// Bytes of a streamed body sent at a time.
+const CHUNK: usize = 64 * 1024;
+
+/// A `Write` that feeds a streamed HTTP body through a bounded channel, so
+/// that an answer of any size is written with bounded memory, as fast as the
+/// client reads it. Fails once the client has gone.
+struct BodyWriter {
+    buffer: Vec<u8>,
+    sender: tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>,
+}
+
+impl BodyWriter {
+    fn send(&mut self) -> std::io::Result<()> {
+        let chunk = Bytes::from(std::mem::replace(
+            &mut self.buffer,
+            Vec::with_capacity(CHUNK),
+        ));
+        self.sender
+            .blocking_send(Ok(chunk))
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the client has gone"))
+    }
+}
+
+impl Write for BodyWriter {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.buffer.extend_from_slice(data);
+        if self.buffer.len() >= CHUNK {
+            self.send()?;
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if self.buffer.is_empty() {
+            Ok(())
+        } else {
+            self.send()
+        }
+    }
+}
+
+/// What a records query asks for.
+struct RecordsQuery {
+    names: Vec<String>,
+    from: i64,
+    to: i64,
+    limit: u64,
+}
+
+/// Writes the records as CSV or SenML into `out`.
+fn write_records(
+    store: &Store,
+    query: &RecordsQuery,
+    representation: Representation,
+    out: &mut BodyWriter,
+) -> Result<(), String> {
+    let RecordsQuery {
+        names,
+        from,
+        to,
+        limit,
+    } = query;
+    let mut failure: Option<String> = None;
+    match representation {
+        Representation::Csv => {
+            let utc = jiff::tz::TimeZone::UTC;
+            let mut line = String::from("stream,time,value,unit,sum\n");
+            store
+                .scan_records(names, *from, *to, *limit, &mut |_, r| {
+                    csv_line(&mut line, &r, &utc);
+                    let written = out.write_all(line.as_bytes());
+                    line.clear();
+                    written.map_err(|e| failure = Some(e.to_string())).is_ok()
+                })
+                .map_err(|e| e.to_string())?;
+        }
+        Representation::Senml(format) => {
+            // A CBOR pack says its length first: count, then write.
+            let framing = if format == Format::Cbor {
+                let mut count = 0;
+                store
+                    .scan_records(names, *from, *to, *limit, &mut |_, _| {
+                        count += 1;
+                        true
+                    })
+                    .map_err(|e| e.to_string())?;
+                Framing::Pack(Some(count))
+            } else {
+                Framing::Pack(None)
+            };
+            let mut writer = senml::writer(format, &mut *out, framing);
+            store
+                .scan_records(names, *from, *to, *limit, &mut |_, r| {
+                    let written = writer.write_resolved(&r, senml::DEFAULT_VERSION);
+                    written.map_err(|e| failure = Some(e.to_string())).is_ok()
+                })
+                .map_err(|e| e.to_string())?;
+            if failure.is_none() {
+                writer.finish().map_err(|e| e.to_string())?;
+            }
+        }
+    }
+    match failure {
+        Some(why) => Err(why),
+        None => out.flush().map_err(|e| e.to_string()),
+    }
+}
+
+/// One CSV line: stream,time,value,unit,sum.
+fn csv_line(line: &mut String, r: &senml::Record, utc: &jiff::tz::TimeZone) {
+    csv_field(line, &r.name);
+    line.push(',');
+    line.push_str(&format_time(r.time, utc));
+    line.push(',');
+    match &r.value {
+        Some(senml::Value::Number(v)) => line.push_str(&v.to_string()),
+        Some(senml::Value::Bool(b)) => line.push_str(if *b { "true" } else { "false" }),
+        Some(senml::Value::String(s)) => csv_field(line, s),
+        Some(senml::Value::Data(d)) => {
+            line.push_str(&base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(d))
+        }
+        None => {}
+    }
+    line.push(',');
+    csv_field(line, r.unit.as_deref().unwrap_or(""));
+    line.push(',');
+    if let Some(s) = r.sum() {
+        line.push_str(&s.to_string());
+    }
+    line.push('\n');
+}
+
 pub(crate) async fn records(
     State(api): State<Api>,
     headers: HeaderMap,
@@ -331,72 +465,41 @@ pub(crate) async fn records(
         None => u64::MAX,
     };
     let representation = representation(&headers);
-    api.blocking(move |store| {
-        check_readable(store, &caller, &names)?;
-        let streams = store.records(&names, from, to, limit, store::MAX_RECORDS)?;
-        match representation {
-            Representation::Csv => {
-                let utc = jiff::tz::TimeZone::UTC;
-                let mut out = String::from("stream,time,value,unit,sum\n");
-                for (_, records) in &streams {
-                    for r in records {
-                        csv_field(&mut out, &r.name);
-                        out.push(',');
-                        out.push_str(&format_time(r.time, &utc));
-                        out.push(',');
-                        match &r.value {
-                            Some(senml::Value::Number(v)) => out.push_str(&v.to_string()),
-                            Some(senml::Value::Bool(b)) => {
-                                out.push_str(if *b { "true" } else { "false" })
-                            }
-                            Some(senml::Value::String(s)) => csv_field(&mut out, s),
-                            Some(senml::Value::Data(d)) => out.push_str(
-                                &base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(d),
-                            ),
-                            None => {}
-                        }
-                        out.push(',');
-                        csv_field(&mut out, r.unit.as_deref().unwrap_or(""));
-                        out.push(',');
-                        if let Some(s) = r.sum() {
-                            out.push_str(&s.to_string());
-                        }
-                        out.push('\n');
-                    }
-                }
-                Ok((
-                    [(
-                        header::CONTENT_TYPE,
-                        HeaderValue::from_static("text/csv; charset=utf-8"),
-                    )],
-                    out,
-                )
-                    .into_response())
-            }
-            Representation::Senml(format) => {
-                let count = streams.iter().map(|(_, r)| r.len()).sum();
-                let mut out = Vec::new();
-                {
-                    let mut writer = senml::writer(format, &mut out, Framing::Pack(Some(count)));
-                    for r in streams.iter().flat_map(|(_, r)| r) {
-                        writer
-                            .write_resolved(r, senml::DEFAULT_VERSION)
-                            .map_err(|e| Problem::internal(&e))?;
-                    }
-                    writer.finish().map_err(|e| Problem::internal(&e))?;
-                }
-                Ok((
-                    [(
-                        header::CONTENT_TYPE,
-                        HeaderValue::from_static(format.media_type()),
-                    )],
-                    out,
-                )
-                    .into_response())
-            }
+    let content_type = match representation {
+        Representation::Csv => HeaderValue::from_static("text/csv; charset=utf-8"),
+        Representation::Senml(format) => HeaderValue::from_static(format.media_type()),
+    };
+    // Every check before the first byte, so that a refusal is an answer.
+    let checked = names.clone();
+    api.blocking(move |store| check_readable(store, &caller, &checked))
+        .await?;
+
+    let (sender, mut receiver) = tokio::sync::mpsc::channel(4);
+    let store = api.store.clone();
+    let query = RecordsQuery {
+        names,
+        from,
+        to,
+        limit,
+    };
+    tokio::task::spawn_blocking(move || {
+        let mut out = BodyWriter {
+            buffer: Vec::with_capacity(CHUNK),
+            sender: sender.clone(),
+        };
+        if let Err(why) = write_records(&store, &query, representation, &mut out) {
+            // The status is sent already: cut the body short so that the
+            // client sees an incomplete answer, not a complete wrong one.
+            tracing::warn!("records answer cut short: {why}");
+            let _ = sender.blocking_send(Err(std::io::Error::other(why)));
         }
-    })
-    .await
+    });
+    let chunks = futures_util::stream::poll_fn(move |cx| receiver.poll_recv(cx));
+    Ok((
+        [(header::CONTENT_TYPE, content_type)],
+        Body::from_stream(chunks),
+    )
+        .into_response())
 }
 
 pub(crate) async fn aggregate(

@@ -668,3 +668,40 @@ fn a_configuration_file_sets_the_limits_and_the_time_zone() {
         assert_eq!(answer["buckets"][0]["start"], "2024-01-01T00:00:00+01:00");
     });
 }
+
+#[test]
+fn a_large_answer_is_streamed_whole_in_every_representation() {
+    each_backend(|backend| {
+        let (_place, node, token) = started(backend);
+        // Three days of 10-second points: 25,920 records, megabytes of answer.
+        let from = 1_704_067_200;
+        let mut pack = format!(r#"[{{"bn":"{METER}","bt":{from},"bu":"W","v":0}}"#);
+        for i in 1..25_920 {
+            pack.push_str(&format!(r#",{{"t":{},"v":{i}}}"#, i * 10));
+        }
+        pack.push(']');
+        assert_eq!(node.post_json(&token, &pack).json()["accepted"], 25_920);
+        let path = format!("/api/v1/records?stream={}", enc(METER));
+        let csv = node.get_as(&path, Some(&token), Some("text/csv")).text();
+        let lines: Vec<&str> = csv.lines().skip(1).collect();
+        assert_eq!(lines.len(), 25_920);
+        assert!(lines[25_919].contains(",25919,W,"), "{}", lines[25_919]);
+        for (accept, format) in [
+            ("application/senml+json", senml::Format::Json),
+            ("application/senml+cbor", senml::Format::Cbor),
+            ("application/senml+xml", senml::Format::Xml),
+        ] {
+            let answer = node.get_as(&path, Some(&token), Some(accept));
+            let records = senml::resolve_slice(&answer.body, format, 0.0)
+                .unwrap()
+                .records;
+            assert_eq!(records.len(), 25_920, "{accept}");
+            assert!(
+                records
+                    .windows(2)
+                    .all(|w| w[0].time + 10_000_000 == w[1].time),
+                "{accept}"
+            );
+        }
+    });
+}

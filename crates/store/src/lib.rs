@@ -50,7 +50,7 @@ pub use model::{
     Business, Device, Measurement, Metadata, Scope, StreamInfo, StreamPattern, Token, ValueKind,
     parse_duration,
 };
-pub use query::{Aggregate, MAX_RECORDS, Profile, SlotAggregate};
+pub use query::{Aggregate, Profile, SlotAggregate};
 pub use rollup::{Function, Partial};
 
 use db::Db;
@@ -329,8 +329,8 @@ impl Store {
     }
 
     /// The records of each named stream in `[from, to)`, oldest first, at
-    /// most `limit` per stream; refused when they would be more than
-    /// `max_total` in all (the API uses [`MAX_RECORDS`]).
+    /// most `limit` per stream, in memory; refused when they would be more
+    /// than `max_total` in all. [`Store::scan_records`] streams them instead.
     pub fn records(
         &self,
         names: &[String],
@@ -343,6 +343,24 @@ impl Store {
             let streams = query::resolve_streams(db, names, false)?;
             let records = query::records(db, &streams, from, to, limit, max_total)?;
             Ok(streams.into_iter().map(|(_, s)| s).zip(records).collect())
+        })
+    }
+
+    /// Visits the records of each named stream in `[from, to)`, stream by
+    /// stream, oldest first, at most `limit` per stream, until `visit`
+    /// returns false. Memory stays bounded whatever the range. `visit` gets
+    /// the index of the record's stream in `names`.
+    pub fn scan_records(
+        &self,
+        names: &[String],
+        from: i64,
+        to: i64,
+        limit: u64,
+        visit: &mut dyn FnMut(usize, Record) -> bool,
+    ) -> Result<()> {
+        self.read(|db| {
+            let streams = query::resolve_streams(db, names, false)?;
+            query::scan_records(db, &streams, from, to, limit, visit)
         })
     }
 

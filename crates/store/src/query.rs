@@ -12,11 +12,6 @@ use crate::ingest::corrupt;
 use crate::model::StreamInfo;
 use crate::rollup::{Function, Partial};
 
-/// The most records the API returns in one answer, all streams together:
-/// an answer is built in memory, so a larger export must be asked for in
-/// pieces (by time range, or with a limit per stream).
-pub const MAX_RECORDS: usize = 2_000_000;
-
 /// Looks up streams by name, refusing unknown ones and non-aggregated ones
 /// when `aggregated` is asked.
 pub(crate) fn resolve_streams(
@@ -73,6 +68,41 @@ pub(crate) fn scan_points(
     Ok(())
 }
 
+/// Visits the records of each stream in `[from, to)`, stream by stream,
+/// oldest first, at most `limit` per stream, until `visit` returns false.
+/// `visit` gets the index of the record's stream in `streams`.
+pub(crate) fn scan_records(
+    db: &mut dyn Db,
+    streams: &[(i64, StreamInfo)],
+    from: i64,
+    to: i64,
+    limit: u64,
+    visit: &mut dyn FnMut(usize, Record) -> bool,
+) -> Result<()> {
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    for (index, (id, info)) in streams.iter().enumerate() {
+        let name = Text::from(info.name.as_str());
+        let unit: Option<Text> = info.unit.as_deref().map(Into::into);
+        let (mut taken, mut more) = (0, true);
+        if limit > 0 {
+            scan_points(db, *id, from, to, |p| {
+                let value = value_of(info.kind, p.value, p.payload.as_deref());
+                let record = Record::new(name.clone(), p.time, value)
+                    .with_unit(unit.clone())
+                    .with_sum(p.sum)
+                    .with_update_time(p.update_time);
+                taken += 1;
+                more = visit(index, record);
+                more && taken < limit
+            })?;
+        }
+        if !more {
+            break;
+        }
+    }
+    Ok(())
+}
+
 /// The records of each stream in `[from, to)`, oldest first, at most
 /// `limit` per stream, and refused beyond `max_total` in all.
 pub(crate) fn records(
@@ -83,36 +113,18 @@ pub(crate) fn records(
     limit: u64,
     max_total: usize,
 ) -> Result<Vec<Vec<Record>>> {
-    let mut out = Vec::with_capacity(streams.len());
+    let mut out: Vec<Vec<Record>> = streams.iter().map(|_| Vec::new()).collect();
     let mut total = 0;
-    for (id, info) in streams {
-        let name = Text::from(info.name.as_str());
-        let unit: Option<Text> = info.unit.as_deref().map(Into::into);
-        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
-        let mut records = Vec::new();
-        if limit > 0 {
-            scan_points(db, *id, from, to, |p| {
-                total += 1;
-                records.push(
-                    Record::new(
-                        name.clone(),
-                        p.time,
-                        value_of(info.kind, p.value, p.payload.as_deref()),
-                    )
-                    .with_unit(unit.clone())
-                    .with_sum(p.sum)
-                    .with_update_time(p.update_time),
-                );
-                records.len() < limit && total <= max_total
-            })?;
-        }
-        if total > max_total {
-            return Err(Error::Invalid(format!(
-                "the answer would hold more than {max_total} records: ask for a shorter time range, \
-                 fewer streams, or a limit per stream"
-            )));
-        }
-        out.push(records);
+    scan_records(db, streams, from, to, limit, &mut |stream, record| {
+        out[stream].push(record);
+        total += 1;
+        total <= max_total
+    })?;
+    if total > max_total {
+        return Err(Error::Invalid(format!(
+            "the answer would hold more than {max_total} records: ask for a shorter time range, \
+             fewer streams, or a limit per stream"
+        )));
     }
     Ok(out)
 }
