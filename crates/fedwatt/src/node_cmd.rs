@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Subcommand};
-use senml::Format;
+use senml::{Format, RecordReader, Resolver};
 use store::{Metadata, Scope, Store, StreamPattern};
 
 use crate::config::Config;
@@ -160,11 +160,31 @@ pub enum ImportCommand {
         /// Owner recorded on the streams this creates.
         #[arg(long, default_value = "import")]
         owner: String,
+        /// Store each file in transactions of at most this many records,
+        /// after checking the whole file first. By default a file is one
+        /// transaction, and a file over 64 MiB goes in batches of 500,000
+        /// records, so that it never has to fit in memory.
+        #[arg(long, value_name = "RECORDS")]
+        batch: Option<usize>,
     },
 }
 
+/// Files up to this size are stored in one transaction by default.
+const WHOLE_FILE_BYTES: u64 = 64 << 20;
+
+/// Records per transaction for larger files, by default.
+const BATCH_RECORDS: usize = 500_000;
+
 pub fn import(options: &NodeOptions, command: ImportCommand) -> Result<ExitCode, String> {
-    let ImportCommand::Senml { files, now, owner } = command;
+    let ImportCommand::Senml {
+        files,
+        now,
+        owner,
+        batch,
+    } = command;
+    if batch == Some(0) {
+        return Err("--batch must be at least 1".into());
+    }
     let (_, store) = options.store()?;
     let now = now.unwrap_or_else(|| store::now_micros() as f64 / 1e6);
     let total: u64 = files
@@ -184,14 +204,25 @@ pub fn import(options: &NodeOptions, command: ImportCommand) -> Result<ExitCode,
     let (mut points, mut failed) = (0u64, 0usize);
     for file in &files {
         bar.set_message(file.display().to_string());
-        match import_file(&store, file, now, &owner) {
+        let size = std::fs::metadata(file).map_or(0, |m| m.len());
+        let batch = batch.or((size > WHOLE_FILE_BYTES).then_some(BATCH_RECORDS));
+        let outcome = match batch {
+            None => import_file(&store, file, now, &owner),
+            Some(batch) => import_in_batches(&store, file, now, &owner, batch, &bar),
+        };
+        match outcome {
             Ok(n) => {
                 points += n;
-                bar.println(format!("{}: {n} points", file.display()));
+                say(&bar, format!("{}: {n} points", file.display()));
             }
-            Err(e) => {
+            Err(Refusal { why, stored }) => {
                 failed += 1;
-                bar.println(format!("{}: refused, nothing stored: {e}", file.display()));
+                points += stored;
+                let kept = match stored {
+                    0 => "nothing stored".to_owned(),
+                    n => format!("the {n} points of the batches before were stored"),
+                };
+                say(&bar, format!("{}: refused, {kept}: {why}", file.display()));
             }
         }
         bar.inc(std::fs::metadata(file).map_or(0, |m| m.len()));
@@ -208,15 +239,113 @@ pub fn import(options: &NodeOptions, command: ImportCommand) -> Result<ExitCode,
     })
 }
 
-fn import_file(store: &Store, path: &Path, now: f64, owner: &str) -> Result<u64, String> {
+/// Prints a line above the progress bar, or on standard error without one.
+fn say(bar: &indicatif::ProgressBar, line: String) {
+    if bar.is_hidden() {
+        eprintln!("{line}");
+    } else {
+        bar.println(line);
+    }
+}
+
+/// Why a file was refused, and how many of its points were stored before.
+struct Refusal {
+    why: String,
+    stored: u64,
+}
+
+impl From<String> for Refusal {
+    fn from(why: String) -> Refusal {
+        Refusal { why, stored: 0 }
+    }
+}
+
+fn format_of(path: &Path, head: &[u8]) -> Result<Format, String> {
+    Format::from_path(path)
+        .or_else(|| Format::sniff(head))
+        .ok_or_else(|| "cannot tell the encoding: name the file .json, .cbor or .xml".into())
+}
+
+/// The whole file in one transaction.
+fn import_file(store: &Store, path: &Path, now: f64, owner: &str) -> Result<u64, Refusal> {
     let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
-    let format = Format::from_path(path)
-        .or_else(|| Format::sniff(&bytes))
-        .ok_or("cannot tell the encoding: name the file .json, .cbor or .xml")?;
+    let format = format_of(path, &bytes)?;
     let records = senml::resolve_slice_indexed(&bytes, format, now).map_err(|e| e.to_string())?;
-    store
+    Ok(store
         .ingest(&records, Some(owner))
-        .map_err(|e| e.to_string())
+        .map_err(|e| e.to_string())?)
+}
+
+/// A file read twice as a stream, in constant memory: checked whole, then
+/// stored `batch` records per transaction.
+fn import_in_batches(
+    store: &Store,
+    path: &Path,
+    now: f64,
+    owner: &str,
+    batch: usize,
+    bar: &indicatif::ProgressBar,
+) -> Result<u64, Refusal> {
+    let open = || {
+        std::fs::File::open(path)
+            .map(std::io::BufReader::new)
+            .map_err(|e| e.to_string())
+    };
+    let mut head = [0u8; 64];
+    let read = std::io::Read::read(&mut open()?, &mut head).map_err(|e| e.to_string())?;
+    let format = format_of(path, &head[..read])?;
+
+    let mut first_error = None;
+    senml::validate(RecordReader::from_reader(open()?, format), now, |e| {
+        first_error.get_or_insert(e);
+    });
+    if let Some(e) = first_error {
+        return Err(e.to_string().into());
+    }
+
+    let mut reader = RecordReader::from_reader(open()?, format);
+    let mut resolver = Resolver::validating(now);
+    let mut pending: Vec<(usize, senml::Record)> = Vec::with_capacity(batch.min(BATCH_RECORDS));
+    let mut stored = 0;
+    let flush = |pending: &mut Vec<(usize, senml::Record)>, stored: &mut u64| {
+        let n = store.ingest(pending, Some(owner)).map_err(|e| Refusal {
+            why: e.to_string(),
+            stored: *stored,
+        })?;
+        *stored += n;
+        pending.clear();
+        bar.set_message(format!("{}: {stored} points", path.display()));
+        Ok::<(), Refusal>(())
+    };
+    loop {
+        let index = resolver.records_seen();
+        let pushed = reader
+            .next_with(|raw| resolver.push(raw).map(|r| r.cloned()))
+            .map_err(|e| Refusal {
+                why: e.to_string(),
+                stored,
+            })?;
+        match pushed {
+            None => break,
+            Some(Err(e)) => {
+                return Err(Refusal {
+                    why: e.to_string(),
+                    stored,
+                });
+            }
+            Some(Ok(Some(record))) => {
+                pending.push((index, record));
+                if pending.len() == batch {
+                    flush(&mut pending, &mut stored)?;
+                }
+            }
+            Some(Ok(None)) => {}
+        }
+    }
+    if !pending.is_empty() {
+        flush(&mut pending, &mut stored)?;
+    }
+    Ok(stored)
 }
 
 /// `fedwatt token …`.
