@@ -12,6 +12,7 @@
 mod handlers;
 mod metrics;
 mod problem;
+mod records;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -54,7 +55,7 @@ impl Api {
                 "/api/v1/streams/{*name}",
                 get(handlers::get_stream).patch(handlers::patch_stream),
             )
-            .route("/api/v1/records", get(handlers::records))
+            .route("/api/v1/records", get(records::records))
             .route("/api/v1/aggregate", get(handlers::aggregate))
             .route("/api/v1/profile", get(handlers::profile))
             .route("/api/v1/openapi.json", get(handlers::openapi))
