@@ -483,6 +483,8 @@ fn purge_stream(
     before: i64,
     tz: &TimeZone,
 ) -> Result<u64> {
+    // Against a pack being written to this stream at the same time.
+    db.lock_stream(id)?;
     let cut_day = chunk::day_of(before);
     let mut deleted = db.delete_days_before(id, cut_day)?;
     // The day cut in two keeps its later points.
