@@ -100,23 +100,6 @@ fn now_seconds() -> f64 {
     store::now_micros() as f64 / 1e6
 }
 
-/// A short name for why SenML was refused (`not_finite`), for metrics.
-fn reason_code(e: &senml::Error) -> String {
-    let debug = format!("{:?}", e.reason);
-    let variant: String = debug
-        .chars()
-        .take_while(char::is_ascii_alphanumeric)
-        .collect();
-    let mut code = String::new();
-    for (i, c) in variant.chars().enumerate() {
-        if c.is_ascii_uppercase() && i > 0 {
-            code.push('_');
-        }
-        code.push(c.to_ascii_lowercase());
-    }
-    code
-}
-
 pub(crate) async fn post_data(
     State(api): State<Api>,
     headers: HeaderMap,
@@ -172,7 +155,7 @@ pub(crate) async fn post_data(
             let records = senml::resolve_slice_indexed(&bytes, format, now).map_err(|e| {
                 let read =
                     senml::validate(RecordReader::from_slice(&bytes, format), now, |_| {}).records;
-                metrics.refused(&reason_code(&e), read.max(1) as u64);
+                metrics.refused(e.reason.code(), read.max(1) as u64);
                 tracing::info!(token = %token.name, "pack refused: {e}");
                 Problem::from(e)
             })?;

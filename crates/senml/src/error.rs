@@ -120,6 +120,34 @@ pub enum Reason {
     Io(String),
 }
 
+impl Reason {
+    /// A short, stable name of the reason (`not_finite`), for metrics and
+    /// logs that group errors.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Reason::Syntax { .. } => "syntax",
+            Reason::RecordTooLarge { .. } => "record_too_large",
+            Reason::Truncated { .. } => "truncated",
+            Reason::NotAPack(_) => "not_a_pack",
+            Reason::EmptyPack => "empty_pack",
+            Reason::WrongType { .. } => "wrong_type",
+            Reason::NotFinite(_) => "not_finite",
+            Reason::InvalidBase64(_) => "invalid_base64",
+            Reason::InvalidName { .. } => "invalid_name",
+            Reason::NoMeasurement => "no_measurement",
+            Reason::NoValue => "no_value",
+            Reason::SeveralValues(_) => "several_values",
+            Reason::DuplicateField => "duplicate_field",
+            Reason::MustUnderstand(_) => "must_understand",
+            Reason::VersionMismatch { .. } => "version_mismatch",
+            Reason::UnsupportedVersion(_) => "unsupported_version",
+            Reason::TimeOutOfRange(_) => "time_out_of_range",
+            Reason::Unencodable { .. } => "unencodable",
+            Reason::Io(_) => "io",
+        }
+    }
+}
+
 impl Error {
     /// An error about the whole input, not one record.
     pub fn input(reason: Reason) -> Self {
