@@ -165,10 +165,11 @@ impl<'a> RecordReader<'a> {
     #[inline]
     pub fn next_record(&mut self) -> Result<Option<RawRecord<'_>>> {
         match &mut self.decoder {
-            Decoder::JsonSlice(d) => d.next_record(),
-            Decoder::JsonStream(d) => d.next_record(),
-            Decoder::CborSlice(d) => d.next_record(),
-            Decoder::CborStream(d) => d.next_record(),
+            Decoder::JsonSlice(d) => d.next_with(RawRecord::clone),
+            Decoder::JsonStream(d) => d.next_with(RawRecord::clone),
+            Decoder::CborSlice(d) => d.next_with(RawRecord::clone),
+            Decoder::CborStream(d) => d.next_with(RawRecord::clone),
+            // The XML decoder builds owned records: nothing to copy.
             Decoder::XmlSlice(d) => d.next_record(),
             Decoder::XmlStream(d) => d.next_record(),
         }

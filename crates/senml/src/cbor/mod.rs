@@ -212,11 +212,6 @@ impl<I: Input> CborDecoder<I> {
         self.input.set_pos(self.input.pos() + n);
     }
 
-    /// The next record, `None` after the last one.
-    pub(crate) fn next_record(&mut self) -> Result<Option<RawRecord<'_>>> {
-        self.next_with(|record| record.clone())
-    }
-
     /// Runs `f` on the next record where it was decoded (no copy of the
     /// record); `None` after the last one.
     #[inline]

@@ -58,11 +58,6 @@ impl<I: Input> JsonDecoder<I> {
         })
     }
 
-    /// The next record, `None` after the last one.
-    pub(crate) fn next_record(&mut self) -> Result<Option<RawRecord<'_>>> {
-        self.next_with(|record| record.clone())
-    }
-
     /// Runs `f` on the next record where it was parsed (no copy of the
     /// record); `None` after the last one.
     #[inline]
