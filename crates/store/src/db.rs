@@ -92,6 +92,32 @@ pub(crate) trait Db {
     fn delete_token(&mut self, name: &str) -> Result<bool>;
 }
 
+/// The columns of `streams` that [`stream_from_row`] reads, in its order
+/// (after the id).
+pub(crate) const STREAM_COLUMNS: &str =
+    "id, name, unit, kind, metadata, owner, open, created, count, first_time, last_time";
+
+/// The migrations still to run on a database at schema version `done`, each
+/// with the version it brings the schema to; an error if the database is
+/// newer than this program.
+pub(crate) fn pending_migrations(
+    done: usize,
+    migrations: &'static [&'static str],
+) -> Result<impl Iterator<Item = (usize, &'static str)>> {
+    if done > migrations.len() {
+        return Err(crate::Error::Config(format!(
+            "the database has schema version {done}, newer than this fedwatt knows ({}): upgrade fedwatt",
+            migrations.len()
+        )));
+    }
+    Ok(migrations
+        .iter()
+        .copied()
+        .enumerate()
+        .skip(done)
+        .map(|(i, sql)| (i + 1, sql)))
+}
+
 /// Reads a token row's columns into a [`Token`].
 pub(crate) fn token_from_row(
     name: String,
@@ -153,5 +179,23 @@ pub(crate) fn value_of(
             payload.map(|p| senml::Value::String(Arc::from(String::from_utf8_lossy(p))))
         }
         ValueKind::Data => payload.map(|p| senml::Value::Data(Arc::from(p))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_run_from_the_database_version_and_never_backwards() {
+        const ALL: &[&str] = &["one", "two", "three"];
+        let pending: Vec<_> = pending_migrations(1, ALL).unwrap().collect();
+        assert_eq!(pending, [(2, "two"), (3, "three")]);
+        assert_eq!(pending_migrations(3, ALL).unwrap().count(), 0);
+        let e = pending_migrations(4, ALL).err().unwrap().to_string();
+        assert!(
+            e.contains("schema version 4, newer than this fedwatt knows (3)"),
+            "{e}"
+        );
     }
 }

@@ -6,7 +6,8 @@ use postgres::types::ToSql;
 use postgres::{Client, GenericClient, NoTls, Row};
 
 use crate::db::{
-    ChunkRow, ChunkWrite, Db, HoursVisitor, StreamHead, stream_from_row, token_from_row,
+    ChunkRow, ChunkWrite, Db, HoursVisitor, STREAM_COLUMNS, StreamHead, pending_migrations,
+    stream_from_row, token_from_row,
 };
 use crate::error::Result;
 use crate::model::{Metadata, StreamInfo, Token, ValueKind};
@@ -76,16 +77,12 @@ pub(crate) fn migrate(client: &mut Client) -> Result<()> {
     let done: i64 = tx
         .query_one("SELECT count(*) FROM fedwatt_schema", &[])?
         .get(0);
-    let done = done as usize;
-    if done > MIGRATIONS.len() {
-        return Err(crate::Error::Config(format!(
-            "the database has schema version {done}, newer than this fedwatt knows ({}): upgrade fedwatt",
-            MIGRATIONS.len()
-        )));
-    }
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(done) {
+    for (version, sql) in pending_migrations(done as usize, MIGRATIONS)? {
         tx.batch_execute(sql)?;
-        tx.execute("INSERT INTO fedwatt_schema VALUES ($1)", &[&(i as i32 + 1)])?;
+        tx.execute(
+            "INSERT INTO fedwatt_schema VALUES ($1)",
+            &[&(version as i32)],
+        )?;
     }
     tx.commit()?;
     Ok(())
@@ -102,9 +99,6 @@ pub(crate) fn is_transient(e: &postgres::Error) -> bool {
 
 /// A client or transaction seen as a [`Db`].
 pub(crate) struct Pg<'c, C: GenericClient>(pub &'c mut C);
-
-const STREAM_COLUMNS: &str =
-    "id, name, unit, kind, metadata, owner, open, created, count, first_time, last_time";
 
 fn info(row: &Row) -> Result<(i64, StreamInfo)> {
     Ok((

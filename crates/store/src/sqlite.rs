@@ -6,7 +6,8 @@ use std::path::Path;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::db::{
-    ChunkRow, ChunkWrite, Db, HoursVisitor, StreamHead, stream_from_row, token_from_row,
+    ChunkRow, ChunkWrite, Db, HoursVisitor, STREAM_COLUMNS, StreamHead, pending_migrations,
+    stream_from_row, token_from_row,
 };
 use crate::error::Result;
 use crate::model::{Metadata, StreamInfo, Token, ValueKind};
@@ -82,15 +83,9 @@ pub(crate) fn migrate(conn: &mut Connection) -> Result<()> {
     // Immediate: two processes starting at once migrate one after the other.
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let done: usize = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-    if done > MIGRATIONS.len() {
-        return Err(crate::Error::Config(format!(
-            "the database has schema version {done}, newer than this fedwatt knows ({}): upgrade fedwatt",
-            MIGRATIONS.len()
-        )));
-    }
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(done) {
+    for (version, sql) in pending_migrations(done, MIGRATIONS)? {
         tx.execute_batch(sql)?;
-        tx.pragma_update(None, "user_version", i + 1)?;
+        tx.pragma_update(None, "user_version", version)?;
     }
     tx.commit()?;
     Ok(())
@@ -109,9 +104,6 @@ fn partial_from(row: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<Partial>
         last: (row.get(at + 6)?, row.get(at + 7)?),
     })
 }
-
-const STREAM_COLUMNS: &str =
-    "id, name, unit, kind, metadata, owner, open, created, count, first_time, last_time";
 
 fn stream_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, StreamColumns)> {
     Ok((
