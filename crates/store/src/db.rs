@@ -14,6 +14,25 @@ pub(crate) type ChunkRow = (i64, Vec<u8>);
 /// A chunk to write: its day, its number of points (0 deletes the row), its blob.
 pub(crate) type ChunkWrite = (i64, u64, Vec<u8>);
 
+/// Called with (day, blob) for each chunk; returns whether to go on.
+pub(crate) type ChunkVisitor<'a> = dyn FnMut(i64, &[u8]) -> Result<bool> + 'a;
+
+/// The chunks of days in `[from_day, to_day]`, oldest first, in memory: for
+/// ranges a caller knows to be short (the days a pack touches).
+pub(crate) fn collect_chunks(
+    db: &mut dyn Db,
+    stream: i64,
+    from_day: i64,
+    to_day: i64,
+) -> Result<Vec<ChunkRow>> {
+    let mut rows = Vec::new();
+    db.chunks(stream, from_day, to_day, &mut |day, data| {
+        rows.push((day, data.to_vec()));
+        Ok(true)
+    })?;
+    Ok(rows)
+}
+
 /// Called with (stream, day, blob) for each hours row.
 pub(crate) type HoursVisitor<'a> = dyn FnMut(i64, i64, &[u8]) -> Result<()> + 'a;
 
@@ -55,8 +74,16 @@ pub(crate) trait Db {
     fn set_stream(&mut self, stream: i64, metadata: &Metadata, open: bool) -> Result<()>;
 
     // Points: one chunk per stream and UTC day (see `chunk`).
-    /// The chunks of days in `[from_day, to_day]`, oldest first.
-    fn chunks(&mut self, stream: i64, from_day: i64, to_day: i64) -> Result<Vec<ChunkRow>>;
+    /// Visits the chunks of days in `[from_day, to_day]`, oldest first, as
+    /// the database returns them, until `visit` returns false: a range of
+    /// any length is read in bounded memory.
+    fn chunks(
+        &mut self,
+        stream: i64,
+        from_day: i64,
+        to_day: i64,
+        visit: &mut ChunkVisitor<'_>,
+    ) -> Result<()>;
     /// Writes chunks, replacing those of the same days.
     fn put_chunks(&mut self, stream: i64, rows: &[ChunkWrite]) -> Result<()>;
     /// Deletes the chunks and hours of days before `day`; returns the points deleted.

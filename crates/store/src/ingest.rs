@@ -11,7 +11,7 @@ use crate::calendar::{HOUR, day_around};
 use crate::chunk::{
     DAY, Point, day_of, decode_hours, decode_points, encode_hours, encode_points, hours_of, merge,
 };
-use crate::db::Db;
+use crate::db::{Db, collect_chunks};
 use crate::error::{Result, refused};
 use crate::model::ValueKind;
 use crate::rollup::Partial;
@@ -218,7 +218,12 @@ fn write_points(db: &mut dyn Db, stream: i64, batch: &StreamBatch, tz: &TimeZone
     let (Some(first), Some(last)) = (batch.points.first(), batch.points.last()) else {
         return Ok(0);
     };
-    let existing = db.chunks(stream, day_of(first.point.time), day_of(last.point.time))?;
+    let existing = collect_chunks(
+        db,
+        stream,
+        day_of(first.point.time),
+        day_of(last.point.time),
+    )?;
     let mut existing = existing.into_iter().peekable();
     let mut chunks = Vec::new();
     let mut hours = Vec::new();
@@ -289,14 +294,15 @@ pub(crate) fn update_days(
             },
         )?;
     } else {
-        for (day, data) in db.chunks(stream, day_of(from), day_of(to - 1))? {
-            decode_points(&data, |p| {
+        db.chunks(stream, day_of(from), day_of(to - 1), &mut |day, data| {
+            decode_points(data, |p| {
                 if let Some(v) = p.value {
                     partials.push((p.time, Partial::of(p.time, v)));
                 }
             })
             .map_err(|e| corrupt(stream, day, e))?;
-        }
+            Ok(true)
+        })?;
     }
     let mut rows = Vec::with_capacity(days.len());
     let mut next = 0;

@@ -488,7 +488,7 @@ fn purge_stream(
     let cut_day = chunk::day_of(before);
     let mut deleted = db.delete_days_before(id, cut_day)?;
     // The day cut in two keeps its later points.
-    for (day, data) in db.chunks(id, cut_day, cut_day)? {
+    for (day, data) in db::collect_chunks(db, id, cut_day, cut_day)? {
         let mut kept = Vec::new();
         chunk::decode_points(&data, |p| {
             if p.time >= before {
@@ -520,7 +520,7 @@ fn purge_stream(
     let mut first = None;
     let mut last = None;
     for day in [first_day, last_day].into_iter().flatten() {
-        for (_, data) in db.chunks(id, day, day)? {
+        for (_, data) in db::collect_chunks(db, id, day, day)? {
             chunk::decode_points(&data, |p| {
                 first = Some(first.map_or(p.time, |f: i64| f.min(p.time)));
                 last = Some(last.map_or(p.time, |l: i64| l.max(p.time)));

@@ -2,11 +2,12 @@
 //! for several node processes sharing one database. Each kind of row of a
 //! pack is written with one statement per stream (`unnest` of arrays).
 
+use postgres::fallible_iterator::FallibleIterator;
 use postgres::types::ToSql;
 use postgres::{Client, GenericClient, NoTls, Row};
 
 use crate::db::{
-    ChunkRow, ChunkWrite, Db, HoursVisitor, STREAM_COLUMNS, StreamHead, pending_migrations,
+    ChunkVisitor, ChunkWrite, Db, HoursVisitor, STREAM_COLUMNS, StreamHead, pending_migrations,
     stream_from_row, token_from_row,
 };
 use crate::error::Result;
@@ -287,16 +288,24 @@ impl<C: GenericClient> Db for Pg<'_, C> {
         Ok(())
     }
 
-    fn chunks(&mut self, stream: i64, from_day: i64, to_day: i64) -> Result<Vec<ChunkRow>> {
-        Ok(self
-            .0
-            .query(
-                "SELECT day, data FROM chunks WHERE stream = $1 AND day >= $2 AND day <= $3 ORDER BY day",
-                &[&stream, &from_day, &to_day],
-            )?
-            .iter()
-            .map(|r| (r.get(0), r.get(1)))
-            .collect())
+    fn chunks(
+        &mut self,
+        stream: i64,
+        from_day: i64,
+        to_day: i64,
+        visit: &mut ChunkVisitor<'_>,
+    ) -> Result<()> {
+        let params: [&(dyn ToSql + Sync); 3] = [&stream, &from_day, &to_day];
+        let mut rows = self.0.query_raw(
+            "SELECT day, data FROM chunks WHERE stream = $1 AND day >= $2 AND day <= $3 ORDER BY day",
+            params,
+        )?;
+        while let Some(row) = rows.next()? {
+            if !visit(row.get(0), row.get(1))? {
+                break;
+            }
+        }
+        Ok(())
     }
 
     fn put_chunks(&mut self, stream: i64, rows: &[ChunkWrite]) -> Result<()> {

@@ -53,19 +53,16 @@ pub(crate) fn scan_points(
     if from >= to {
         return Ok(());
     }
-    for (day, data) in db.chunks(stream, day_of(from), day_of(to - 1))? {
+    db.chunks(stream, day_of(from), day_of(to - 1), &mut |day, data| {
         let mut more = true;
-        decode_points(&data, |p| {
+        decode_points(data, |p| {
             if more && p.time >= from && p.time < to {
                 more = visit(p);
             }
         })
         .map_err(|e| corrupt(stream, day, e))?;
-        if !more {
-            break;
-        }
-    }
-    Ok(())
+        Ok(more)
+    })
 }
 
 /// Visits the records of each stream in `[from, to)`, stream by stream,

@@ -6,7 +6,7 @@ use std::path::Path;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::db::{
-    ChunkRow, ChunkWrite, Db, HoursVisitor, STREAM_COLUMNS, StreamHead, pending_migrations,
+    ChunkVisitor, ChunkWrite, Db, HoursVisitor, STREAM_COLUMNS, StreamHead, pending_migrations,
     stream_from_row, token_from_row,
 };
 use crate::error::Result;
@@ -243,16 +243,24 @@ impl Db for Lite<'_> {
         Ok(())
     }
 
-    fn chunks(&mut self, stream: i64, from_day: i64, to_day: i64) -> Result<Vec<ChunkRow>> {
-        let mut stmt = self
-            .0
-            .prepare_cached("SELECT day, data FROM chunks WHERE stream = ?1 AND day >= ?2 AND day <= ?3 ORDER BY day")?;
-        let rows = stmt
-            .query_map(params![stream, from_day, to_day], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        Ok(rows)
+    fn chunks(
+        &mut self,
+        stream: i64,
+        from_day: i64,
+        to_day: i64,
+        visit: &mut ChunkVisitor<'_>,
+    ) -> Result<()> {
+        let mut stmt = self.0.prepare_cached(
+            "SELECT day, data FROM chunks WHERE stream = ?1 AND day >= ?2 AND day <= ?3 ORDER BY day",
+        )?;
+        let mut rows = stmt.query(params![stream, from_day, to_day])?;
+        while let Some(row) = rows.next()? {
+            let data = row.get_ref(1)?.as_blob().map_err(rusqlite::Error::from)?;
+            if !visit(row.get(0)?, data)? {
+                break;
+            }
+        }
+        Ok(())
     }
 
     fn put_chunks(&mut self, stream: i64, rows: &[ChunkWrite]) -> Result<()> {
