@@ -55,6 +55,15 @@ impl Params {
             .transpose()
     }
 
+    /// `from` and `to`, both required.
+    fn range(&self) -> Result<(i64, i64), Problem> {
+        let required = |key: &str| {
+            self.time(key)?
+                .ok_or_else(|| Problem::bad_request(format!("`{key}` is required")))
+        };
+        Ok((required("from")?, required("to")?))
+    }
+
     pub(crate) fn streams(&self) -> Result<Vec<String>, Problem> {
         let names = self.all("stream");
         if names.is_empty() {
@@ -267,6 +276,26 @@ pub(crate) async fn patch_stream(
     Ok(Json(stream_json(&updated)))
 }
 
+/// One stream of an aggregate or a profile: its name and unit, and for each
+/// function a column with one value per bucket or slot (`null` for none).
+fn series_json<T>(
+    info: &StreamInfo,
+    functions: &[Function],
+    cells: &[T],
+    value: impl Fn(&T, Function) -> Option<f64>,
+) -> Json_ {
+    let mut values = serde_json::Map::new();
+    for &f in functions {
+        let column: Vec<Option<f64>> = cells.iter().map(|c| value(c, f)).collect();
+        values.insert(f.name().into(), json!(column));
+    }
+    json!({ "name": info.name, "unit": info.unit, "values": values })
+}
+
+fn function_names(functions: &[Function]) -> Vec<&'static str> {
+    functions.iter().map(|f| f.name()).collect()
+}
+
 pub(crate) async fn aggregate(
     State(api): State<Api>,
     headers: HeaderMap,
@@ -275,12 +304,7 @@ pub(crate) async fn aggregate(
     let caller = Caller::of(&api, &headers).await?;
     let params = Params::parse(query);
     let names = params.streams()?;
-    let from = params
-        .time("from")?
-        .ok_or_else(|| Problem::bad_request("`from` is required"))?;
-    let to = params
-        .time("to")?
-        .ok_or_else(|| Problem::bad_request("`to` is required"))?;
+    let (from, to) = params.range()?;
     let every_text = params.required("every")?.to_owned();
     let every = Every::parse(&every_text).map_err(Problem::bad_request)?;
     let functions = params.functions()?;
@@ -297,19 +321,13 @@ pub(crate) async fn aggregate(
             .series
             .iter()
             .map(|(info, partials)| {
-                let mut values = serde_json::Map::new();
-                for f in &functions {
-                    let column: Vec<Option<f64>> =
-                        partials.iter().map(|p| p.map(|p| p.get(*f))).collect();
-                    values.insert(f.name().into(), json!(column));
-                }
-                json!({ "name": info.name, "unit": info.unit, "values": values })
+                series_json(info, &functions, partials, |p, f| p.map(|p| p.get(f)))
             })
             .collect();
         Ok(Json(json!({
             "every": every_text,
             "tz": tz.iana_name().unwrap_or("UTC"),
-            "functions": functions.iter().map(|f| f.name()).collect::<Vec<_>>(),
+            "functions": function_names(&functions),
             "buckets": buckets,
             "streams": streams,
         })))
@@ -325,12 +343,7 @@ pub(crate) async fn profile(
     let caller = Caller::of(&api, &headers).await?;
     let params = Params::parse(query);
     let names = params.streams()?;
-    let from = params
-        .time("from")?
-        .ok_or_else(|| Problem::bad_request("`from` is required"))?;
-    let to = params
-        .time("to")?
-        .ok_or_else(|| Problem::bad_request("`to` is required"))?;
+    let (from, to) = params.range()?;
     let by = ProfileBy::parse(params.one("by")?.unwrap_or("hour-of-day"))
         .map_err(Problem::bad_request)?;
     let functions = params.functions()?;
@@ -351,19 +364,13 @@ pub(crate) async fn profile(
             .series
             .iter()
             .map(|(info, slots)| {
-                let mut values = serde_json::Map::new();
-                for f in &functions {
-                    let column: Vec<Option<f64>> =
-                        slots.iter().map(|s| s.and_then(|s| s.get(*f))).collect();
-                    values.insert(f.name().into(), json!(column));
-                }
-                json!({ "name": info.name, "unit": info.unit, "values": values })
+                series_json(info, &functions, slots, |s, f| s.and_then(|s| s.get(f)))
             })
             .collect();
         Ok(Json(json!({
             "by": by.name(),
             "tz": tz.iana_name().unwrap_or("UTC"),
-            "functions": functions.iter().map(|f| f.name()).collect::<Vec<_>>(),
+            "functions": function_names(&functions),
             "slots": by.slots(),
             "streams": streams,
         })))
