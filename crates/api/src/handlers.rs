@@ -55,13 +55,20 @@ impl Params {
             .transpose()
     }
 
-    /// `from` and `to`, both required.
-    fn range(&self) -> Result<(i64, i64), Problem> {
+    /// What aggregates and profiles share: streams, a required range,
+    /// functions and a time zone.
+    fn series(&self, store: &Store) -> Result<Series, Problem> {
         let required = |key: &str| {
             self.time(key)?
                 .ok_or_else(|| Problem::bad_request(format!("`{key}` is required")))
         };
-        Ok((required("from")?, required("to")?))
+        Ok(Series {
+            names: self.streams()?,
+            from: required("from")?,
+            to: required("to")?,
+            functions: self.functions()?,
+            tz: self.time_zone(store)?,
+        })
     }
 
     pub(crate) fn streams(&self) -> Result<Vec<String>, Problem> {
@@ -84,6 +91,15 @@ impl Params {
             None => Ok(store.timezone().clone()),
         }
     }
+}
+
+/// The parameters of an aggregate or a profile.
+struct Series {
+    names: Vec<String>,
+    from: i64,
+    to: i64,
+    functions: Vec<Function>,
+    tz: jiff::tz::TimeZone,
 }
 
 /// Checks that the caller may read every named stream (401, 403, 404).
@@ -303,12 +319,15 @@ pub(crate) async fn aggregate(
 ) -> Result<Json<Json_>, Problem> {
     let caller = Caller::of(&api, &headers).await?;
     let params = Params::parse(query);
-    let names = params.streams()?;
-    let (from, to) = params.range()?;
+    let Series {
+        names,
+        from,
+        to,
+        functions,
+        tz,
+    } = params.series(&api.store)?;
     let every_text = params.required("every")?.to_owned();
     let every = Every::parse(&every_text).map_err(Problem::bad_request)?;
-    let functions = params.functions()?;
-    let tz = params.time_zone(&api.store)?;
     api.blocking(move |store| {
         check_readable(store, &caller, &names)?;
         let aggregate = store.aggregate(&names, from, to, every, &tz)?;
@@ -342,11 +361,15 @@ pub(crate) async fn profile(
 ) -> Result<Json<Json_>, Problem> {
     let caller = Caller::of(&api, &headers).await?;
     let params = Params::parse(query);
-    let names = params.streams()?;
-    let (from, to) = params.range()?;
+    let Series {
+        names,
+        from,
+        to,
+        functions,
+        tz,
+    } = params.series(&api.store)?;
     let by = ProfileBy::parse(params.one("by")?.unwrap_or("hour-of-day"))
         .map_err(Problem::bad_request)?;
-    let functions = params.functions()?;
     if let Some(f) = functions
         .iter()
         .find(|f| matches!(f, Function::First | Function::Last))
@@ -356,7 +379,6 @@ pub(crate) async fn profile(
             f.name()
         )));
     }
-    let tz = params.time_zone(&api.store)?;
     api.blocking(move |store| {
         check_readable(store, &caller, &names)?;
         let profile = store.profile(&names, from, to, by, &tz)?;
