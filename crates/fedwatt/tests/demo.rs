@@ -1,27 +1,19 @@
 //! `fedwatt demo`, the main job: a node with a year of sample data that a
 //! newcomer can explore with the commands it prints.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+mod common;
+
+use std::io::BufRead;
+
+use common::{Backend, Place};
+use serde_json::Value;
 
 #[test]
 fn the_demo_node_serves_a_year_of_sample_data() {
-    let dir = std::env::temp_dir().join(format!("fedwatt-demo-test-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let mut command = Command::new(env!("CARGO_BIN_EXE_fedwatt"));
-    for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("FEDWATT_")) {
-        command.env_remove(key);
-    }
-    let mut child = command
-        .args(["demo", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(&dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = BufReader::new(child.stdout.take().unwrap());
+    let place = Place::new(Backend::Sqlite);
+    let mut node = place.start(&["demo", "--listen", "127.0.0.1:0"], &[]);
     let mut reader = None;
-    for line in stdout.lines() {
+    for line in (&mut node.stdout).lines() {
         let line = line.unwrap();
         if let Some(token) = line.trim().strip_prefix("reader token: ") {
             reader = Some(token.to_owned());
@@ -31,43 +23,11 @@ fn the_demo_node_serves_a_year_of_sample_data() {
         }
     }
     let reader = reader.expect("the demo prints a reader token");
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let base = loop {
-        let mut line = String::new();
-        assert!(
-            stderr.read_line(&mut line).unwrap() > 0,
-            "the demo stopped before serving"
-        );
-        if let Some(rest) = line.split("serving ").nth(1) {
-            break rest
-                .split_whitespace()
-                .next()
-                .unwrap()
-                .trim_end_matches('/')
-                .to_owned();
-        }
-    };
-    std::thread::spawn(move || for _ in stderr.lines() {});
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into();
     let get = |path: &str, token: Option<&str>| {
-        let mut request = agent.get(format!("{base}{path}"));
-        if let Some(t) = token {
-            request = request.header("Authorization", format!("Bearer {t}"));
-        }
-        let mut response = request.call().unwrap();
-        let status = response.status().as_u16();
-        let body = response
-            .body_mut()
-            .with_config()
-            .limit(1 << 28)
-            .read_to_string()
-            .unwrap();
+        let answer = node.get(path, token);
         (
-            status,
-            serde_json::from_str::<serde_json::Value>(&body).unwrap_or(serde_json::Value::Null),
+            answer.status,
+            serde_json::from_slice::<Value>(&answer.body).unwrap_or(Value::Null),
         )
     };
 
@@ -113,8 +73,4 @@ fn the_demo_node_serves_a_year_of_sample_data() {
         days[0],
         days[6]
     );
-
-    let _ = child.kill();
-    let _ = child.wait();
-    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -6,7 +6,7 @@
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, ChildStdout, Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Where a node keeps its data.
@@ -118,20 +118,29 @@ impl Place {
 
     /// Starts a node here, with more arguments to `fedwatt serve`.
     pub fn serve_with(&self, args: &[&str], env: &[(&str, &str)]) -> Node {
+        let mut serve = vec!["serve", "--listen", "127.0.0.1:0"];
+        serve.extend_from_slice(args);
+        self.start(&serve, env)
+    }
+
+    /// Runs `fedwatt ARGS…` here (a command that serves, on a free port it
+    /// logs) and returns once it is listening. Its standard output stays
+    /// readable in `Node::stdout`.
+    pub fn start(&self, args: &[&str], env: &[(&str, &str)]) -> Node {
         let mut command = self.command();
         command
-            .args(["serve", "--listen", "127.0.0.1:0"])
             .args(args)
             .envs(env.iter().copied())
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         let mut child = command.spawn().unwrap();
+        let stdout = BufReader::new(child.stdout.take().unwrap());
         let mut lines = BufReader::new(child.stderr.take().unwrap());
         let mut log = String::new();
         let base = loop {
             let mut line = String::new();
             if lines.read_line(&mut line).unwrap() == 0 {
-                panic!("fedwatt serve stopped before listening:\n{log}");
+                panic!("fedwatt {} stopped before listening:\n{log}", args[0]);
             }
             log.push_str(&line);
             if let Some(rest) = line.split("serving ").nth(1) {
@@ -148,7 +157,11 @@ impl Place {
             let mut sink = String::new();
             let _ = lines.read_to_string(&mut sink);
         });
-        Node { child, base }
+        Node {
+            child,
+            base,
+            stdout,
+        }
     }
 
     pub fn dir(&self) -> &Path {
@@ -160,6 +173,8 @@ impl Place {
 pub struct Node {
     pub child: Child,
     pub base: String,
+    /// What the command printed on standard output.
+    pub stdout: BufReader<ChildStdout>,
 }
 
 /// An HTTP answer.
