@@ -148,9 +148,9 @@ pub fn decode_points(data: &[u8], mut visit: impl FnMut(Point)) -> Result<(), St
 /// Merges `new` points into `old` ones (both sorted, one per time): a new
 /// point replaces an old one at the same time. Returns the merged points and
 /// how many were replaced.
-pub fn merge(old: Vec<Point>, new: &[Point]) -> (Vec<Point>, usize) {
+pub fn merge(old: Vec<Point>, new: Vec<Point>) -> (Vec<Point>, usize) {
     if old.is_empty() {
-        return (new.to_vec(), 0);
+        return (new, 0);
     }
     let mut out = Vec::with_capacity(old.len() + new.len());
     let mut replaced = 0;
@@ -162,7 +162,7 @@ pub fn merge(old: Vec<Point>, new: &[Point]) -> (Vec<Point>, usize) {
         if old.next_if(|o| o.time == p.time).is_some() {
             replaced += 1;
         }
-        out.push(p.clone());
+        out.push(p);
     }
     out.extend(old);
     (out, replaced)
@@ -275,7 +275,7 @@ mod tests {
             point(3, Some(30.0)),
             point(6, Some(6.0)),
         ];
-        let (merged, replaced) = merge(old, &new);
+        let (merged, replaced) = merge(old, new.to_vec());
         let got: Vec<(i64, f64)> = merged.iter().map(|p| (p.time, p.value.unwrap())).collect();
         assert_eq!(got, [(0, 0.0), (1, 1.0), (3, 30.0), (5, 5.0), (6, 6.0)]);
         assert_eq!(replaced, 1);

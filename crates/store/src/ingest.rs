@@ -239,8 +239,9 @@ fn write_points(db: &mut dyn Db, stream: i64, batch: &StreamBatch, tz: &TimeZone
             decode_points(&data, |p| old.push(p)).map_err(|e| corrupt(stream, day, e))?;
         }
         let new: Vec<Point> = run.iter().map(|p| p.point.clone()).collect();
-        let (merged, replaced) = merge(old, &new);
-        added += (new.len() - replaced) as u64;
+        let new_points = new.len();
+        let (merged, replaced) = merge(old, new);
+        added += (new_points - replaced) as u64;
         if batch.kind.is_aggregated() {
             let partials = hours_of(&merged);
             hours.push((
