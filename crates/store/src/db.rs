@@ -33,8 +33,8 @@ pub(crate) fn collect_chunks(
     Ok(rows)
 }
 
-/// Called with (stream, day, blob) for each hours row.
-pub(crate) type HoursVisitor<'a> = dyn FnMut(i64, i64, &[u8]) -> Result<()> + 'a;
+/// Called with (day, blob) for each hours row.
+pub(crate) type HoursVisitor<'a> = dyn FnMut(i64, &[u8]) -> Result<()> + 'a;
 
 /// What ingest needs to know of an existing stream.
 #[derive(Debug, Clone, PartialEq)]
@@ -92,11 +92,11 @@ pub(crate) trait Db {
     fn chunk_summary(&mut self, stream: i64) -> Result<(u64, Option<i64>, Option<i64>)>;
 
     // Hourly partials: one row per stream and UTC day.
-    /// Visits the hours rows of `streams` for days in `[from_day, to_day]`,
-    /// stream by stream, oldest first.
+    /// Visits the hours rows of a stream for days in `[from_day, to_day]`,
+    /// oldest first.
     fn hours(
         &mut self,
-        streams: &[i64],
+        stream: i64,
         from_day: i64,
         to_day: i64,
         visit: &mut HoursVisitor<'_>,

@@ -285,15 +285,10 @@ pub(crate) fn update_days(
     let aligned = days.iter().all(|&(s, e)| s % HOUR == 0 && e % HOUR == 0);
     let mut partials: Vec<(i64, Partial)> = Vec::new();
     if aligned {
-        db.hours(
-            &[stream],
-            day_of(from),
-            day_of(to - 1),
-            &mut |_, day, data| {
-                decode_hours(day, data, |hour, p| partials.push((hour, p)))
-                    .map_err(|e| corrupt(stream, day, e))
-            },
-        )?;
+        db.hours(stream, day_of(from), day_of(to - 1), &mut |day, data| {
+            decode_hours(day, data, |hour, p| partials.push((hour, p)))
+                .map_err(|e| corrupt(stream, day, e))
+        })?;
     } else {
         db.chunks(stream, day_of(from), day_of(to - 1), &mut |day, data| {
             decode_points(data, |p| {

@@ -360,20 +360,18 @@ impl<C: GenericClient> Db for Pg<'_, C> {
 
     fn hours(
         &mut self,
-        streams: &[i64],
+        stream: i64,
         from_day: i64,
         to_day: i64,
         visit: &mut HoursVisitor<'_>,
     ) -> Result<()> {
-        // One index range scan per stream: asking for all streams at once
-        // makes PostgreSQL sort the rows, on disk past a few streams.
-        let statement = self
-            .0
-            .prepare("SELECT day, data FROM hours WHERE stream = $1 AND day >= $2 AND day <= $3 ORDER BY day")?;
-        for stream in streams {
-            for row in self.0.query(&statement, &[stream, &from_day, &to_day])? {
-                visit(*stream, row.get(0), row.get(1))?;
-            }
+        let params: [&(dyn ToSql + Sync); 3] = [&stream, &from_day, &to_day];
+        let mut rows = self.0.query_raw(
+            "SELECT day, data FROM hours WHERE stream = $1 AND day >= $2 AND day <= $3 ORDER BY day",
+            params,
+        )?;
+        while let Some(row) = rows.next()? {
+            visit(row.get(0), row.get(1))?;
         }
         Ok(())
     }

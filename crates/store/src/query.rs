@@ -126,31 +126,26 @@ pub(crate) fn records(
     Ok(out)
 }
 
-/// The hourly partials of `streams` in `[from, to)` (hour-aligned), in
-/// stream order then time order, as (stream, hour, partial).
+/// The hourly partials of a stream in `[from, to)` (hour-aligned), oldest
+/// first, as (hour, partial).
 fn hourly(
     db: &mut dyn Db,
-    streams: &[i64],
+    stream: i64,
     from: i64,
     to: i64,
-    mut visit: impl FnMut(i64, i64, Partial),
+    mut visit: impl FnMut(i64, Partial),
 ) -> Result<()> {
     if from >= to {
         return Ok(());
     }
-    db.hours(
-        streams,
-        day_of(from),
-        day_of(to - 1),
-        &mut |stream, day, data| {
-            decode_hours(day, data, |hour, p| {
-                if hour >= from && hour < to {
-                    visit(stream, hour, p);
-                }
-            })
-            .map_err(|e| corrupt(stream, day, e))
-        },
-    )
+    db.hours(stream, day_of(from), day_of(to - 1), &mut |day, data| {
+        decode_hours(day, data, |hour, p| {
+            if hour >= from && hour < to {
+                visit(hour, p);
+            }
+        })
+        .map_err(|e| corrupt(stream, day, e))
+    })
 }
 
 /// Buckets of an aggregate, and each stream's partial per bucket.
@@ -202,7 +197,7 @@ pub(crate) fn aggregate(
         let mut rows: Vec<(i64, Partial)> = Vec::new();
         match source {
             Source::Days => rows = db.days(id, start, end)?,
-            Source::Hours => hourly(db, &[id], start, end, |_, hour, p| rows.push((hour, p)))?,
+            Source::Hours => hourly(db, id, start, end, |hour, p| rows.push((hour, p)))?,
             Source::Points => scan_points(db, id, start, end, |p| {
                 if let Some(v) = p.value {
                     rows.push((p.time, Partial::of(p.time, v)));
@@ -282,19 +277,18 @@ pub(crate) fn profile(
         && pieces.iter().all(|p| p.0 % HOUR == 0 && p.2 % HOUR == 0);
     let ids: Vec<i64> = streams.iter().map(|(id, _)| *id).collect();
     let mut slots: Vec<Vec<Option<SlotAggregate>>> = vec![vec![None; by.slots()]; ids.len()];
-    // Offsets apply piece by piece; rows come in time order per stream.
+    // Offsets apply piece by piece; each stream's rows come in time order.
     let offset_at = |time: i64, piece: &mut usize| {
         while *piece + 1 < pieces.len() && time >= pieces[*piece].1 {
             *piece += 1;
         }
-        while *piece > 0 && time < pieces[*piece].0 {
-            *piece -= 1;
-        }
         pieces[*piece].2
     };
-    let mut add =
-        |i: usize, time: i64, count: u64, sum: f64, min: f64, max: f64, piece: &mut usize| {
-            let slot = &mut slots[i][by.slot(time, offset_at(time, piece))];
+    for (i, &id) in ids.iter().enumerate() {
+        let stream_slots = &mut slots[i];
+        let mut piece = 0;
+        let mut add = |time: i64, count: u64, sum: f64, min: f64, max: f64| {
+            let slot = &mut stream_slots[by.slot(time, offset_at(time, &mut piece))];
             *slot = Some(match *slot {
                 None => SlotAggregate {
                     count,
@@ -310,29 +304,14 @@ pub(crate) fn profile(
                 },
             });
         };
-    if hourly_fits {
-        let mut current = (usize::MAX, 0i64, 0usize);
-        hourly(db, &ids, from, to, |stream, hour, p| {
-            if stream != current.1 || current.0 == usize::MAX {
-                let i = ids.iter().position(|&id| id == stream).unwrap_or(0);
-                current = (i, stream, 0);
-            }
-            add(
-                current.0,
-                hour,
-                p.count,
-                p.sum,
-                p.min,
-                p.max,
-                &mut current.2,
-            );
-        })?;
-    } else {
-        for (i, &id) in ids.iter().enumerate() {
-            let mut piece = 0;
+        if hourly_fits {
+            hourly(db, id, from, to, |hour, p| {
+                add(hour, p.count, p.sum, p.min, p.max)
+            })?;
+        } else {
             scan_points(db, id, from, to, |p| {
                 if let Some(v) = p.value {
-                    add(i, p.time, 1, v, v, v, &mut piece);
+                    add(p.time, 1, v, v, v);
                 }
                 true
             })?;

@@ -308,7 +308,7 @@ impl Db for Lite<'_> {
 
     fn hours(
         &mut self,
-        streams: &[i64],
+        stream: i64,
         from_day: i64,
         to_day: i64,
         visit: &mut HoursVisitor<'_>,
@@ -316,12 +316,10 @@ impl Db for Lite<'_> {
         let mut stmt = self
             .0
             .prepare_cached("SELECT day, data FROM hours WHERE stream = ?1 AND day >= ?2 AND day <= ?3 ORDER BY day")?;
-        for &stream in streams {
-            let mut rows = stmt.query(params![stream, from_day, to_day])?;
-            while let Some(row) = rows.next()? {
-                let data = row.get_ref(1)?.as_blob().map_err(rusqlite::Error::from)?;
-                visit(stream, row.get(0)?, data)?;
-            }
+        let mut rows = stmt.query(params![stream, from_day, to_day])?;
+        while let Some(row) = rows.next()? {
+            let data = row.get_ref(1)?.as_blob().map_err(rusqlite::Error::from)?;
+            visit(row.get(0)?, data)?;
         }
         Ok(())
     }
