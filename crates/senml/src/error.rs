@@ -105,7 +105,7 @@ pub enum Reason {
     )]
     UnsupportedVersion(u64),
     /// A time that cannot be represented (beyond ±292,000 years, or not finite).
-    #[error("time {0} s is out of range")]
+    #[error("time {0:?} s is out of range")]
     TimeOutOfRange(f64),
     /// A value that an encoding cannot carry (e.g. a control character in XML).
     #[error("cannot be encoded in {format}: {why}")]

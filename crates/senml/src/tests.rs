@@ -162,6 +162,10 @@ fn numbers_must_stay_finite() {
     assert!(matches!(e.reason, Reason::NotFinite(_)));
     let e = json_err(r#"[{"n":"a","v":1,"t":1e300}]"#);
     assert!(matches!(e.reason, Reason::TimeOutOfRange(_)), "{e}");
+    assert_eq!(
+        e.to_string(),
+        "record 0, field \"t\": time 1e300 s is out of range"
+    );
     let e = err(
         br#"<sensml xmlns="urn:ietf:params:xml:ns:senml"><senml n="a" v="NaN"/></sensml>"#,
         Format::Xml,
