@@ -413,9 +413,15 @@ pub(crate) async fn openapi() -> Response {
 
 pub(crate) async fn healthz(State(api): State<Api>) -> Result<Json<Json_>, Problem> {
     api.blocking(|store| Ok(store.stream("")?)).await?;
-    Ok(Json(
-        json!({ "status": "ok", "store": api.store.describe() }),
-    ))
+    let mut health = json!({ "status": "ok", "store": api.store.describe() });
+    if let Some(status) = &api.federation {
+        let outbox = api.blocking(|store| Ok(store.outbox_len()?)).await?;
+        health["federation"] = json!({
+            "online": status.online.load(std::sync::atomic::Ordering::Relaxed),
+            "outbox": outbox,
+        });
+    }
+    Ok(Json(health))
 }
 
 pub(crate) async fn metrics(State(api): State<Api>) -> Response {
@@ -424,7 +430,12 @@ pub(crate) async fn metrics(State(api): State<Api>) -> Response {
             header::CONTENT_TYPE,
             HeaderValue::from_static("text/plain; version=0.0.4"),
         )],
-        api.metrics.render(),
+        api.metrics.render()
+            + &api
+                .federation
+                .as_deref()
+                .map(crate::metrics::federation)
+                .unwrap_or_default(),
     )
         .into_response()
 }

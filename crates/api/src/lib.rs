@@ -9,6 +9,7 @@
 //! What it does not do: TLS (put the node behind a reverse proxy), serve the
 //! web UI (a later module).
 
+mod grants;
 mod handlers;
 mod metrics;
 mod problem;
@@ -34,6 +35,7 @@ pub struct Api {
     store: Store,
     metrics: Arc<Metrics>,
     body_limit: usize,
+    federation: Option<Arc<federation::Status>>,
 }
 
 impl Api {
@@ -43,7 +45,14 @@ impl Api {
             store,
             metrics: Arc::new(Metrics::default()),
             body_limit,
+            federation: None,
         }
+    }
+
+    /// Reports the federation's state in `/healthz` and `/metrics`.
+    pub fn with_federation(mut self, status: Option<Arc<federation::Status>>) -> Api {
+        self.federation = status;
+        self
     }
 
     /// The routes.
@@ -58,6 +67,8 @@ impl Api {
             .route("/api/v1/records", get(records::records))
             .route("/api/v1/aggregate", get(handlers::aggregate))
             .route("/api/v1/profile", get(handlers::profile))
+            .route("/api/v1/grants", get(grants::list).post(grants::add))
+            .route("/api/v1/grants/{id}", axum::routing::delete(grants::revoke))
             .route("/api/v1/openapi.json", get(handlers::openapi))
             .route("/healthz", get(handlers::healthz))
             .route("/metrics", get(handlers::metrics))

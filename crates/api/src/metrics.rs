@@ -120,3 +120,47 @@ impl Metrics {
         out
     }
 }
+
+/// The federation's counters, in Prometheus text.
+pub(crate) fn federation(status: &federation::Status) -> String {
+    let mut out = String::new();
+    let online = status.online.load(Ordering::Relaxed);
+    let _ = writeln!(
+        out,
+        "# HELP fedwatt_xmpp_online Whether the XMPP session is up."
+    );
+    let _ = writeln!(out, "# TYPE fedwatt_xmpp_online gauge");
+    let _ = writeln!(out, "fedwatt_xmpp_online {}", u8::from(online));
+    for (name, help, counter) in [
+        (
+            "fedwatt_pushes_sent_total",
+            "Pushes sent to peers, retries included.",
+            &status.pushes_sent,
+        ),
+        (
+            "fedwatt_push_receipts_total",
+            "Receipts received for pushes.",
+            &status.receipts,
+        ),
+        (
+            "fedwatt_pushes_received_total",
+            "Pushes taken in from peers.",
+            &status.pushes_received,
+        ),
+        (
+            "fedwatt_commands_served_total",
+            "Federation commands served.",
+            &status.commands_served,
+        ),
+        (
+            "fedwatt_commands_refused_total",
+            "Federation commands refused.",
+            &status.commands_refused,
+        ),
+    ] {
+        let _ = writeln!(out, "# HELP {name} {help}");
+        let _ = writeln!(out, "# TYPE {name} counter");
+        let _ = writeln!(out, "{name} {}", counter.load(Ordering::Relaxed));
+    }
+    out
+}

@@ -18,6 +18,36 @@ pub struct Config {
     pub database: Database,
     /// Storage settings.
     pub store: StoreSettings,
+    /// `[xmpp]`: the node's XMPP account; without a `jid`, the node runs
+    /// without federation.
+    pub xmpp: Xmpp,
+    /// `[audit]`: the audit trail's signing key.
+    pub audit: Audit,
+}
+
+/// `[xmpp]`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Xmpp {
+    /// The node's full JID, with its resource (`fedwatt@agency.example/node`).
+    pub jid: String,
+    /// Its password (or use `password_file`).
+    pub password: String,
+    /// A file holding the password.
+    pub password_file: String,
+    /// `host:port` of the XMPP server; default: the domain's SRV records.
+    pub address: String,
+    /// PEM file of the CA certificates to trust (self-hosted servers).
+    pub ca_file: String,
+}
+
+/// `[audit]`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Audit {
+    /// The Ed25519 key that signs checkpoints (64 hex digits), created on
+    /// first use; default `audit.key` in the data directory.
+    pub key_file: String,
 }
 
 /// `[http]`.
@@ -58,6 +88,8 @@ impl Default for Config {
             http: Http::default(),
             database: Database::default(),
             store: StoreSettings::default(),
+            xmpp: Xmpp::default(),
+            audit: Audit::default(),
         }
     }
 }
@@ -130,6 +162,45 @@ impl Config {
 }
 
 /// `FEDWATT_*` variables that are not configuration keys.
+impl Config {
+    /// The federation's settings; `None` when no `jid` is set.
+    pub fn xmpp(&self) -> Result<Option<federation::XmppConfig>, String> {
+        let x = &self.xmpp;
+        if x.jid.is_empty() {
+            return Ok(None);
+        }
+        federation::parse_full_jid(&x.jid).map_err(|e| e.to_string())?;
+        let password = match (x.password.is_empty(), x.password_file.is_empty()) {
+            (false, _) => x.password.clone(),
+            (true, false) => std::fs::read_to_string(&x.password_file)
+                .map_err(|e| format!("[xmpp] password_file {}: {e}", x.password_file))?
+                .trim_end_matches(['\n', '\r'])
+                .to_owned(),
+            (true, true) => {
+                return Err(format!(
+                    "[xmpp] jid {} is set, but neither password nor password_file",
+                    x.jid
+                ));
+            }
+        };
+        Ok(Some(federation::XmppConfig {
+            jid: x.jid.clone(),
+            password,
+            address: (!x.address.is_empty()).then(|| x.address.clone()),
+            ca_file: (!x.ca_file.is_empty()).then(|| PathBuf::from(&x.ca_file)),
+        }))
+    }
+
+    /// Where the audit signing key lives.
+    pub fn audit_key_file(&self) -> PathBuf {
+        if self.audit.key_file.is_empty() {
+            self.data_dir.join("audit.key")
+        } else {
+            PathBuf::from(&self.audit.key_file)
+        }
+    }
+}
+
 const NOT_SETTINGS: &[&str] = &["FEDWATT_LOG"];
 
 fn merge(into: &mut toml::Table, from: toml::Table) {
@@ -154,12 +225,11 @@ fn apply_env(table: &mut toml::Table, key: &str, value: &str) -> Result<(), Stri
     for (section, inner) in table.iter_mut() {
         if let (Some(rest), toml::Value::Table(inner)) =
             (key.strip_prefix(&format!("{section}_")), inner)
+            && let Some(old) = inner.get(rest)
         {
-            if let Some(old) = inner.get(rest) {
-                let new = typed(old, value)?;
-                inner.insert(rest.to_owned(), new);
-                return Ok(());
-            }
+            let new = typed(old, value)?;
+            inner.insert(rest.to_owned(), new);
+            return Ok(());
         }
     }
     Err("not a setting of fedwatt (see fedwatt.example.toml)".into())

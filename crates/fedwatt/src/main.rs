@@ -5,6 +5,7 @@
 
 mod config;
 mod demo_cmd;
+mod fed_cmd;
 mod node_cmd;
 mod senml_cmd;
 
@@ -24,7 +25,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the node: the HTTP API on its store.
+    /// Run the node: the HTTP API on its store, and the XMPP federation
+    /// when `[xmpp]` is configured.
     Serve(node_cmd::Serve),
     /// Run a node with a year of sample data (in ./fedwatt-demo unless
     /// --data-dir says otherwise), and print how to explore it.
@@ -38,6 +40,15 @@ enum Command {
     /// List streams, publish them, set their metadata.
     #[command(subcommand)]
     Stream(node_cmd::StreamCommand),
+    /// Owners' consents: which peer may receive which streams.
+    #[command(subcommand)]
+    Grant(fed_cmd::GrantCommand),
+    /// Ask another node over the XMPP federation: history, subscriptions, catalogue.
+    #[command(subcommand)]
+    Peer(fed_cmd::PeerCommand),
+    /// The federation's audit trail: verify it, show it.
+    #[command(subcommand)]
+    Audit(fed_cmd::AuditCommand),
     /// Work with SenML packs (RFC 8428): resolve, convert, validate.
     #[command(subcommand)]
     Senml(senml_cmd::SenmlCommand),
@@ -51,6 +62,9 @@ fn main() -> ExitCode {
         Command::Import(command) => node_cmd::import(&cli.node, command),
         Command::Token(command) => node_cmd::token(&cli.node, command),
         Command::Stream(command) => node_cmd::stream(&cli.node, command),
+        Command::Grant(command) => fed_cmd::grant(&cli.node, command),
+        Command::Peer(command) => fed_cmd::peer(&cli.node, command),
+        Command::Audit(command) => fed_cmd::audit(&cli.node, command),
         Command::Senml(command) => senml_cmd::run(command),
     };
     match result {

@@ -4,6 +4,7 @@
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args, Subcommand};
@@ -76,11 +77,18 @@ pub fn serve(options: &NodeOptions, serve: Serve) -> Result<ExitCode, String> {
         config.http.listen = listen;
     }
     let store = open_store(&config)?;
+    let xmpp = config.xmpp()?;
+    if let Some(xmpp) = &xmpp {
+        federation::check(xmpp).map_err(|e| e.to_string())?;
+    }
+    let audit_key = crate::fed_cmd::audit_key(&config)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the runtime: {e}"))?;
     let served = store.clone();
+    let federation_status = Arc::new(federation::Status::default());
+    let status = federation_status.clone();
     let outcome = runtime.block_on(async move {
         let store = served;
         let listener = tokio::net::TcpListener::bind(&config.http.listen)
@@ -96,11 +104,36 @@ pub fn serve(options: &NodeOptions, serve: Serve) -> Result<ExitCode, String> {
             store.clone(),
             Duration::from_secs(config.store.purge_interval.max(1)),
         ));
-        let app = api::Api::new(store, config.http.body_limit).router();
-        axum::serve(listener, app)
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let federation = match xmpp {
+            Some(xmpp) => Some(tokio::spawn(federation::run(
+                xmpp,
+                store.clone(),
+                audit_key,
+                status.clone(),
+                stopped,
+            ))),
+            None => {
+                tracing::info!("no [xmpp] jid configured: running without federation");
+                None
+            }
+        };
+        let app = api::Api::new(store, config.http.body_limit)
+            .with_federation(federation.is_some().then_some(status))
+            .router();
+        let served = axum::serve(listener, app)
             .with_graceful_shutdown(shutdown_signal())
             .await
-            .map_err(|e| format!("the HTTP server failed: {e}"))
+            .map_err(|e| format!("the HTTP server failed: {e}"));
+        let _ = stop.send(true);
+        if let Some(task) = federation {
+            match tokio::time::timeout(Duration::from_secs(5), task).await {
+                Ok(Ok(Err(e))) => tracing::error!("federation: {e}"),
+                Ok(Err(e)) => tracing::error!("federation: {e}"),
+                _ => {}
+            }
+        }
+        served
     });
     // The runtime goes first, with the tasks holding the store; the store's
     // connections are closed last, outside any async context (a PostgreSQL

@@ -242,10 +242,10 @@ impl Write for Stdout {
 }
 
 fn quiet_on_broken_pipe<T>(result: io::Result<T>) -> io::Result<T> {
-    if let Err(e) = &result {
-        if e.kind() == io::ErrorKind::BrokenPipe {
-            std::process::exit(0);
-        }
+    if let Err(e) = &result
+        && e.kind() == io::ErrorKind::BrokenPipe
+    {
+        std::process::exit(0);
     }
     result
 }

@@ -185,16 +185,16 @@ impl Resolver {
         if !is_supported_version(version) {
             return Err(field_err("bver", Reason::UnsupportedVersion(version)));
         }
-        if let Some(pack) = self.base.version {
-            if pack != version {
-                return Err(field_err(
-                    "bver",
-                    Reason::VersionMismatch {
-                        pack,
-                        found: version,
-                    },
-                ));
-            }
+        if let Some(pack) = self.base.version
+            && pack != version
+        {
+            return Err(field_err(
+                "bver",
+                Reason::VersionMismatch {
+                    pack,
+                    found: version,
+                },
+            ));
         }
         for (label, v) in [
             ("bt", raw.base_time),
@@ -316,10 +316,10 @@ impl Resolver {
     /// per distinct name.
     #[inline]
     fn name(&mut self, index: usize, name: &str) -> Result<Text> {
-        if let Some((last, arc)) = &self.last_name {
-            if **last == *name {
-                return Ok(arc.clone());
-            }
+        if let Some((last, arc)) = &self.last_name
+            && **last == *name
+        {
+            return Ok(arc.clone());
         }
         let arc = match self.names.get(name) {
             Some(arc) => arc.clone(),

@@ -42,6 +42,72 @@ pub(crate) struct StreamHead {
     pub id: i64,
     pub unit: Option<String>,
     pub kind: ValueKind,
+    /// The peer (a bare JID) the stream is received from; `None` for a
+    /// stream of this node.
+    pub origin: Option<String>,
+}
+
+/// A parameter of a portable statement (see [`Db::execute`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Param<'a> {
+    Int(Option<i64>),
+    Text(Option<&'a str>),
+    Blob(Option<&'a [u8]>),
+}
+
+/// A column read by a portable statement.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Cell {
+    Null,
+    Int(i64),
+    Text(String),
+    Blob(Vec<u8>),
+}
+
+impl Cell {
+    fn unexpected(&self, wanted: &str) -> crate::Error {
+        crate::Error::Config(format!(
+            "the database holds {self:?} where {wanted} was expected"
+        ))
+    }
+
+    pub fn int(&self) -> Result<i64> {
+        self.opt_int()?.ok_or_else(|| self.unexpected("an integer"))
+    }
+
+    pub fn opt_int(&self) -> Result<Option<i64>> {
+        match self {
+            Cell::Null => Ok(None),
+            Cell::Int(i) => Ok(Some(*i)),
+            _ => Err(self.unexpected("an integer")),
+        }
+    }
+
+    pub fn text(&self) -> Result<String> {
+        self.opt_text()?.ok_or_else(|| self.unexpected("a text"))
+    }
+
+    pub fn opt_text(&self) -> Result<Option<String>> {
+        match self {
+            Cell::Null => Ok(None),
+            Cell::Text(t) => Ok(Some(t.clone())),
+            _ => Err(self.unexpected("a text")),
+        }
+    }
+
+    pub fn blob(&self) -> Result<Vec<u8>> {
+        match self {
+            Cell::Blob(b) => Ok(b.clone()),
+            _ => Err(self.unexpected("bytes")),
+        }
+    }
+}
+
+/// Which SQL a backend speaks, for the few statements that differ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Dialect {
+    Sqlite,
+    Postgres,
 }
 
 /// A connection or transaction of one backend.
@@ -117,12 +183,21 @@ pub(crate) trait Db {
     fn token_by_hash(&mut self, hash: &[u8]) -> Result<Option<Token>>;
     fn tokens(&mut self) -> Result<Vec<Token>>;
     fn delete_token(&mut self, name: &str) -> Result<bool>;
+
+    // Portable statements, for the tables whose SQL both backends share
+    // (grants, subscriptions, outbox, inbox, audit).
+    fn dialect(&self) -> Dialect;
+    /// Runs a statement written with `$1`, `$2`… placeholders, numbered in
+    /// the order they first appear; returns the number of rows changed.
+    fn execute(&mut self, sql: &str, params: &[Param<'_>]) -> Result<u64>;
+    /// Runs a query written like [`Db::execute`]'s statements; returns its rows.
+    fn query(&mut self, sql: &str, params: &[Param<'_>]) -> Result<Vec<Vec<Cell>>>;
 }
 
 /// The columns of `streams` that [`stream_from_row`] reads, in its order
 /// (after the id).
 pub(crate) const STREAM_COLUMNS: &str =
-    "id, name, unit, kind, metadata, owner, open, created, count, first_time, last_time";
+    "id, name, unit, kind, metadata, owner, open, created, count, first_time, last_time, origin";
 
 /// The migrations still to run on a database at schema version `done`, each
 /// with the version it brings the schema to; an error if the database is
@@ -175,6 +250,7 @@ pub(crate) fn stream_from_row(
     count: i64,
     first: Option<i64>,
     last: Option<i64>,
+    origin: Option<String>,
 ) -> Result<StreamInfo> {
     let metadata: Metadata = serde_json::from_str(metadata).map_err(|e| {
         crate::Error::Config(format!("metadata of stream {name} in the database: {e}"))
@@ -190,6 +266,7 @@ pub(crate) fn stream_from_row(
         count: count.max(0) as u64,
         first: if count > 0 { first } else { None },
         last: if count > 0 { last } else { None },
+        origin,
     })
 }
 

@@ -11,8 +11,9 @@ use crate::calendar::{HOUR, day_around};
 use crate::chunk::{
     DAY, Point, day_of, decode_hours, decode_points, encode_hours, encode_points, hours_of, merge,
 };
-use crate::db::{Db, collect_chunks};
+use crate::db::{Db, Param, collect_chunks};
 use crate::error::{Result, refused};
+use crate::federation;
 use crate::model::ValueKind;
 use crate::rollup::Partial;
 
@@ -156,16 +157,32 @@ fn convert_unit(
     Ok(())
 }
 
+/// What [`apply`] wrote.
+#[derive(Debug, Default)]
+pub(crate) struct Applied {
+    /// Points written.
+    pub written: u64,
+    /// Pushes queued in the outbox for subscribers.
+    pub queued: u64,
+    /// The streams written, in the batches' order.
+    pub streams: Vec<i64>,
+}
+
 /// Writes prepared batches inside the caller's transaction. Every check
 /// against the database is made before the first write, so that a refusal
 /// leaves nothing to roll back but the transaction itself.
+///
+/// `origin` is the peer the pack comes from (a bare JID), `None` for the
+/// node's own data: a stream is written only by where it came from. The
+/// node's own streams queue a push to each of their subscribers.
 pub(crate) fn apply(
     db: &mut dyn Db,
     batches: &mut [StreamBatch],
     owner: Option<&str>,
+    origin: Option<&str>,
     node_tz: &TimeZone,
     now: i64,
-) -> Result<u64> {
+) -> Result<Applied> {
     // One lock order for every transaction, so that two packs touching the
     // same streams cannot deadlock.
     batches.sort_by(|a, b| a.name.cmp(&b.name));
@@ -173,8 +190,36 @@ pub(crate) fn apply(
     for batch in batches.iter_mut() {
         let head = match db.find_stream(&batch.name)? {
             Some(head) => head,
-            None => db.create_stream(&batch.name, batch.unit.as_deref(), batch.kind, owner, now)?,
+            None => {
+                let mut head =
+                    db.create_stream(&batch.name, batch.unit.as_deref(), batch.kind, owner, now)?;
+                if head.origin.is_none() && origin.is_some() {
+                    db.execute(
+                        "UPDATE streams SET origin = $1 WHERE id = $2",
+                        &[Param::Text(origin), Param::Int(Some(head.id))],
+                    )?;
+                    head.origin = origin.map(str::to_owned);
+                }
+                head
+            }
         };
+        if head.origin.as_deref() != origin {
+            let whose = |o: Option<&str>| match o {
+                Some(peer) => format!("received from {peer}"),
+                None => "this node's own".to_owned(),
+            };
+            return Err(refused(
+                batch.first_index,
+                "n",
+                "stream_origin",
+                format!(
+                    "stream {} is {}; it cannot be written as {}",
+                    batch.name,
+                    whose(head.origin.as_deref()),
+                    whose(origin)
+                ),
+            ));
+        }
         if head.kind != batch.kind {
             return Err(refused(
                 batch.first_index,
@@ -199,16 +244,25 @@ pub(crate) fn apply(
         }
         ids.push(head.id);
     }
-    let mut written = 0;
+    let mut applied = Applied::default();
     for (batch, id) in batches.iter().zip(ids) {
         db.lock_stream(id)?;
         let added = write_points(db, id, batch, node_tz)?;
         let first = batch.points.first().map_or(0, |p| p.point.time);
         let last = batch.points.last().map_or(0, |p| p.point.time);
         db.add_stream_stats(id, added, first, last)?;
-        written += batch.points.len() as u64;
+        applied.written += batch.points.len() as u64;
+        if origin.is_none() {
+            // One push carries at most PUSH_RECORDS points, so that no
+            // stanza outgrows what an XMPP server accepts.
+            for part in batch.points.chunks(federation::PUSH_RECORDS) {
+                let (from, to) = (part[0].point.time, part[part.len() - 1].point.time + 1);
+                applied.queued += federation::enqueue_pushes(db, id, from, to, now)?;
+            }
+        }
+        applied.streams.push(id);
     }
-    Ok(written)
+    Ok(applied)
 }
 
 /// Merges a stream's points into the chunks of their days, rewrites those

@@ -24,10 +24,12 @@
 //!   transaction that changes the points;
 //! - a stream's count, first and last time match its points.
 
+mod audit;
 mod calendar;
 mod chunk;
 mod db;
 mod error;
+mod federation;
 mod ingest;
 mod model;
 mod postgres;
@@ -41,10 +43,19 @@ use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use senml::Record;
 use sha2::{Digest, Sha256};
 
+pub use audit::{
+    AuditEntry, AuditReport, AuditVerifier, new_signing_key, signing_key_from_hex,
+    verifying_key_from_hex,
+};
 pub use calendar::{
     Every, HOUR, MAX_BUCKETS, ProfileBy, buckets, format_time, parse_time, time_zone,
 };
+pub use ed25519_dalek::{SigningKey, VerifyingKey};
 pub use error::{Error, RecordError, Result};
+pub use federation::{
+    Encoding, Grant, NewGrant, PUSH_RECORDS, Push, PushKind, Subscription, check_bare_jid,
+    retry_delay,
+};
 pub use jiff::tz::TimeZone;
 pub use model::{
     Business, Device, Measurement, Metadata, Scope, StreamInfo, StreamPattern, Token, ValueKind,
@@ -151,6 +162,34 @@ pub struct Store {
 struct Inner {
     backend: Backend,
     timezone: TimeZone,
+    /// Called after a commit that queued pushes.
+    outbox_listeners: Mutex<Vec<Box<dyn Fn() + Send + Sync>>>,
+}
+
+/// A push taken in from a peer, as [`Store::ingest_from_peer`] saw it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Received {
+    /// Stored: this many points.
+    Stored(u64),
+    /// Taken in before (a re-sent push): nothing was written again.
+    Duplicate,
+}
+
+/// Where a pack received from a peer comes from, and under what terms.
+#[derive(Debug, Clone, Copy)]
+pub struct PeerPack<'a> {
+    /// The peer's bare JID, as the XMPP servers authenticated it.
+    pub peer: &'a str,
+    /// The sender's sequence number of the push, if it is a push.
+    pub seq: Option<i64>,
+    /// The sender's grant it comes under.
+    pub grant: i64,
+    /// How long the sender lets this node keep the data.
+    pub retention: Option<&'a str>,
+    /// SHA-256 of the payload, hex, for the audit trail.
+    pub payload_hash: &'a str,
+    /// Metadata the peer sent, by stream name.
+    pub metadata: &'a [(String, Metadata)],
 }
 
 impl std::fmt::Debug for Store {
@@ -203,7 +242,11 @@ impl Store {
             }
         };
         Ok(Store {
-            inner: Arc::new(Inner { backend, timezone }),
+            inner: Arc::new(Inner {
+                backend,
+                timezone,
+                outbox_listeners: Mutex::new(Vec::new()),
+            }),
         })
     }
 
@@ -300,7 +343,313 @@ impl Store {
         let mut batches = ingest::prepare(records)?;
         let now = now_micros();
         let tz = self.inner.timezone.clone();
-        self.write(|db| ingest::apply(db, &mut batches, owner, &tz, now))
+        let applied = self.write(|db| ingest::apply(db, &mut batches, owner, None, &tz, now))?;
+        if applied.queued > 0 {
+            self.outbox_changed();
+        }
+        Ok(applied.written)
+    }
+
+    /// Calls `listener` after every commit that queues pushes (in this
+    /// process), so that the sender need not poll.
+    pub fn on_outbox(&self, listener: impl Fn() + Send + Sync + 'static) {
+        self.inner
+            .outbox_listeners
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(Box::new(listener));
+    }
+
+    fn outbox_changed(&self) {
+        for listener in self
+            .inner
+            .outbox_listeners
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+        {
+            listener();
+        }
+    }
+
+    /// Stores a pack received from a peer, tagged with its origin, and
+    /// records it in the audit trail, in one transaction. A push whose
+    /// sequence number was taken in before is not stored again.
+    pub fn ingest_from_peer(
+        &self,
+        records: &[(usize, Record)],
+        from: PeerPack<'_>,
+    ) -> Result<Received> {
+        check_bare_jid(from.peer)?;
+        if let Some(retention) = from.retention {
+            parse_duration(retention).map_err(|e| Error::Invalid(format!("retention: {e}")))?;
+        }
+        let mut batches = ingest::prepare(records)?;
+        let now = now_micros();
+        let tz = self.inner.timezone.clone();
+        self.write(|db| {
+            if let Some(seq) = from.seq
+                && !federation::note_received(db, from.peer, seq, now)?
+            {
+                return Ok(Received::Duplicate);
+            }
+            let applied =
+                ingest::apply(db, &mut batches, Some(from.peer), Some(from.peer), &tz, now)?;
+            let mut names = Vec::with_capacity(applied.streams.len());
+            for &id in &applied.streams {
+                federation::note_received_stream(db, id, from.peer, from.grant)?;
+                let Some((name, info)) = db_stream_by_id(db, id)? else {
+                    continue;
+                };
+                // The peer's description, and its retention, which the
+                // purge enforces.
+                let mut metadata = match from.metadata.iter().find(|(n, _)| *n == name) {
+                    Some((_, m)) if m.check().is_ok() => m.clone(),
+                    _ => info.metadata.clone(),
+                };
+                metadata.retention = from
+                    .retention
+                    .map(str::to_owned)
+                    .or(info.metadata.retention.clone());
+                if metadata != info.metadata {
+                    db.set_stream(id, &metadata, info.open)?;
+                }
+                names.push(name);
+            }
+            let detail = serde_json::json!({
+                "seq": from.seq,
+                "grant": from.grant,
+                "streams": names,
+                "records": applied.written,
+                "sha256": from.payload_hash,
+            });
+            audit::append(db, now, "received", Some(from.peer), &detail.to_string())?;
+            Ok(Received::Stored(applied.written))
+        })
+    }
+
+    /// Deletes every stream received from `peer` under its grant `grant`
+    /// (the peer revoked it); returns the points deleted.
+    pub fn erase_from_peer(&self, peer: &str, grant: i64) -> Result<u64> {
+        let now = now_micros();
+        self.write(|db| {
+            let mut deleted = 0;
+            let mut names = Vec::new();
+            for id in federation::received_streams(db, peer, grant)? {
+                if let Some((name, _)) = db_stream_by_id(db, id)? {
+                    names.push(name);
+                }
+                deleted += federation::delete_stream(db, id)?;
+            }
+            let detail = serde_json::json!({"grant": grant, "streams": names, "records": deleted});
+            audit::append(db, now, "erased", Some(peer), &detail.to_string())?;
+            Ok(deleted)
+        })
+    }
+
+    /// Records a grant, with its audit entry.
+    pub fn add_grant(&self, grant: &NewGrant) -> Result<Grant> {
+        grant.check()?;
+        let now = now_micros();
+        self.write(|db| {
+            let g = federation::insert_grant(db, grant, now)?;
+            let detail = serde_json::to_string(&g).map_err(|e| Error::Config(e.to_string()))?;
+            audit::append(db, now, "grant", Some(&g.grantee), &detail)?;
+            Ok(g)
+        })
+    }
+
+    /// Every grant, revoked ones included, by number.
+    pub fn grants(&self) -> Result<Vec<Grant>> {
+        self.read(federation::grants)
+    }
+
+    /// Revokes a grant: its subscriptions end and its queued pushes are
+    /// dropped in the same transaction, and a revocation notice is queued
+    /// for its grantee.
+    pub fn revoke_grant(&self, id: i64) -> Result<Grant> {
+        let now = now_micros();
+        let grant = self.write(|db| {
+            let g = federation::revoke(db, id, now)?;
+            let detail = serde_json::json!({"grant": id});
+            audit::append(db, now, "revoke", Some(&g.grantee), &detail.to_string())?;
+            Ok(g)
+        })?;
+        self.outbox_changed();
+        Ok(grant)
+    }
+
+    /// The first grant in force at `now` that lets `peer` receive `stream`;
+    /// `None` for a stream received from a peer, which is never passed on.
+    pub fn grant_for(&self, peer: &str, stream: &StreamInfo, now: i64) -> Result<Option<Grant>> {
+        if stream.origin.is_some() {
+            return Ok(None);
+        }
+        Ok(self
+            .read(|db| federation::active_grants(db, peer, now))?
+            .into_iter()
+            .find(|g| g.streams.matches(&stream.name)))
+    }
+
+    /// The grant numbered `id`.
+    pub fn grant(&self, id: i64) -> Result<Option<Grant>> {
+        self.read(|db| federation::grant(db, id))
+    }
+
+    /// The node's own streams that `peer` may receive at `now`, each with
+    /// the grant that allows it.
+    pub fn granted_streams(&self, peer: &str, now: i64) -> Result<Vec<(StreamInfo, Grant)>> {
+        self.read(|db| {
+            let grants = federation::active_grants(db, peer, now)?;
+            if grants.is_empty() {
+                return Ok(Vec::new());
+            }
+            Ok(db
+                .streams(None)?
+                .into_iter()
+                .filter(|(_, s)| s.origin.is_none())
+                .filter_map(|(_, s)| {
+                    let g = grants.iter().find(|g| g.streams.matches(&s.name))?.clone();
+                    Some((s, g))
+                })
+                .collect())
+        })
+    }
+
+    /// Subscribes `peer` to a stream under a grant: the stream's new points
+    /// are pushed to it from now on.
+    pub fn subscribe(
+        &self,
+        peer: &str,
+        stream: &str,
+        grant: i64,
+        encoding: Encoding,
+    ) -> Result<()> {
+        let now = now_micros();
+        self.write(|db| {
+            let (id, _) = db
+                .stream(stream)?
+                .ok_or_else(|| Error::NotFound(format!("no stream named {stream:?}")))?;
+            federation::subscribe(db, peer, id, grant, encoding, now)
+        })
+    }
+
+    /// Ends a subscription; `false` if there was none.
+    pub fn unsubscribe(&self, peer: &str, stream: &str) -> Result<bool> {
+        self.write(|db| match db.stream(stream)? {
+            Some((id, _)) => federation::unsubscribe(db, peer, id),
+            None => Ok(false),
+        })
+    }
+
+    /// Every subscription, by peer and stream.
+    pub fn subscriptions(&self) -> Result<Vec<Subscription>> {
+        self.read(federation::subscriptions)
+    }
+
+    /// Claims up to `limit` pushes due at `now` and schedules their retry
+    /// (see [`retry_delay`]); the caller sends them.
+    pub fn claim_pushes(&self, now: i64, limit: usize) -> Result<Vec<Push>> {
+        self.write(|db| federation::claim_due(db, now, limit))
+    }
+
+    /// Deletes a push its peer acknowledged, with an audit entry; `false`
+    /// if it was acknowledged before.
+    pub fn push_acknowledged(&self, peer: &str, seq: i64) -> Result<bool> {
+        let now = now_micros();
+        self.write(|db| {
+            let known = federation::delete_push(db, peer, seq)?;
+            if known {
+                let detail = serde_json::json!({"seq": seq});
+                audit::append(db, now, "receipt", Some(peer), &detail.to_string())?;
+            }
+            Ok(known)
+        })
+    }
+
+    /// Drops a push that must not be sent (its grant ended), and the
+    /// subscription it came from, with an audit entry saying why.
+    pub fn drop_push(&self, push: &Push, why: &str) -> Result<()> {
+        let now = now_micros();
+        self.write(|db| {
+            federation::delete_push(db, &push.peer, push.seq)?;
+            if let PushKind::Data { stream, .. } = &push.kind
+                && let Some((id, _)) = db.stream(stream)?
+            {
+                federation::unsubscribe(db, &push.peer, id)?;
+            }
+            let detail = serde_json::json!({"seq": push.seq, "grant": push.grant, "reason": why});
+            audit::append(db, now, "refused", Some(&push.peer), &detail.to_string())
+        })
+    }
+
+    /// Records that this node subscribed to `stream` at `peer`, so that
+    /// its pushes are taken in.
+    pub fn add_remote_subscription(&self, peer: &str, stream: &str) -> Result<()> {
+        check_bare_jid(peer)?;
+        let now = now_micros();
+        self.write(|db| federation::add_remote_subscription(db, peer, stream, now))
+    }
+
+    /// Forgets a subscription this node made; `false` if there was none.
+    pub fn remove_remote_subscription(&self, peer: &str, stream: &str) -> Result<bool> {
+        self.write(|db| federation::remove_remote_subscription(db, peer, stream))
+    }
+
+    /// The streams this node subscribed to at `peer`.
+    pub fn remote_subscriptions(&self, peer: &str) -> Result<Vec<String>> {
+        self.read(|db| federation::remote_subscriptions(db, peer))
+    }
+
+    /// Pushes waiting for a receipt.
+    pub fn outbox_len(&self) -> Result<u64> {
+        self.read(federation::outbox_len)
+    }
+
+    /// Forgets de-duplication entries older than `before` (µs).
+    pub fn prune_inbox(&self, before: i64) -> Result<u64> {
+        self.write(|db| federation::prune_inbox(db, before))
+    }
+
+    /// Appends entries to the audit trail, in one transaction: each is a
+    /// kind, the peer concerned, and the facts as JSON.
+    pub fn audit(&self, entries: &[(&str, Option<&str>, serde_json::Value)]) -> Result<()> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let now = now_micros();
+        self.write(|db| {
+            for (kind, peer, detail) in entries {
+                audit::append(db, now, kind, *peer, &detail.to_string())?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Signs the newest audit entry with the node's key, unless it is
+    /// signed already; returns its number.
+    pub fn audit_checkpoint(&self, key: &SigningKey) -> Result<Option<i64>> {
+        self.write(|db| audit::checkpoint(db, key))
+    }
+
+    /// Audit entries from number `from`, at most `limit`.
+    pub fn audit_entries(&self, from: i64, limit: usize) -> Result<Vec<AuditEntry>> {
+        self.read(|db| audit::entries(db, from, limit))
+    }
+
+    /// Re-checks the whole audit chain and its checkpoints against `key`.
+    pub fn verify_audit(&self, key: VerifyingKey) -> Result<AuditReport> {
+        let mut verifier = AuditVerifier::new(key);
+        let mut from = 1;
+        loop {
+            let page = self.audit_entries(from, 10_000)?;
+            let Some(last) = page.last() else { break };
+            from = last.seq + 1;
+            if !page.iter().all(|e| verifier.check(e)) {
+                break;
+            }
+        }
+        Ok(verifier.report)
     }
 
     /// Streams whose name starts with `prefix`, by name.
@@ -530,6 +879,20 @@ fn purge_stream(
     }
     db.set_stream_stats(id, count, first, last)?;
     Ok(deleted)
+}
+
+/// A stream by its number: its name and description.
+fn db_stream_by_id(db: &mut dyn Db, id: i64) -> Result<Option<(String, StreamInfo)>> {
+    let name = db
+        .query(
+            "SELECT name FROM streams WHERE id = $1",
+            &[db::Param::Int(Some(id))],
+        )?
+        .first()
+        .map(|r| r[0].text())
+        .transpose()?;
+    let Some(name) = name else { return Ok(None) };
+    Ok(db.stream(&name)?.map(|(_, info)| (name, info)))
 }
 
 fn hex(bytes: &[u8]) -> String {

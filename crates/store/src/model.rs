@@ -212,6 +212,10 @@ pub struct StreamInfo {
     pub first: Option<i64>,
     /// Time of the last point, µs.
     pub last: Option<i64>,
+    /// The peer (a bare JID) the stream is received from over the
+    /// federation; `None` for the node's own streams.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub origin: Option<String>,
 }
 
 /// What a token may do. Each scope includes the ones before it.

@@ -7,14 +7,15 @@ use postgres::types::ToSql;
 use postgres::{Client, GenericClient, NoTls, Row};
 
 use crate::db::{
-    ChunkVisitor, ChunkWrite, Db, HoursVisitor, STREAM_COLUMNS, StreamHead, pending_migrations,
-    stream_from_row, token_from_row,
+    Cell, ChunkVisitor, ChunkWrite, Db, Dialect, HoursVisitor, Param, STREAM_COLUMNS, StreamHead,
+    pending_migrations, stream_from_row, token_from_row,
 };
 use crate::error::Result;
 use crate::model::{Metadata, StreamInfo, Token, ValueKind};
 use crate::rollup::Partial;
 
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE streams (
     id BIGSERIAL PRIMARY KEY,
     name TEXT NOT NULL UNIQUE,
@@ -61,7 +62,77 @@ CREATE TABLE tokens (
     streams TEXT NOT NULL,
     created BIGINT NOT NULL
 );
-"#];
+"#,
+    FEDERATION,
+];
+
+/// Schema 2: what the federation keeps (see `federation.rs`).
+const FEDERATION: &str = r#"
+ALTER TABLE streams ADD COLUMN origin TEXT;
+CREATE TABLE grants (
+    id BIGSERIAL PRIMARY KEY,
+    grantee TEXT NOT NULL,
+    streams TEXT NOT NULL,
+    purpose TEXT,
+    valid_from BIGINT,
+    valid_until BIGINT,
+    max_history TEXT,
+    min_aggregation TEXT,
+    retention TEXT,
+    created BIGINT NOT NULL,
+    revoked BIGINT
+);
+CREATE TABLE subscriptions (
+    id BIGSERIAL PRIMARY KEY,
+    peer TEXT NOT NULL,
+    stream BIGINT NOT NULL,
+    grant_id BIGINT NOT NULL,
+    encoding TEXT NOT NULL,
+    created BIGINT NOT NULL,
+    UNIQUE (stream, peer)
+);
+CREATE TABLE outbox (
+    seq BIGSERIAL PRIMARY KEY,
+    peer TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    grant_id BIGINT NOT NULL,
+    stream BIGINT,
+    from_time BIGINT,
+    to_time BIGINT,
+    encoding TEXT NOT NULL,
+    created BIGINT NOT NULL,
+    attempts BIGINT NOT NULL DEFAULT 0,
+    next_try BIGINT NOT NULL DEFAULT 0
+);
+CREATE INDEX outbox_due ON outbox (next_try);
+CREATE TABLE inbox (
+    peer TEXT NOT NULL,
+    seq BIGINT NOT NULL,
+    received BIGINT NOT NULL,
+    PRIMARY KEY (peer, seq)
+);
+CREATE TABLE received_streams (
+    stream BIGINT NOT NULL,
+    peer TEXT NOT NULL,
+    grant_id BIGINT NOT NULL,
+    PRIMARY KEY (stream, peer, grant_id)
+);
+CREATE TABLE remote_subscriptions (
+    peer TEXT NOT NULL,
+    stream TEXT NOT NULL,
+    created BIGINT NOT NULL,
+    PRIMARY KEY (peer, stream)
+);
+CREATE TABLE audit (
+    seq BIGINT PRIMARY KEY,
+    time BIGINT NOT NULL,
+    kind TEXT NOT NULL,
+    peer TEXT,
+    detail TEXT NOT NULL,
+    hash BYTEA NOT NULL,
+    signature BYTEA
+);
+"#;
 
 /// Connects.
 pub(crate) fn connect(url: &str) -> Result<Client> {
@@ -115,8 +186,40 @@ fn info(row: &Row) -> Result<(i64, StreamInfo)> {
             row.get(8),
             row.get(9),
             row.get(10),
+            row.get(11),
         )?,
     ))
+}
+
+fn pg_param<'a>(p: &'a Param<'a>) -> &'a (dyn ToSql + Sync) {
+    match p {
+        Param::Int(v) => v,
+        Param::Text(v) => v,
+        Param::Blob(v) => v,
+    }
+}
+
+fn pg_cells(row: &Row) -> Result<Vec<Cell>> {
+    use postgres::types::Type;
+    let mut cells = Vec::with_capacity(row.len());
+    for (i, column) in row.columns().iter().enumerate() {
+        let t = column.type_();
+        let cell = if *t == Type::INT8 {
+            row.try_get::<_, Option<i64>>(i)?.map(Cell::Int)
+        } else if *t == Type::INT4 {
+            row.try_get::<_, Option<i32>>(i)?
+                .map(|v| Cell::Int(v.into()))
+        } else if *t == Type::BOOL {
+            row.try_get::<_, Option<bool>>(i)?
+                .map(|v| Cell::Int(v.into()))
+        } else if *t == Type::BYTEA {
+            row.try_get::<_, Option<Vec<u8>>>(i)?.map(Cell::Blob)
+        } else {
+            row.try_get::<_, Option<String>>(i)?.map(Cell::Text)
+        };
+        cells.push(cell.unwrap_or(Cell::Null));
+    }
+    Ok(cells)
 }
 
 fn partial(row: &Row, at: usize) -> Partial {
@@ -189,9 +292,23 @@ impl Columns {
 const UNNEST: &str = "SELECT $1::BIGINT, * FROM unnest($2::BIGINT[], $3::BIGINT[], $4::FLOAT8[], $5::FLOAT8[], $6::FLOAT8[], $7::BIGINT[], $8::FLOAT8[], $9::BIGINT[], $10::FLOAT8[])";
 
 impl<C: GenericClient> Db for Pg<'_, C> {
+    fn dialect(&self) -> Dialect {
+        Dialect::Postgres
+    }
+
+    fn execute(&mut self, sql: &str, params: &[Param<'_>]) -> Result<u64> {
+        let params: Vec<&(dyn ToSql + Sync)> = params.iter().map(pg_param).collect();
+        Ok(self.0.execute(sql, &params)?)
+    }
+
+    fn query(&mut self, sql: &str, params: &[Param<'_>]) -> Result<Vec<Vec<Cell>>> {
+        let params: Vec<&(dyn ToSql + Sync)> = params.iter().map(pg_param).collect();
+        self.0.query(sql, &params)?.iter().map(pg_cells).collect()
+    }
+
     fn find_stream(&mut self, name: &str) -> Result<Option<StreamHead>> {
         let row = self.0.query_opt(
-            "SELECT id, unit, kind FROM streams WHERE name = $1",
+            "SELECT id, unit, kind, origin FROM streams WHERE name = $1",
             &[&name],
         )?;
         row.map(|r| {
@@ -199,6 +316,7 @@ impl<C: GenericClient> Db for Pg<'_, C> {
                 id: r.get(0),
                 unit: r.get(1),
                 kind: ValueKind::from_code(r.get(2))?,
+                origin: r.get(3),
             })
         })
         .transpose()

@@ -6,15 +6,16 @@ use std::path::Path;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::db::{
-    ChunkVisitor, ChunkWrite, Db, HoursVisitor, STREAM_COLUMNS, StreamHead, pending_migrations,
-    stream_from_row, token_from_row,
+    Cell, ChunkVisitor, ChunkWrite, Db, Dialect, HoursVisitor, Param, STREAM_COLUMNS, StreamHead,
+    pending_migrations, stream_from_row, token_from_row,
 };
 use crate::error::Result;
 use crate::model::{Metadata, StreamInfo, Token, ValueKind};
 use crate::rollup::Partial;
 
 /// Schema versions, in order; `PRAGMA user_version` says how many ran.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE streams (
     id INTEGER PRIMARY KEY,
     name TEXT NOT NULL UNIQUE,
@@ -61,7 +62,77 @@ CREATE TABLE tokens (
     streams TEXT NOT NULL,
     created INTEGER NOT NULL
 );
-"#];
+"#,
+    FEDERATION,
+];
+
+/// Schema 2: what the federation keeps (see `federation.rs`).
+const FEDERATION: &str = r#"
+ALTER TABLE streams ADD COLUMN origin TEXT;
+CREATE TABLE grants (
+    id INTEGER PRIMARY KEY,
+    grantee TEXT NOT NULL,
+    streams TEXT NOT NULL,
+    purpose TEXT,
+    valid_from INTEGER,
+    valid_until INTEGER,
+    max_history TEXT,
+    min_aggregation TEXT,
+    retention TEXT,
+    created INTEGER NOT NULL,
+    revoked INTEGER
+);
+CREATE TABLE subscriptions (
+    id INTEGER PRIMARY KEY,
+    peer TEXT NOT NULL,
+    stream INTEGER NOT NULL,
+    grant_id INTEGER NOT NULL,
+    encoding TEXT NOT NULL,
+    created INTEGER NOT NULL,
+    UNIQUE (stream, peer)
+);
+CREATE TABLE outbox (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    peer TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    grant_id INTEGER NOT NULL,
+    stream INTEGER,
+    from_time INTEGER,
+    to_time INTEGER,
+    encoding TEXT NOT NULL,
+    created INTEGER NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_try INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX outbox_due ON outbox (next_try);
+CREATE TABLE inbox (
+    peer TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    received INTEGER NOT NULL,
+    PRIMARY KEY (peer, seq)
+);
+CREATE TABLE received_streams (
+    stream INTEGER NOT NULL,
+    peer TEXT NOT NULL,
+    grant_id INTEGER NOT NULL,
+    PRIMARY KEY (stream, peer, grant_id)
+);
+CREATE TABLE remote_subscriptions (
+    peer TEXT NOT NULL,
+    stream TEXT NOT NULL,
+    created INTEGER NOT NULL,
+    PRIMARY KEY (peer, stream)
+);
+CREATE TABLE audit (
+    seq INTEGER PRIMARY KEY,
+    time INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    peer TEXT,
+    detail TEXT NOT NULL,
+    hash BLOB NOT NULL,
+    signature BLOB
+);
+"#;
 
 /// Opens a connection with the settings every connection needs.
 pub(crate) fn connect(path: &Path) -> Result<Connection> {
@@ -119,6 +190,7 @@ fn stream_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, StreamColumns)>
             row.get(8)?,
             row.get(9)?,
             row.get(10)?,
+            row.get(11)?,
         ),
     ))
 }
@@ -134,31 +206,81 @@ type StreamColumns = (
     i64,
     Option<i64>,
     Option<i64>,
+    Option<String>,
 );
 
 fn to_info(c: StreamColumns) -> Result<StreamInfo> {
-    stream_from_row(c.0, c.1, c.2, &c.3, c.4, c.5, c.6, c.7, c.8, c.9)
+    stream_from_row(c.0, c.1, c.2, &c.3, c.4, c.5, c.6, c.7, c.8, c.9, c.10)
+}
+
+fn sqlite_param<'a>(p: &'a Param<'a>) -> &'a dyn rusqlite::ToSql {
+    match p {
+        Param::Int(v) => v,
+        Param::Text(v) => v,
+        Param::Blob(v) => v,
+    }
+}
+
+/// `$1` → `?1`: SQLite numbers `$`-parameters by first appearance, not by
+/// their digits.
+fn sqlite_sql(sql: &str) -> String {
+    sql.replace('$', "?")
 }
 
 impl Db for Lite<'_> {
+    fn dialect(&self) -> Dialect {
+        Dialect::Sqlite
+    }
+
+    fn execute(&mut self, sql: &str, params: &[Param<'_>]) -> Result<u64> {
+        let mut stmt = self.0.prepare_cached(&sqlite_sql(sql))?;
+        let params: Vec<&dyn rusqlite::ToSql> = params.iter().map(sqlite_param).collect();
+        Ok(stmt.execute(params.as_slice())? as u64)
+    }
+
+    fn query(&mut self, sql: &str, params: &[Param<'_>]) -> Result<Vec<Vec<Cell>>> {
+        use rusqlite::types::ValueRef;
+        let mut stmt = self.0.prepare_cached(&sqlite_sql(sql))?;
+        let width = stmt.column_count();
+        let params: Vec<&dyn rusqlite::ToSql> = params.iter().map(sqlite_param).collect();
+        let mut rows = stmt.query(params.as_slice())?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next()? {
+            let mut cells = Vec::with_capacity(width);
+            for i in 0..width {
+                cells.push(match row.get_ref(i)? {
+                    ValueRef::Null => Cell::Null,
+                    ValueRef::Integer(v) => Cell::Int(v),
+                    ValueRef::Real(v) => Cell::Int(v as i64),
+                    ValueRef::Text(t) => Cell::Text(String::from_utf8_lossy(t).into_owned()),
+                    ValueRef::Blob(b) => Cell::Blob(b.to_vec()),
+                });
+            }
+            out.push(cells);
+        }
+        Ok(out)
+    }
+
     fn find_stream(&mut self, name: &str) -> Result<Option<StreamHead>> {
         let mut stmt = self
             .0
-            .prepare_cached("SELECT id, unit, kind FROM streams WHERE name = ?1")?;
+            .prepare_cached("SELECT id, unit, kind, origin FROM streams WHERE name = ?1")?;
         let row = stmt
             .query_row([name], |r| {
                 Ok((
                     r.get::<_, i64>(0)?,
                     r.get::<_, Option<String>>(1)?,
                     r.get::<_, i64>(2)?,
+                    r.get::<_, Option<String>>(3)?,
                 ))
             })
             .optional()?;
-        row.map(|(id, unit, kind)| {
+        row.map(|(id, unit, kind, origin)| {
             Ok(StreamHead {
                 id,
                 unit,
                 kind: ValueKind::from_code(kind)?,
+                origin,
             })
         })
         .transpose()
@@ -181,6 +303,7 @@ impl Db for Lite<'_> {
             id,
             unit: unit.map(str::to_owned),
             kind,
+            origin: None,
         })
     }
 

@@ -1,0 +1,177 @@
+//! Connecting to the organisation's XMPP server: TCP to the configured
+//! address (or the domain's SRV records), STARTTLS verified against the
+//! system's roots or a configured CA file (for self-hosted servers with a
+//! private CA), then SCRAM (done by tokio-xmpp).
+
+use std::io;
+use std::path::Path;
+use std::sync::Arc;
+
+use futures::{SinkExt, StreamExt};
+use tokio::io::BufStream;
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+use tokio_rustls::client::TlsStream;
+use tokio_rustls::rustls::pki_types::ServerName;
+use tokio_rustls::rustls::{ClientConfig, RootCertStore};
+use tokio_xmpp::connect::{DnsConfig, ServerConnector};
+use tokio_xmpp::jid::Jid;
+use tokio_xmpp::parsers::starttls;
+use tokio_xmpp::xmlstream::{
+    FallibleStreamElement, PendingFeaturesRecv, ReadError, StreamHeader, Timeouts, XmlStream,
+    XmppStreamElement, initiate_stream,
+};
+
+use crate::Error;
+
+/// Connects with STARTTLS, trusting the roots it was built with.
+#[derive(Clone)]
+pub(crate) struct Connector {
+    dns: DnsConfig,
+    tls: Arc<ClientConfig>,
+}
+
+impl std::fmt::Debug for Connector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connector").field("dns", &self.dns).finish()
+    }
+}
+
+impl Connector {
+    /// A connector to `address` (`host:port`), or to the JID's domain by
+    /// SRV records; trusting `ca_file` (PEM) if given, else the system's roots.
+    pub fn new(
+        domain: &str,
+        address: Option<&str>,
+        ca_file: Option<&Path>,
+    ) -> Result<Connector, Error> {
+        let dns = match address {
+            Some(address) => {
+                let (host, port) = address.rsplit_once(':').ok_or_else(|| {
+                    Error::Config(format!("[xmpp] address {address:?}: expected host:port"))
+                })?;
+                let port: u16 = port.parse().map_err(|_| {
+                    Error::Config(format!(
+                        "[xmpp] address {address:?}: {port:?} is not a port"
+                    ))
+                })?;
+                DnsConfig::no_srv(host, port)
+            }
+            None => DnsConfig::srv_default_client(domain),
+        };
+        let mut roots = RootCertStore::empty();
+        match ca_file {
+            Some(path) => {
+                let pem = std::fs::read(path).map_err(|e| {
+                    Error::Config(format!("[xmpp] ca_file {}: {e}", path.display()))
+                })?;
+                let mut n = 0;
+                for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
+                    let cert = cert.map_err(|e| {
+                        Error::Config(format!("[xmpp] ca_file {}: {e}", path.display()))
+                    })?;
+                    roots.add(cert).map_err(|e| {
+                        Error::Config(format!("[xmpp] ca_file {}: {e}", path.display()))
+                    })?;
+                    n += 1;
+                }
+                if n == 0 {
+                    return Err(Error::Config(format!(
+                        "[xmpp] ca_file {}: no PEM certificate in it",
+                        path.display()
+                    )));
+                }
+            }
+            None => {
+                for path in [
+                    "/etc/ssl/certs/ca-certificates.crt",
+                    "/etc/pki/tls/certs/ca-bundle.crt",
+                ] {
+                    if let Ok(pem) = std::fs::read(path) {
+                        for cert in rustls_pemfile::certs(&mut pem.as_slice()).flatten() {
+                            let _ = roots.add(cert);
+                        }
+                        break;
+                    }
+                }
+            }
+        }
+        let tls = ClientConfig::builder_with_provider(Arc::new(
+            tokio_rustls::rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| Error::Config(format!("TLS: {e}")))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        Ok(Connector {
+            dns,
+            tls: Arc::new(tls),
+        })
+    }
+}
+
+fn header(domain: &str) -> StreamHeader<'_> {
+    StreamHeader {
+        to: Some(std::borrow::Cow::Borrowed(domain)),
+        from: None,
+        id: None,
+    }
+}
+
+impl ServerConnector for Connector {
+    type Stream = BufStream<TlsStream<TcpStream>>;
+
+    async fn connect(
+        &self,
+        jid: &Jid,
+        ns: &'static str,
+        timeouts: Timeouts,
+    ) -> Result<
+        (
+            PendingFeaturesRecv<Self::Stream>,
+            sasl::common::ChannelBinding,
+        ),
+        tokio_xmpp::Error,
+    > {
+        let domain = jid.domain().as_str();
+        let tcp = BufStream::new(self.dns.resolve().await?);
+        let plain = initiate_stream(tcp, ns, header(domain), timeouts).await?;
+        let (features, mut plain): (_, XmlStream<_, FallibleStreamElement>) =
+            plain.recv_features().await?;
+        if !features.can_starttls() {
+            return Err(tokio_xmpp::Error::Protocol(
+                tokio_xmpp::error::ProtocolError::NoTls,
+            ));
+        }
+        plain
+            .send(&XmppStreamElement::Starttls(starttls::Nonza::Request(
+                starttls::Request,
+            )))
+            .await?;
+        loop {
+            match plain
+                .next()
+                .await
+                .map(|v| v.and_then(|v| v.into_read_error()))
+            {
+                Some(Ok(XmppStreamElement::Starttls(starttls::Nonza::Proceed(_)))) => break,
+                Some(Ok(_)) | Some(Err(ReadError::SoftTimeout)) => {}
+                Some(Err(ReadError::HardError(e))) => return Err(e.into()),
+                Some(Err(ReadError::ParseError(e))) => {
+                    return Err(io::Error::new(io::ErrorKind::InvalidData, e).into());
+                }
+                None | Some(Err(ReadError::StreamFooterReceived)) => {
+                    return Err(tokio_xmpp::Error::Disconnected);
+                }
+            }
+        }
+        let tcp = plain.into_inner().into_inner();
+        let name = ServerName::try_from(domain.to_owned())
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        let tls = TlsConnector::from(self.tls.clone())
+            .connect(name, tcp)
+            .await?;
+        let stream = initiate_stream(BufStream::new(tls), ns, header(domain), timeouts).await?;
+        Ok((stream, sasl::common::ChannelBinding::None))
+    }
+}

@@ -1,0 +1,656 @@
+//! What the federation keeps in the store: the owners' grants, the peers'
+//! subscriptions, the outbox of pushes to send and the inbox of pushes
+//! taken in.
+//!
+//! The outbox is written in the transaction that stores the data it
+//! announces (see `ingest::apply`): a crash can lose neither. An outbox
+//! row names a stream and a time range, not the points themselves: the
+//! push is built when it is sent, from the store as it is then, and
+//! checked against the grant at that moment.
+//!
+//! Only the node's own streams are granted and pushed; a stream received
+//! from a peer belongs to that peer and is never passed on.
+
+use serde::Serialize;
+
+use crate::db::{Cell, Db, Param};
+use crate::error::{Error, Result};
+use crate::model::{StreamPattern, parse_duration};
+
+/// An owner's consent that one peer may receive some streams.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Grant {
+    /// Its number, for `revoke`.
+    pub id: i64,
+    /// The bare JID of the peer it names (`node@b.example`).
+    pub grantee: String,
+    /// The streams it covers.
+    pub streams: StreamPattern,
+    /// Why the owner consented, in their words.
+    pub purpose: Option<String>,
+    /// Valid from this time (µs), if set.
+    pub from: Option<i64>,
+    /// Valid until this time (µs, excluded), if set.
+    pub until: Option<i64>,
+    /// How far back the peer may read (ISO 8601 duration).
+    pub max_history: Option<String>,
+    /// The peer gets means of this period, never raw points (`PT1H`).
+    pub min_aggregation: Option<String>,
+    /// How long the peer may keep what it receives (`P1Y`).
+    pub retention: Option<String>,
+    /// When it was given, µs.
+    pub created: i64,
+    /// When it was revoked, µs, if it was.
+    pub revoked: Option<i64>,
+}
+
+/// A grant to give, as the owner states it.
+#[derive(Debug, Clone)]
+pub struct NewGrant {
+    /// The peer's bare JID.
+    pub grantee: String,
+    /// The streams covered.
+    pub streams: StreamPattern,
+    /// The purpose.
+    pub purpose: Option<String>,
+    /// Start of validity, µs.
+    pub from: Option<i64>,
+    /// End of validity, µs.
+    pub until: Option<i64>,
+    /// History depth (ISO 8601 duration).
+    pub max_history: Option<String>,
+    /// Minimum aggregation period (`PT30M`, `PT1H`, `P1D`…).
+    pub min_aggregation: Option<String>,
+    /// Retention the receiver must honour.
+    pub retention: Option<String>,
+}
+
+impl Grant {
+    /// Whether the grant is in force at `now`.
+    pub fn is_active(&self, now: i64) -> bool {
+        self.revoked.is_none()
+            && self.from.is_none_or(|from| from <= now)
+            && self.until.is_none_or(|until| now < until)
+    }
+
+    /// Whether it lets its grantee receive `stream` at `now`.
+    pub fn allows(&self, stream: &str, now: i64) -> bool {
+        self.is_active(now) && self.streams.matches(stream)
+    }
+
+    /// The earliest time the grantee may read at `now` (µs).
+    pub fn history_start(&self, now: i64) -> Result<i64> {
+        let Some(depth) = &self.max_history else {
+            return Ok(i64::MIN);
+        };
+        let span = parse_duration(depth).map_err(Error::Config)?;
+        jiff::Timestamp::from_microsecond(now)
+            .and_then(|t| t.to_zoned(jiff::tz::TimeZone::UTC).checked_sub(span))
+            .map(|z| z.timestamp().as_microsecond())
+            .map_err(|e| Error::Config(format!("max history {depth} of grant {}: {e}", self.id)))
+    }
+}
+
+/// Checks that `jid` is a bare JID: `local@domain`, no resource.
+pub fn check_bare_jid(jid: &str) -> Result<()> {
+    let bad = |why: &str| Err(Error::Invalid(format!("{jid:?} is not a bare JID ({why})")));
+    let Some((local, domain)) = jid.split_once('@') else {
+        return bad("expected local@domain");
+    };
+    if local.is_empty() || domain.is_empty() {
+        return bad("expected local@domain");
+    }
+    if jid.contains('/') {
+        return bad("a grant names a bare JID, without /resource");
+    }
+    if jid.chars().any(|c| c.is_whitespace() || c.is_control()) || domain.contains('@') {
+        return bad("spaces, control characters or a second @");
+    }
+    Ok(())
+}
+
+impl NewGrant {
+    /// Checks what can be checked before storing it.
+    pub fn check(&self) -> Result<()> {
+        check_bare_jid(&self.grantee)?;
+        for (what, value) in [
+            ("max history", &self.max_history),
+            ("retention", &self.retention),
+        ] {
+            if let Some(value) = value {
+                parse_duration(value).map_err(|e| Error::Invalid(format!("{what}: {e}")))?;
+            }
+        }
+        if let Some(every) = &self.min_aggregation {
+            crate::calendar::Every::parse(every)
+                .map_err(|e| Error::Invalid(format!("minimum aggregation: {e}")))?;
+        }
+        if let (Some(from), Some(until)) = (self.from, self.until)
+            && from >= until
+        {
+            return Err(Error::Invalid(
+                "the grant's end must come after its start".into(),
+            ));
+        }
+        if let Some(purpose) = &self.purpose
+            && purpose.len() > 1000
+        {
+            return Err(Error::Invalid(
+                "the purpose is longer than 1000 bytes".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+const GRANT_COLUMNS: &str = "id, grantee, streams, purpose, valid_from, valid_until, max_history, min_aggregation, retention, created, revoked";
+
+fn grant_from(row: &[Cell]) -> Result<Grant> {
+    let id = row[0].int()?;
+    let streams = row[2]
+        .text()?
+        .parse()
+        .map_err(|e| Error::Config(format!("grant {id} in the database: {e}")))?;
+    Ok(Grant {
+        id,
+        grantee: row[1].text()?,
+        streams,
+        purpose: row[3].opt_text()?,
+        from: row[4].opt_int()?,
+        until: row[5].opt_int()?,
+        max_history: row[6].opt_text()?,
+        min_aggregation: row[7].opt_text()?,
+        retention: row[8].opt_text()?,
+        created: row[9].int()?,
+        revoked: row[10].opt_int()?,
+    })
+}
+
+pub(crate) fn insert_grant(db: &mut dyn Db, grant: &NewGrant, now: i64) -> Result<Grant> {
+    let rows = db.query(
+        &format!(
+            "INSERT INTO grants (grantee, streams, purpose, valid_from, valid_until, max_history, min_aggregation, retention, created)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING {GRANT_COLUMNS}"
+        ),
+        &[
+            Param::Text(Some(&grant.grantee)),
+            Param::Text(Some(grant.streams.as_str())),
+            Param::Text(grant.purpose.as_deref()),
+            Param::Int(grant.from),
+            Param::Int(grant.until),
+            Param::Text(grant.max_history.as_deref()),
+            Param::Text(grant.min_aggregation.as_deref()),
+            Param::Text(grant.retention.as_deref()),
+            Param::Int(Some(now)),
+        ],
+    )?;
+    grant_from(&rows[0])
+}
+
+pub(crate) fn grants(db: &mut dyn Db) -> Result<Vec<Grant>> {
+    db.query(
+        &format!("SELECT {GRANT_COLUMNS} FROM grants ORDER BY id"),
+        &[],
+    )?
+    .iter()
+    .map(|r| grant_from(r))
+    .collect()
+}
+
+pub(crate) fn grant(db: &mut dyn Db, id: i64) -> Result<Option<Grant>> {
+    db.query(
+        &format!("SELECT {GRANT_COLUMNS} FROM grants WHERE id = $1"),
+        &[Param::Int(Some(id))],
+    )?
+    .first()
+    .map(|r| grant_from(r))
+    .transpose()
+}
+
+/// The grants given to `grantee` that are in force at `now`.
+pub(crate) fn active_grants(db: &mut dyn Db, grantee: &str, now: i64) -> Result<Vec<Grant>> {
+    Ok(db
+        .query(
+            &format!(
+                "SELECT {GRANT_COLUMNS} FROM grants WHERE grantee = $1 AND revoked IS NULL ORDER BY id"
+            ),
+            &[Param::Text(Some(grantee))],
+        )?
+        .iter()
+        .map(|r| grant_from(r))
+        .collect::<Result<Vec<_>>>()?
+        .into_iter()
+        .filter(|g| g.is_active(now))
+        .collect())
+}
+
+/// Marks a grant revoked, ends the subscriptions it allowed and the pushes
+/// still queued under it, and queues a revocation notice to its grantee.
+pub(crate) fn revoke(db: &mut dyn Db, id: i64, now: i64) -> Result<Grant> {
+    let grant = grant(db, id)?.ok_or_else(|| Error::NotFound(format!("there is no grant {id}")))?;
+    if grant.revoked.is_some() {
+        return Err(Error::Invalid(format!("grant {id} is revoked already")));
+    }
+    db.execute(
+        "UPDATE grants SET revoked = $1 WHERE id = $2",
+        &[Param::Int(Some(now)), Param::Int(Some(id))],
+    )?;
+    db.execute(
+        "DELETE FROM subscriptions WHERE grant_id = $1",
+        &[Param::Int(Some(id))],
+    )?;
+    db.execute(
+        "DELETE FROM outbox WHERE grant_id = $1",
+        &[Param::Int(Some(id))],
+    )?;
+    db.execute(
+        "INSERT INTO outbox (peer, kind, grant_id, encoding, created) VALUES ($1, 'revoked', $2, 'xml', $3)",
+        &[
+            Param::Text(Some(&grant.grantee)),
+            Param::Int(Some(id)),
+            Param::Int(Some(now)),
+        ],
+    )?;
+    Ok(Grant {
+        revoked: Some(now),
+        ..grant
+    })
+}
+
+/// How pushes to a subscriber are encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Encoding {
+    /// SenML XML records, as any Quoalise client reads them.
+    Xml,
+    /// SenML CBOR in one element, for fedwatt peers that asked for it.
+    Cbor,
+}
+
+impl Encoding {
+    /// Its name in the database.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Encoding::Xml => "xml",
+            Encoding::Cbor => "cbor",
+        }
+    }
+
+    fn parse(text: &str) -> Result<Encoding> {
+        match text {
+            "xml" => Ok(Encoding::Xml),
+            "cbor" => Ok(Encoding::Cbor),
+            other => Err(Error::Config(format!("encoding {other:?} in the database"))),
+        }
+    }
+}
+
+/// A peer's subscription to a stream.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Subscription {
+    /// The subscriber's bare JID; pushes go there.
+    pub peer: String,
+    /// The stream.
+    pub stream: String,
+    /// The grant that allowed it.
+    pub grant: i64,
+    /// How pushes are encoded.
+    pub encoding: Encoding,
+    /// Since when, µs.
+    pub created: i64,
+}
+
+pub(crate) fn subscribe(
+    db: &mut dyn Db,
+    peer: &str,
+    stream: i64,
+    grant: i64,
+    encoding: Encoding,
+    now: i64,
+) -> Result<()> {
+    // A second subscribe renews the first: same stream, newest grant.
+    db.execute(
+        "DELETE FROM subscriptions WHERE stream = $1 AND peer = $2",
+        &[Param::Int(Some(stream)), Param::Text(Some(peer))],
+    )?;
+    db.execute(
+        "INSERT INTO subscriptions (peer, stream, grant_id, encoding, created) VALUES ($1, $2, $3, $4, $5)",
+        &[
+            Param::Text(Some(peer)),
+            Param::Int(Some(stream)),
+            Param::Int(Some(grant)),
+            Param::Text(Some(encoding.as_str())),
+            Param::Int(Some(now)),
+        ],
+    )?;
+    Ok(())
+}
+
+pub(crate) fn unsubscribe(db: &mut dyn Db, peer: &str, stream: i64) -> Result<bool> {
+    Ok(db.execute(
+        "DELETE FROM subscriptions WHERE stream = $1 AND peer = $2",
+        &[Param::Int(Some(stream)), Param::Text(Some(peer))],
+    )? > 0)
+}
+
+pub(crate) fn subscriptions(db: &mut dyn Db) -> Result<Vec<Subscription>> {
+    db.query(
+        "SELECT s.peer, t.name, s.grant_id, s.encoding, s.created
+         FROM subscriptions s JOIN streams t ON t.id = s.stream ORDER BY s.peer, t.name",
+        &[],
+    )?
+    .iter()
+    .map(|r| {
+        Ok(Subscription {
+            peer: r[0].text()?,
+            stream: r[1].text()?,
+            grant: r[2].int()?,
+            encoding: Encoding::parse(&r[3].text()?)?,
+            created: r[4].int()?,
+        })
+    })
+    .collect()
+}
+
+/// Points a push carries at most: 2,000 SenML XML records are about 80 kB,
+/// well under the 256 KiB stanza limit of a stock Prosody.
+pub const PUSH_RECORDS: usize = 2_000;
+
+/// Queues a push of `[from, to)` of a stream to each of its subscribers,
+/// in the transaction that stored those points. Returns the rows queued.
+pub(crate) fn enqueue_pushes(
+    db: &mut dyn Db,
+    stream: i64,
+    from: i64,
+    to: i64,
+    now: i64,
+) -> Result<u64> {
+    db.execute(
+        "INSERT INTO outbox (peer, kind, grant_id, stream, from_time, to_time, encoding, created)
+         SELECT peer, 'data', grant_id, stream, $1, $2, encoding, $3 FROM subscriptions WHERE stream = $4",
+        &[
+            Param::Int(Some(from)),
+            Param::Int(Some(to)),
+            Param::Int(Some(now)),
+            Param::Int(Some(stream)),
+        ],
+    )
+}
+
+/// What a queued push announces.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PushKind {
+    /// The points of a stream in `[from, to)`.
+    Data {
+        /// The stream's name.
+        stream: String,
+        /// Start, µs.
+        from: i64,
+        /// End, µs, excluded.
+        to: i64,
+    },
+    /// The grant was revoked: the peer must delete what it received under it.
+    Revoked,
+}
+
+/// A push waiting in the outbox for its receipt.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Push {
+    /// Sequence number, unique among this node's pushes, increasing.
+    pub seq: i64,
+    /// The bare JID it goes to.
+    pub peer: String,
+    /// The grant it is sent under.
+    pub grant: i64,
+    /// What it carries.
+    pub kind: PushKind,
+    /// How to encode it.
+    pub encoding: Encoding,
+    /// How many times it was sent before.
+    pub attempts: u32,
+}
+
+/// Delay before re-sending a push that was sent `attempts` times without
+/// a receipt: 5 s, doubling, at most 5 minutes.
+pub fn retry_delay(attempts: u32) -> i64 {
+    let seconds = 5i64 << attempts.min(6);
+    seconds.min(300) * 1_000_000
+}
+
+/// Claims the pushes due at `now` (at most `limit`), oldest first, and
+/// schedules their next attempt, as if each were sent now. A push that is
+/// acknowledged meanwhile is deleted; one that is not comes back due.
+pub(crate) fn claim_due(db: &mut dyn Db, now: i64, limit: usize) -> Result<Vec<Push>> {
+    let lock = match db.dialect() {
+        crate::db::Dialect::Postgres => " FOR UPDATE OF o SKIP LOCKED",
+        crate::db::Dialect::Sqlite => "",
+    };
+    let rows = db.query(
+        &format!(
+            "SELECT o.seq, o.peer, o.grant_id, o.kind, t.name, o.from_time, o.to_time, o.encoding, o.attempts
+             FROM outbox o LEFT JOIN streams t ON t.id = o.stream
+             WHERE o.next_try <= $1 ORDER BY o.seq LIMIT $2{lock}"
+        ),
+        &[Param::Int(Some(now)), Param::Int(Some(limit as i64))],
+    )?;
+    let mut pushes = Vec::with_capacity(rows.len());
+    for r in rows {
+        let seq = r[0].int()?;
+        let attempts = r[8].int()?.clamp(0, u32::MAX.into()) as u32;
+        let kind = match r[3].text()?.as_str() {
+            "revoked" => PushKind::Revoked,
+            _ => match r[4].opt_text()? {
+                Some(stream) => PushKind::Data {
+                    stream,
+                    from: r[5].int()?,
+                    to: r[6].int()?,
+                },
+                None => {
+                    // Its stream is gone: nothing left to send.
+                    db.execute(
+                        "DELETE FROM outbox WHERE seq = $1",
+                        &[Param::Int(Some(seq))],
+                    )?;
+                    continue;
+                }
+            },
+        };
+        db.execute(
+            "UPDATE outbox SET attempts = attempts + 1, next_try = $1 WHERE seq = $2",
+            &[
+                Param::Int(Some(now + retry_delay(attempts))),
+                Param::Int(Some(seq)),
+            ],
+        )?;
+        pushes.push(Push {
+            seq,
+            peer: r[1].text()?,
+            grant: r[2].int()?,
+            kind,
+            encoding: Encoding::parse(&r[7].text()?)?,
+            attempts,
+        });
+    }
+    Ok(pushes)
+}
+
+/// Deletes an acknowledged (or abandoned) push; whether it was there.
+pub(crate) fn delete_push(db: &mut dyn Db, peer: &str, seq: i64) -> Result<bool> {
+    Ok(db.execute(
+        "DELETE FROM outbox WHERE seq = $1 AND peer = $2",
+        &[Param::Int(Some(seq)), Param::Text(Some(peer))],
+    )? > 0)
+}
+
+/// Number of pushes waiting in the outbox.
+pub(crate) fn outbox_len(db: &mut dyn Db) -> Result<u64> {
+    Ok(db.query("SELECT count(*) FROM outbox", &[])?[0][0].int()? as u64)
+}
+
+/// Records a push taken in; `false` if it was taken in before.
+pub(crate) fn note_received(db: &mut dyn Db, peer: &str, seq: i64, now: i64) -> Result<bool> {
+    Ok(db.execute(
+        "INSERT INTO inbox (peer, seq, received) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+        &[
+            Param::Text(Some(peer)),
+            Param::Int(Some(seq)),
+            Param::Int(Some(now)),
+        ],
+    )? > 0)
+}
+
+/// Remembers that `stream` holds what `peer` sent under its grant `grant`.
+pub(crate) fn note_received_stream(
+    db: &mut dyn Db,
+    stream: i64,
+    peer: &str,
+    grant: i64,
+) -> Result<()> {
+    db.execute(
+        "INSERT INTO received_streams (stream, peer, grant_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+        &[
+            Param::Int(Some(stream)),
+            Param::Text(Some(peer)),
+            Param::Int(Some(grant)),
+        ],
+    )?;
+    Ok(())
+}
+
+/// The streams received from `peer` under its grant `grant`.
+pub(crate) fn received_streams(db: &mut dyn Db, peer: &str, grant: i64) -> Result<Vec<i64>> {
+    db.query(
+        "SELECT stream FROM received_streams WHERE peer = $1 AND grant_id = $2 ORDER BY stream",
+        &[Param::Text(Some(peer)), Param::Int(Some(grant))],
+    )?
+    .iter()
+    .map(|r| r[0].int())
+    .collect()
+}
+
+/// Deletes a stream with its points, rollups and federation rows; returns
+/// its number of points.
+pub(crate) fn delete_stream(db: &mut dyn Db, stream: i64) -> Result<u64> {
+    let count = db
+        .query(
+            "SELECT count FROM streams WHERE id = $1",
+            &[Param::Int(Some(stream))],
+        )?
+        .first()
+        .map(|r| r[0].int())
+        .transpose()?
+        .unwrap_or(0);
+    for table in [
+        "DELETE FROM chunks WHERE stream = $1",
+        "DELETE FROM hours WHERE stream = $1",
+        "DELETE FROM days WHERE stream = $1",
+        "DELETE FROM subscriptions WHERE stream = $1",
+        "DELETE FROM outbox WHERE stream = $1",
+        "DELETE FROM received_streams WHERE stream = $1",
+        "DELETE FROM streams WHERE id = $1",
+    ] {
+        db.execute(table, &[Param::Int(Some(stream))])?;
+    }
+    Ok(count.max(0) as u64)
+}
+
+/// Remembers that this node subscribed to `stream` at `peer`: pushes of
+/// that stream from that peer are taken in.
+pub(crate) fn add_remote_subscription(
+    db: &mut dyn Db,
+    peer: &str,
+    stream: &str,
+    now: i64,
+) -> Result<()> {
+    db.execute(
+        "INSERT INTO remote_subscriptions (peer, stream, created) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+        &[
+            Param::Text(Some(peer)),
+            Param::Text(Some(stream)),
+            Param::Int(Some(now)),
+        ],
+    )?;
+    Ok(())
+}
+
+pub(crate) fn remove_remote_subscription(
+    db: &mut dyn Db,
+    peer: &str,
+    stream: &str,
+) -> Result<bool> {
+    Ok(db.execute(
+        "DELETE FROM remote_subscriptions WHERE peer = $1 AND stream = $2",
+        &[Param::Text(Some(peer)), Param::Text(Some(stream))],
+    )? > 0)
+}
+
+/// The streams this node subscribed to at `peer`.
+pub(crate) fn remote_subscriptions(db: &mut dyn Db, peer: &str) -> Result<Vec<String>> {
+    db.query(
+        "SELECT stream FROM remote_subscriptions WHERE peer = $1 ORDER BY stream",
+        &[Param::Text(Some(peer))],
+    )?
+    .iter()
+    .map(|r| r[0].text())
+    .collect()
+}
+
+/// Forgets the inbox entries older than `before`: a push re-sent later than
+/// that is taken in again, harmlessly, since points replace.
+pub(crate) fn prune_inbox(db: &mut dyn Db, before: i64) -> Result<u64> {
+    db.execute(
+        "DELETE FROM inbox WHERE received < $1",
+        &[Param::Int(Some(before))],
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bare_jids_are_checked() {
+        assert!(check_bare_jid("node@b.fedwatt.test").is_ok());
+        for bad in [
+            "b.fedwatt.test",
+            "@b",
+            "node@",
+            "node@b/res",
+            "a b@c",
+            "a@b@c",
+        ] {
+            assert!(check_bare_jid(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_grant_is_active_in_its_window_until_revoked() {
+        let mut g = Grant {
+            id: 1,
+            grantee: "n@b".into(),
+            streams: "urn:dev:prm:1_*".parse().unwrap(),
+            purpose: None,
+            from: Some(100),
+            until: Some(200),
+            max_history: None,
+            min_aggregation: None,
+            retention: None,
+            created: 0,
+            revoked: None,
+        };
+        assert!(!g.is_active(99));
+        assert!(g.is_active(100));
+        assert!(g.allows("urn:dev:prm:1_consumption", 150));
+        assert!(!g.allows("urn:dev:prm:2_consumption", 150));
+        assert!(!g.is_active(200));
+        g.revoked = Some(120);
+        assert!(!g.is_active(150));
+    }
+
+    #[test]
+    fn retries_back_off_to_five_minutes() {
+        assert_eq!(retry_delay(0), 5_000_000);
+        assert_eq!(retry_delay(1), 10_000_000);
+        assert_eq!(retry_delay(20), 300_000_000);
+    }
+}

@@ -1,0 +1,252 @@
+//! What the federation keeps in the store — grants, subscriptions, the
+//! outbox, the inbox, the audit chain — on SQLite, and on PostgreSQL when
+//! POSTGRES_TEST_URL names a server (scripts/test starts one).
+
+use senml::{Format, resolve_slice_indexed};
+use store::{Encoding, NewGrant, PeerPack, PushKind, Received, SigningKey, Store};
+
+fn stores(test: &str) -> Vec<Store> {
+    let dir = std::env::temp_dir().join(format!("fedwatt-fedstore-{test}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut stores = vec![Store::open(None, &dir, "UTC").unwrap()];
+    match std::env::var("POSTGRES_TEST_URL") {
+        Ok(admin) => {
+            let name = format!("fedwatt_fedstore_{test}_{}", std::process::id());
+            let mut client = postgres::Client::connect(&admin, postgres::NoTls).unwrap();
+            client
+                .batch_execute(&format!("DROP DATABASE IF EXISTS {name}"))
+                .unwrap();
+            client
+                .batch_execute(&format!("CREATE DATABASE {name}"))
+                .unwrap();
+            let base = admin.rsplit_once('/').unwrap().0;
+            stores.push(Store::open(Some(&format!("{base}/{name}")), &dir, "UTC").unwrap());
+        }
+        Err(_) => assert!(
+            std::env::var("CI").is_err(),
+            "POSTGRES_TEST_URL is not set: run the tests with scripts/test"
+        ),
+    }
+    stores
+}
+
+fn pack(name: &str, from: i64, n: i64) -> Vec<(usize, senml::Record)> {
+    let records: Vec<String> = (0..n)
+        .map(|i| {
+            format!(
+                r#"{{"n":"{name}","t":{},"v":{i},"u":"W"}}"#,
+                from + 1800 * i
+            )
+        })
+        .collect();
+    resolve_slice_indexed(
+        format!("[{}]", records.join(",")).as_bytes(),
+        Format::Json,
+        0.0,
+    )
+    .unwrap()
+}
+
+fn grant(to: &str, streams: &str) -> NewGrant {
+    NewGrant {
+        grantee: to.into(),
+        streams: streams.parse().unwrap(),
+        purpose: Some("study".into()),
+        from: None,
+        until: None,
+        max_history: None,
+        min_aggregation: None,
+        retention: Some("P1Y".into()),
+    }
+}
+
+const METER: &str = "urn:dev:prm:30001610071843_consumption/power/active/raw";
+
+#[test]
+fn a_subscribed_stream_queues_pushes_in_its_own_transaction_until_revoked() {
+    for store in stores("outbox") {
+        store.ingest(&pack(METER, 1_700_000_000, 10), None).unwrap();
+        let g = store
+            .add_grant(&grant("node@b.example", "urn:dev:prm:300016*"))
+            .unwrap();
+        let info = store.stream(METER).unwrap().unwrap();
+        assert_eq!(
+            store
+                .grant_for("node@b.example", &info, store::now_micros())
+                .unwrap()
+                .unwrap()
+                .id,
+            g.id
+        );
+        assert!(
+            store
+                .grant_for("other@b.example", &info, store::now_micros())
+                .unwrap()
+                .is_none()
+        );
+        store
+            .subscribe("node@b.example", METER, g.id, Encoding::Cbor)
+            .unwrap();
+
+        // 4,500 new points: three pushes of at most 2,000.
+        store
+            .ingest(&pack(METER, 1_800_000_000, 4_500), None)
+            .unwrap();
+        assert_eq!(store.outbox_len().unwrap(), 3);
+        let now = store::now_micros();
+        let pushes = store.claim_pushes(now, 10).unwrap();
+        assert_eq!(pushes.len(), 3);
+        assert!(pushes.windows(2).all(|w| w[0].seq < w[1].seq));
+        assert!(
+            matches!(&pushes[0].kind, PushKind::Data { stream, from, .. }
+            if stream == METER && *from == 1_800_000_000_000_000)
+        );
+        assert_eq!(pushes[0].encoding, Encoding::Cbor);
+        // Claimed pushes come back due only after their retry delay.
+        assert!(store.claim_pushes(now, 10).unwrap().is_empty());
+        assert_eq!(
+            store
+                .claim_pushes(now + store::retry_delay(0), 10)
+                .unwrap()
+                .len(),
+            3
+        );
+        // A receipt from someone else deletes nothing.
+        assert!(
+            !store
+                .push_acknowledged("intruder@b.example", pushes[0].seq)
+                .unwrap()
+        );
+        assert!(
+            store
+                .push_acknowledged("node@b.example", pushes[0].seq)
+                .unwrap()
+        );
+        assert!(
+            !store
+                .push_acknowledged("node@b.example", pushes[0].seq)
+                .unwrap()
+        );
+        assert_eq!(store.outbox_len().unwrap(), 2);
+
+        // Revocation drops what is queued, ends the subscription, and
+        // queues one notice for the grantee.
+        store.revoke_grant(g.id).unwrap();
+        assert!(store.subscriptions().unwrap().is_empty());
+        let left = store.claim_pushes(now + 3_600_000_000, 10).unwrap();
+        assert_eq!(left.len(), 1);
+        assert_eq!(left[0].kind, PushKind::Revoked);
+        assert_eq!(left[0].peer, "node@b.example");
+        store.ingest(&pack(METER, 1_900_000_000, 5), None).unwrap();
+        assert_eq!(store.outbox_len().unwrap(), 1, "nothing more is queued");
+        assert!(
+            store
+                .revoke_grant(g.id)
+                .unwrap_err()
+                .to_string()
+                .contains("revoked already")
+        );
+    }
+}
+
+#[test]
+fn pushes_from_a_peer_are_stored_once_tagged_with_it_and_erased_on_revocation() {
+    for store in stores("inbox") {
+        let from = |seq| PeerPack {
+            peer: "node@a.example",
+            seq: Some(seq),
+            grant: 7,
+            retention: Some("P1Y"),
+            payload_hash: "00",
+            metadata: &[],
+        };
+        assert_eq!(
+            store
+                .ingest_from_peer(&pack(METER, 1_700_000_000, 48), from(1))
+                .unwrap(),
+            Received::Stored(48)
+        );
+        assert_eq!(
+            store
+                .ingest_from_peer(&pack(METER, 1_700_000_000, 48), from(1))
+                .unwrap(),
+            Received::Duplicate
+        );
+        assert_eq!(
+            store
+                .ingest_from_peer(&pack(METER, 1_700_086_400, 48), from(2))
+                .unwrap(),
+            Received::Stored(48)
+        );
+        let info = store.stream(METER).unwrap().unwrap();
+        assert_eq!(info.count, 96);
+        assert_eq!(info.origin.as_deref(), Some("node@a.example"));
+        assert_eq!(info.metadata.retention.as_deref(), Some("P1Y"));
+        // Neither a local writer nor another peer may write it.
+        let e = store
+            .ingest(&pack(METER, 1_600_000_000, 1), None)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("is received from node@a.example"), "{e}");
+        let other = PeerPack {
+            peer: "node@c.example",
+            ..from(3)
+        };
+        assert!(
+            store
+                .ingest_from_peer(&pack(METER, 1_600_000_000, 1), other)
+                .is_err()
+        );
+        // Nor is it ever granted onwards.
+        store.add_grant(&grant("node@c.example", "*")).unwrap();
+        assert!(
+            store
+                .grant_for("node@c.example", &info, store::now_micros())
+                .unwrap()
+                .is_none()
+        );
+
+        assert_eq!(store.erase_from_peer("node@a.example", 7).unwrap(), 96);
+        assert!(store.stream(METER).unwrap().is_none());
+    }
+}
+
+#[test]
+fn the_audit_chain_verifies_and_names_the_first_altered_entry() {
+    for store in stores("audit") {
+        let key = SigningKey::from_bytes(&[9; 32]);
+        let g = store.add_grant(&grant("node@b.example", "*")).unwrap();
+        store
+            .audit(&[(
+                "command",
+                Some("node@b.example"),
+                serde_json::json!({"records": 3}),
+            )])
+            .unwrap();
+        assert_eq!(store.audit_checkpoint(&key).unwrap(), Some(2));
+        assert_eq!(
+            store.audit_checkpoint(&key).unwrap(),
+            None,
+            "signed already"
+        );
+        store.revoke_grant(g.id).unwrap();
+        let report = store.verify_audit(key.verifying_key()).unwrap();
+        assert_eq!(report.broken, None);
+        assert_eq!((report.entries, report.checkpoints), (3, 1));
+        let wrong = SigningKey::from_bytes(&[1; 32]);
+        assert_eq!(
+            store
+                .verify_audit(wrong.verifying_key())
+                .unwrap()
+                .broken
+                .unwrap()
+                .0,
+            2
+        );
+        let entries = store.audit_entries(1, 10).unwrap();
+        assert_eq!(
+            entries.iter().map(|e| e.kind.as_str()).collect::<Vec<_>>(),
+            ["grant", "command", "revoke"]
+        );
+    }
+}
