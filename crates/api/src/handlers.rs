@@ -222,6 +222,7 @@ fn stream_json(s: &StreamInfo) -> Json_ {
         "count": s.count,
         "first": s.first.map(|t| format_time(t, &utc)),
         "last": s.last.map(|t| format_time(t, &utc)),
+        "origin": s.origin,
     })
 }
 

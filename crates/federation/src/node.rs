@@ -35,9 +35,6 @@ const WINDOW: usize = 512;
 /// Incoming stanzas served at once, at most.
 const CONCURRENT_STANZAS: usize = 64;
 
-/// How often the audit trail gets a signed checkpoint (when it grew).
-const CHECKPOINT_EVERY: Duration = Duration::from_secs(60);
-
 /// How often the outbox is looked at without being woken (pushes queued by
 /// another process, retries).
 const OUTBOX_POLL: Duration = Duration::from_millis(500);
@@ -88,11 +85,14 @@ struct Shared {
     in_flight: Mutex<InFlight>,
 }
 
-/// Runs the node's federation until `shutdown` turns true.
+/// Runs the node's federation until `shutdown` turns true, signing an audit
+/// checkpoint with `key` every `checkpoint_every` (when the trail grew) and
+/// at the end.
 pub async fn run(
     config: XmppConfig,
     store: Store,
     key: SigningKey,
+    checkpoint_every: Duration,
     status: Arc<Status>,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(), Error> {
@@ -123,7 +123,7 @@ pub async fn run(
     });
     let sender = tokio::spawn(send_outbox(shared.clone()));
     let stanzas = Arc::new(Semaphore::new(CONCURRENT_STANZAS));
-    let mut checkpoint = tokio::time::interval(CHECKPOINT_EVERY);
+    let mut checkpoint = tokio::time::interval(checkpoint_every);
     let mut prune = tokio::time::interval(Duration::from_secs(3600));
     tracing::info!("XMPP: connecting as {full}");
     loop {
@@ -186,6 +186,8 @@ pub async fn run(
     }
     sender.abort();
     shared.status.online.store(false, Ordering::Relaxed);
+    let store = shared.store.clone();
+    let _ = tokio::task::spawn_blocking(move || store.audit_checkpoint(&key)).await;
     let _ = tokio::time::timeout(Duration::from_secs(2), client.send_end()).await;
     Ok(())
 }

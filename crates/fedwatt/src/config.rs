@@ -42,12 +42,23 @@ pub struct Xmpp {
 }
 
 /// `[audit]`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Audit {
     /// The Ed25519 key that signs checkpoints (64 hex digits), created on
     /// first use; default `audit.key` in the data directory.
     pub key_file: String,
+    /// Seconds between signed checkpoints (when the trail grew).
+    pub checkpoint_interval: u64,
+}
+
+impl Default for Audit {
+    fn default() -> Self {
+        Audit {
+            key_file: String::new(),
+            checkpoint_interval: 300,
+        }
+    }
 }
 
 /// `[http]`.

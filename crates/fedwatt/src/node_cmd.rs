@@ -110,6 +110,7 @@ pub fn serve(options: &NodeOptions, serve: Serve) -> Result<ExitCode, String> {
                 xmpp,
                 store.clone(),
                 audit_key,
+                Duration::from_secs(config.audit.checkpoint_interval.max(1)),
                 status.clone(),
                 stopped,
             ))),

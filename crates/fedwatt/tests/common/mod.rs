@@ -152,10 +152,26 @@ impl Place {
                     .to_owned();
             }
         };
-        // Keep draining the log so that the node never blocks on it.
+        // Keep draining the log so that the node never blocks on it; it
+        // stays in node.log for whoever investigates a failure.
+        let log_path = self.dir.join("node.log");
         std::thread::spawn(move || {
-            let mut sink = String::new();
-            let _ = lines.read_to_string(&mut sink);
+            use std::io::Write;
+            let mut file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(log_path)
+                .ok();
+            if let Some(f) = file.as_mut() {
+                let _ = f.write_all(log.as_bytes());
+            }
+            let mut line = String::new();
+            while lines.read_line(&mut line).is_ok_and(|n| n > 0) {
+                if let Some(f) = file.as_mut() {
+                    let _ = f.write_all(line.as_bytes());
+                }
+                line.clear();
+            }
         });
         Node {
             child,
