@@ -421,6 +421,8 @@ impl Store {
                 "grant": from.grant,
                 "streams": names,
                 "records": applied.written,
+                "from": records.iter().map(|(_, r)| r.time).min(),
+                "to": records.iter().map(|(_, r)| r.time).max(),
                 "sha256": from.payload_hash,
             });
             audit::append(db, now, "received", Some(from.peer), &detail.to_string())?;

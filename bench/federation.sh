@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# Federation benchmark: node A pushes to node B across two stock Prosody
+# 0.12 servers federating by s2s on loopback (deploy/dev/xmpp, installed if
+# missing). Prints one JSON line per measure and a Markdown table for
+# bench/RESULTS.md (see bench/federation.py for what is measured).
+#
+#   bench/federation.sh              # full volumes
+#   bench/federation.sh --scale 0.1  # a quick run
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+echo "== building fedwatt" >&2
+cargo build --release --locked -p fedwatt >&2
+fedwatt=$PWD/target/release/fedwatt
+xmpp_dir=$(deploy/dev/xmpp start)
+
+work=$(mktemp -d /tmp/fedwatt-fedbench.XXXXXX)
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+run=$$
+declare -A port=([a]=18281 [b]=18282) address=([a]=127.0.0.2:5222 [b]=127.0.0.3:5222)
+declare -A token pid
+for d in a b; do
+  user="bench-$run"
+  deploy/dev/xmpp adduser "$d" "$user" "$user-pw"
+  cat >"$work/$d.toml" <<TOML
+data_dir = "$work/$d"
+[http]
+listen = "127.0.0.1:${port[$d]}"
+[xmpp]
+jid = "$user@$d.fedwatt.test/node"
+password = "$user-pw"
+address = "${address[$d]}"
+ca_file = "$xmpp_dir/ca.pem"
+TOML
+  token[$d]=$($fedwatt --config "$work/$d.toml" token create --name bench --scope admin)
+  $fedwatt --config "$work/$d.toml" serve 2>"$work/$d.log" &
+  pid[$d]=$!; pids+=("${pid[$d]}")
+done
+for d in a b; do
+  for _ in $(seq 100); do
+    curl -fs "http://127.0.0.1:${port[$d]}/healthz" | grep -q '"online":true' && break
+    sleep 0.1
+  done
+done
+stream="urn:dev:prm:30001610071843_consumption/power/active/raw"
+curl -fs -XPOST -H "Authorization: Bearer ${token[a]}" -H "Content-Type: application/senml+json" \
+  --data "[{\"n\":\"$stream\",\"u\":\"W\",\"t\":1800000000,\"v\":1}]" "http://127.0.0.1:${port[a]}/api/v1/data" >/dev/null
+$fedwatt --config "$work/a.toml" grant add --to "bench-$run@b.fedwatt.test" --streams "$stream" >&2
+$fedwatt --config "$work/b.toml" peer subscribe "bench-$run@a.fedwatt.test/node" "$stream" >&2
+
+results="$work/results.jsonl"
+python3 bench/federation.py --fedwatt "$fedwatt" \
+  --a "${port[a]},${token[a]},${pid[a]},$work/a" --b "${port[b]},${token[b]},${pid[b]},$work/b" \
+  --prosody-a "$(cat "$xmpp_dir/a/prosody.pid")" --prosody-b "$(cat "$xmpp_dir/b/prosody.pid")" "$@" | tee "$results"
+
+python3 - "$results" <<'PY'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+print()
+print("| pack | records | records/s A→B | pushes/s | CPU s: node A / Prosody a / Prosody b / node B |")
+print("|---:|---:|---:|---:|---|")
+for r in (r["throughput"] for r in rows if "throughput" in r):
+    c = r["cpu_seconds"]
+    print(f"| {r['pack']:,} | {r['records']:,} | {r['records_per_s']:,} | {r['pushes_per_s']} | "
+          f"{c['node A']} / {c['Prosody a']} / {c['Prosody b']} / {c['node B']} (over {r['seconds']} s) |")
+for l in (r["latency"] for r in rows if "latency" in r):
+    c = l["cpu_seconds"]
+    print()
+    print(f"single-record pushes at {l['achieved_rate']}/s ({l['pushes']} pushes), ingest at A to commit at B: "
+          f"p50 {l['p50_ms']} ms, p99 {l['p99_ms']} ms, max {l['max_ms']} ms; "
+          f"CPU s node A {c['node A']}, Prosody a {c['Prosody a']}, Prosody b {c['Prosody b']}, node B {c['node B']}")
+PY
