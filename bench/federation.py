@@ -141,6 +141,7 @@ def latency(a, b, rate, seconds, t0, prosody):
             delays.append((e["time"] - d["from"]) / 1000)
     delays.sort()
     q = lambda p: round(delays[min(len(delays) - 1, int(p * len(delays)))], 2)
+    slow = sum(1 for d in delays if d > 1000)
     return {
         "rate": rate,
         "pushes": len(delays),
@@ -148,6 +149,7 @@ def latency(a, b, rate, seconds, t0, prosody):
         "p50_ms": q(0.50),
         "p99_ms": q(0.99),
         "max_ms": round(delays[-1], 2),
+        "over_1s": slow,
         "cpu_seconds": cpu,
     }
 

@@ -19,7 +19,9 @@ pids=()
 cleanup() {
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
-  rm -rf "$work"
+  # The nodes' logs and audit trails stay for a look.
+  rm -rf /tmp/fedwatt-fedbench-last
+  mv "$work" /tmp/fedwatt-fedbench-last
 }
 trap cleanup EXIT
 

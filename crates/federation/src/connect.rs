@@ -134,7 +134,12 @@ impl ServerConnector for Connector {
         tokio_xmpp::Error,
     > {
         let domain = jid.domain().as_str();
-        let tcp = BufStream::new(self.dns.resolve().await?);
+        let tcp = self.dns.resolve().await?;
+        // Pushes and receipts are small writes that must leave at once:
+        // with Nagle's algorithm, each would wait for the previous one's
+        // acknowledgement (tens of milliseconds with delayed ACKs).
+        tcp.set_nodelay(true)?;
+        let tcp = BufStream::new(tcp);
         let plain = initiate_stream(tcp, ns, header(domain), timeouts).await?;
         let (features, mut plain): (_, XmlStream<_, FallibleStreamElement>) =
             plain.recv_features().await?;

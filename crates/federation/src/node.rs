@@ -6,7 +6,7 @@
 //! its answer comes back through a channel; the outbox sender is another
 //! task, woken by the store when a commit queues pushes.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -14,15 +14,16 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use quoalise::{Element, FEDWATT_NS, HINTS_NS, NS, PushHeader, RECEIPTS_NS};
 use serde_json::json;
-use store::{PeerPack, Push, PushKind, Received, SigningKey, Store};
+use store::{PeerPack, Push, PushKind, PushOutcome, Received, SigningKey, Store};
 use tokio::sync::{Notify, Semaphore, mpsc, watch};
+use tokio_xmpp::Stanza;
 use tokio_xmpp::jid::{BareJid, Jid};
 use tokio_xmpp::parsers::iq::Iq;
 use tokio_xmpp::parsers::message::{Id, Message};
 use tokio_xmpp::parsers::presence::Presence;
 use tokio_xmpp::parsers::stanza_error::{DefinedCondition, ErrorType, StanzaError};
+use tokio_xmpp::stanzastream::{Event, StanzaStream, StreamEvent};
 use tokio_xmpp::xmlstream::Timeouts;
-use tokio_xmpp::{Client, Event, Stanza};
 
 use crate::connect::Connector;
 use crate::handlers::{self, hex_sha256};
@@ -31,6 +32,16 @@ use crate::{Error, XmppConfig, meta, parse_full_jid};
 /// Pushes sent and not yet acknowledged, at most: beyond, the sender waits
 /// for receipts, so that a slow peer is not flooded.
 const WINDOW: usize = 512;
+
+/// Stanzas waiting for a handler, at most; beyond, pushes are dropped
+/// unacknowledged (and sent again by their senders).
+const BACKLOG: usize = 20_000;
+
+/// Stanzas the XMPP stream queues each way.
+const STREAM_QUEUE: usize = 4096;
+
+/// Interval of XEP-0199 pings to the server.
+const KEEPALIVE: Duration = Duration::from_secs(60);
 
 /// Incoming stanzas served at once, at most.
 const CONCURRENT_STANZAS: usize = 64;
@@ -83,7 +94,24 @@ struct Shared {
     out: mpsc::Sender<Stanza>,
     wake: Arc<Notify>,
     in_flight: Mutex<InFlight>,
+    /// Pushes received, for the inbox task.
+    inbox: mpsc::Sender<Incoming>,
+    /// Receipts received, for the receipts task.
+    receipts: mpsc::Sender<(String, i64)>,
 }
+
+/// A push received, waiting to be stored.
+struct Incoming {
+    from: Jid,
+    peer: String,
+    id: Option<String>,
+    payload: Element,
+    header: Option<PushHeader>,
+}
+
+/// Pushes (or receipts) stored in one transaction at most: one commit, one
+/// disk flush, for all that arrived while the previous batch was written.
+const BATCH: usize = 256;
 
 /// Runs the node's federation until `shutdown` turns true, signing an audit
 /// checkpoint with `key` every `checkpoint_every` (when the trail grew) and
@@ -102,66 +130,105 @@ pub async fn run(
         config.address.as_deref(),
         config.ca_file.as_deref(),
     )?;
-    let mut client = Client::new_with_connector(
-        full.clone(),
-        config.password.clone(),
+    // The stanza stream itself, not tokio-xmpp's `Client`: sending only
+    // queues (it never waits for the write), and deep queues both ways let
+    // the stream keep reading while this loop is busy. A client that stops
+    // reading its socket while its server stops reading until it does
+    // deadlocks with it.
+    let mut client = StanzaStream::new_c2s(
         connector,
+        Jid::from(full.clone()),
+        config.password.clone(),
         Timeouts::default(),
+        STREAM_QUEUE,
     );
-    let (out, mut outgoing) = mpsc::channel::<Stanza>(4 * WINDOW);
+    let mut next_ping: u64 = 0;
+    let (out, mut outgoing) = mpsc::channel::<Stanza>(256);
     let wake = Arc::new(Notify::new());
     {
         let wake = wake.clone();
         store.on_outbox(move || wake.notify_one());
     }
+    let (inbox, incoming) = mpsc::channel(4 * BATCH);
+    let (receipts, receipts_in) = mpsc::channel(4 * BATCH);
     let shared = Arc::new(Shared {
         store,
         status,
         out,
         wake,
         in_flight: Mutex::new(InFlight::default()),
+        inbox,
+        receipts,
     });
     let sender = tokio::spawn(send_outbox(shared.clone()));
+    let taker = tokio::spawn(take_in(shared.clone(), incoming));
+    let acknowledger = tokio::spawn(acknowledge(shared.clone(), receipts_in));
     let stanzas = Arc::new(Semaphore::new(CONCURRENT_STANZAS));
     let mut checkpoint = tokio::time::interval(checkpoint_every);
     let mut prune = tokio::time::interval(Duration::from_secs(3600));
+    // XEP-0199 keep-alive: a silent connection that a NAT or a proxy cut is
+    // noticed, and the session re-established.
+    let mut keepalive = tokio::time::interval(KEEPALIVE);
+    let server = Jid::from(full.domain().to_owned());
     tracing::info!("XMPP: connecting as {full}");
+    // Stanzas read while every handler was busy. The loop never stops
+    // reading: a client that stops reading its socket can deadlock with its
+    // server, each waiting for the other to read before it reads again.
+    let mut backlog: VecDeque<Stanza> = VecDeque::new();
     loop {
+        while !backlog.is_empty() {
+            let Ok(permit) = stanzas.clone().try_acquire_owned() else {
+                break;
+            };
+            if let Some(stanza) = backlog.pop_front() {
+                serve(&shared, stanza, permit);
+            }
+        }
         tokio::select! {
             event = client.next() => match event {
                 None => break,
-                Some(Event::Online { bound_jid, resumed, .. }) => {
-                    tracing::info!("XMPP: online as {bound_jid}{}", if resumed { " (session resumed)" } else { "" });
-                    if !resumed {
-                        // Available, so that pushes to our bare JID and the
-                        // messages kept offline for us are delivered.
-                        let presence = Presence::available();
-                        if let Err(e) = client.send_stanza(presence.into()).await {
-                            tracing::warn!("XMPP: cannot send presence: {e}");
-                        }
-                    }
+                Some(Event::Stream(StreamEvent::Reset { bound_jid, .. })) => {
+                    tracing::info!("XMPP: online as {bound_jid}");
+                    // Available, so that pushes to our bare JID and the
+                    // messages kept offline for us are delivered.
+                    let mut presence = Presence::available();
+                    presence.id = Some("presence".into());
+                    drop(client.send(Box::new(presence.into())).await);
                     shared.status.online.store(true, Ordering::Relaxed);
                     shared.wake.notify_one();
                 }
-                Some(Event::Disconnected(e)) => {
-                    tracing::warn!("XMPP: disconnected ({e}); reconnecting");
+                Some(Event::Stream(StreamEvent::Resumed)) => {
+                    tracing::info!("XMPP: session resumed");
+                    shared.status.online.store(true, Ordering::Relaxed);
+                    shared.wake.notify_one();
+                }
+                Some(Event::Stream(StreamEvent::Suspended)) => {
+                    tracing::warn!("XMPP: disconnected; reconnecting");
                     shared.status.online.store(false, Ordering::Relaxed);
                 }
                 Some(Event::Stanza(stanza)) => {
-                    let Ok(permit) = stanzas.clone().acquire_owned().await else { break };
-                    let shared = shared.clone();
-                    tokio::spawn(async move {
-                        if let Some(answer) = handle(&shared, stanza).await {
-                            let _ = shared.out.send(answer).await;
+                    if backlog.len() < BACKLOG {
+                        backlog.push_back(stanza);
+                    } else {
+                        // Flooded: a push is dropped unacknowledged (its
+                        // sender will send it again), a command refused.
+                        tracing::warn!("{BACKLOG} stanzas waiting: one is turned away");
+                        if let Stanza::Iq(Iq::Set { from, id, .. }) = stanza {
+                            let _ = shared.out.try_send(Stanza::Iq(iq_error(from, id, ErrorType::Wait,
+                                DefinedCondition::ResourceConstraint, "the node is busy; try again")));
                         }
-                        drop(permit);
-                    });
+                    }
                 }
             },
-            Some(stanza) = outgoing.recv() => {
-                if let Err(e) = client.send_stanza(stanza).await {
-                    tracing::warn!("XMPP: a stanza could not be sent: {e}");
+            Ok(permit) = stanzas.clone().acquire_owned(), if !backlog.is_empty() => {
+                if let Some(stanza) = backlog.pop_front() {
+                    serve(&shared, stanza, permit);
                 }
+            }
+            Some(stanza) = outgoing.recv() => {
+                // Queued; the stream sends it, again after a reconnection
+                // if need be (and the outbox re-sends pushes anyway).
+                drop(client.send(Box::new(stanza)).await);
             }
             _ = checkpoint.tick() => {
                 let (store, key) = (shared.store.clone(), key.clone());
@@ -170,6 +237,20 @@ pub async fn run(
                     Ok(Ok(None)) => {}
                     Ok(Err(e)) => tracing::error!("audit checkpoint: {e}"),
                     Err(e) => tracing::error!("audit checkpoint: {e}"),
+                }
+            }
+            _ = keepalive.tick() => {
+                if shared.status.online.load(Ordering::Relaxed) {
+                    // The answer is not awaited: a dead connection shows as
+                    // a failed write, or as the stream's own timeout.
+                    next_ping += 1;
+                    let ping = Iq::Get {
+                        from: None,
+                        to: Some(server.clone()),
+                        id: format!("ping-{next_ping}"),
+                        payload: Element::bare("ping", PING_NS),
+                    };
+                    drop(client.send(Box::new(ping.into())).await);
                 }
             }
             _ = prune.tick() => {
@@ -185,11 +266,24 @@ pub async fn run(
         }
     }
     sender.abort();
+    taker.abort();
+    acknowledger.abort();
     shared.status.online.store(false, Ordering::Relaxed);
     let store = shared.store.clone();
     let _ = tokio::task::spawn_blocking(move || store.audit_checkpoint(&key)).await;
-    let _ = tokio::time::timeout(Duration::from_secs(2), client.send_end()).await;
+    let _ = tokio::time::timeout(Duration::from_secs(2), client.close()).await;
     Ok(())
+}
+
+/// Serves a stanza on its own task, holding `permit` until it is answered.
+fn serve(shared: &Arc<Shared>, stanza: Stanza, permit: tokio::sync::OwnedSemaphorePermit) {
+    let shared = shared.clone();
+    tokio::spawn(async move {
+        if let Some(answer) = handle(&shared, stanza).await {
+            let _ = shared.out.send(answer).await;
+        }
+        drop(permit);
+    });
 }
 
 /// Serves one incoming stanza; returns the answer to send, if any.
@@ -399,22 +493,7 @@ async fn handle_message(shared: &Arc<Shared>, message: Message) -> Option<Messag
             .attr("id")
             .and_then(|id| id.strip_prefix("fw-"))
             .and_then(|s| s.parse::<i64>().ok())?;
-        let store = shared.store.clone();
-        let known = tokio::task::spawn_blocking(move || store.push_acknowledged(&peer, seq)).await;
-        match known {
-            Ok(Ok(_)) => {
-                shared.status.receipts.fetch_add(1, Ordering::Relaxed);
-                shared
-                    .in_flight
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .0
-                    .remove(&seq);
-                shared.wake.notify_one();
-            }
-            Ok(Err(e)) => tracing::error!("recording the receipt of push {seq}: {e}"),
-            Err(e) => tracing::error!("recording the receipt of push {seq}: {e}"),
-        }
+        let _ = shared.receipts.send((peer, seq)).await;
         return None;
     }
     let id = message.id.as_ref().map(|i| i.0.clone());
@@ -467,90 +546,210 @@ async fn handle_message(shared: &Arc<Shared>, message: Message) -> Option<Messag
         }
         None => None,
     };
-    let store = shared.store.clone();
-    let who = peer.clone();
-    let outcome =
-        tokio::task::spawn_blocking(move || take_push(&store, &who, &payload, header.as_ref()))
-            .await;
-    match outcome {
-        Ok(Ok(Some(n))) => {
-            shared
-                .status
-                .pushes_received
-                .fetch_add(1, Ordering::Relaxed);
-            tracing::debug!("took in {n} points from {peer}");
-            id.map(|id| receipt(from, &id))
+    let _ = shared
+        .inbox
+        .send(Incoming {
+            from,
+            peer,
+            id,
+            payload,
+            header,
+        })
+        .await;
+    None
+}
+
+/// Records receipts by batches, and makes room for more pushes.
+async fn acknowledge(shared: Arc<Shared>, mut receipts: mpsc::Receiver<(String, i64)>) {
+    while let Some(first) = receipts.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < BATCH {
+            match receipts.try_recv() {
+                Ok(r) => batch.push(r),
+                Err(_) => break,
+            }
         }
-        // Refused for good (not subscribed, invalid data): acknowledged so
-        // that the peer stops re-sending; the refusal is in the audit trail.
-        Ok(Ok(None)) => id.map(|id| receipt(from, &id)),
-        Ok(Err(e)) => {
-            // The store failed: no receipt, the peer sends it again.
-            tracing::error!("storing a push from {peer}: {e}");
-            None
-        }
-        Err(e) => {
-            tracing::error!("storing a push from {peer}: {e}");
-            None
+        let store = shared.store.clone();
+        let seqs: Vec<i64> = batch.iter().map(|(_, seq)| *seq).collect();
+        match tokio::task::spawn_blocking(move || store.pushes_acknowledged(&batch)).await {
+            Ok(Ok(_)) => {
+                shared
+                    .status
+                    .receipts
+                    .fetch_add(seqs.len() as u64, Ordering::Relaxed);
+                let mut in_flight = shared
+                    .in_flight
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner);
+                for seq in seqs {
+                    in_flight.0.remove(&seq);
+                }
+                drop(in_flight);
+                shared.wake.notify_one();
+            }
+            // The pushes stay in the outbox and are sent again: their next
+            // receipt will be recorded.
+            Ok(Err(e)) => tracing::error!("recording receipts: {e}"),
+            Err(e) => tracing::error!("recording receipts: {e}"),
         }
     }
 }
 
-/// Stores a push from `peer`: `Some(points)` when stored (or a duplicate),
-/// `None` when refused for good.
-fn take_push(
+/// Stores pushes by batches, then acknowledges each one stored (or refused
+/// for good).
+async fn take_in(shared: Arc<Shared>, mut incoming: mpsc::Receiver<Incoming>) {
+    while let Some(first) = incoming.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < BATCH {
+            match incoming.try_recv() {
+                Ok(i) => batch.push(i),
+                Err(_) => break,
+            }
+        }
+        let store = shared.store.clone();
+        let done = tokio::task::spawn_blocking(move || {
+            let acks = take_pushes(&store, &batch);
+            (batch, acks)
+        })
+        .await;
+        let (batch, acks) = match done {
+            Ok((batch, Ok(acks))) => (batch, acks),
+            Ok((batch, Err(e))) => {
+                // The store failed: no receipt, the peers send them again.
+                tracing::error!("storing {} pushes: {e}", batch.len());
+                continue;
+            }
+            Err(e) => {
+                tracing::error!("storing pushes: {e}");
+                continue;
+            }
+        };
+        for (item, stored) in batch.into_iter().zip(acks) {
+            if let Some(n) = stored {
+                shared
+                    .status
+                    .pushes_received
+                    .fetch_add(1, Ordering::Relaxed);
+                tracing::debug!("took in {n} points from {}", item.peer);
+            }
+            if let Some(id) = item.id {
+                let _ = shared
+                    .out
+                    .send(Stanza::Message(receipt(item.from, &id)))
+                    .await;
+            }
+        }
+    }
+}
+
+/// A push parsed: its records, the metadata it carries, its payload's hash.
+type Parsed = (
+    Vec<(usize, senml::Record)>,
+    Vec<(String, store::Metadata)>,
+    String,
+);
+
+/// Reads a push, or says why it is refused.
+fn parse_push(
     store: &Store,
-    peer: &str,
-    payload: &Element,
-    header: Option<&PushHeader>,
-) -> Result<Option<u64>, store::Error> {
-    let now_s = store::now_micros() as f64 / 1e6;
-    let refuse = |why: String| -> Result<Option<u64>, store::Error> {
-        tracing::warn!("a push from {peer} is refused: {why}");
-        store.audit(&[(
-            "refused",
-            Some(peer),
-            json!({"push": header.map(|h| h.seq), "reason": why}),
-        )])?;
-        Ok(None)
-    };
-    let data = match quoalise::parse_quoalise(payload, now_s) {
+    item: &Incoming,
+    subscribed: &mut HashMap<String, Vec<String>>,
+    now_s: f64,
+) -> Result<Result<Parsed, String>, store::Error> {
+    let data = match quoalise::parse_quoalise(&item.payload, now_s) {
         Ok(d) => d,
-        Err(e) => return refuse(e.to_string()),
+        Err(e) => return Ok(Err(e.to_string())),
     };
-    let subscribed = store.remote_subscriptions(peer)?;
+    if !subscribed.contains_key(&item.peer) {
+        subscribed.insert(item.peer.clone(), store.remote_subscriptions(&item.peer)?);
+    }
+    let streams = &subscribed[&item.peer];
     let mut records = Vec::new();
     let mut metadata = Vec::new();
     for d in data {
-        for (_, r) in &d.records {
-            if !subscribed.iter().any(|s| *s == *r.name) {
-                return refuse(format!(
-                    "this node did not subscribe to {} at {peer}",
-                    r.name
-                ));
-            }
+        if let Some((_, r)) = d
+            .records
+            .iter()
+            .find(|(_, r)| !streams.iter().any(|s| *s == *r.name))
+        {
+            return Ok(Err(format!(
+                "this node did not subscribe to {} at {}",
+                r.name, item.peer
+            )));
         }
         if let Some((_, first)) = d.records.first() {
             metadata.push((first.name.to_string(), meta::from_quoalise(&d.meta)));
         }
         records.extend(d.records.into_iter().map(|(_, r)| r));
     }
-    let indexed: Vec<(usize, senml::Record)> = records.into_iter().enumerate().collect();
-    let hash = hex_sha256(String::from(payload).as_bytes());
-    let pack = PeerPack {
-        peer,
-        seq: header.map(|h| h.seq),
-        grant: header.map_or(0, |h| h.grant),
-        retention: header.and_then(|h| h.retention.as_deref()),
-        payload_hash: &hash,
-        metadata: &metadata,
+    let hash = hex_sha256(String::from(&item.payload).as_bytes());
+    Ok(Ok((
+        records.into_iter().enumerate().collect(),
+        metadata,
+        hash,
+    )))
+}
+
+/// Stores a batch of pushes in one transaction. For each: `Some(points)`
+/// when stored (or a duplicate), `None` when refused for good (then
+/// acknowledged all the same, so that the peer stops re-sending, with the
+/// refusal in the audit trail). An `Err` means the store failed: nothing
+/// is acknowledged.
+fn take_pushes(store: &Store, batch: &[Incoming]) -> Result<Vec<Option<u64>>, store::Error> {
+    let now_s = store::now_micros() as f64 / 1e6;
+    let mut subscribed = HashMap::new();
+    let mut refusals = Vec::new();
+    let mut refuse = |item: &Incoming, why: String| {
+        tracing::warn!("a push from {} is refused: {why}", item.peer);
+        let seq = item.header.as_ref().map(|h| h.seq);
+        refusals.push((item.peer.clone(), json!({"push": seq, "reason": why})));
     };
-    match store.ingest_from_peer(&indexed, pack) {
-        Ok(Received::Stored(n)) => Ok(Some(n)),
-        Ok(Received::Duplicate) => Ok(Some(0)),
-        Err(e) if e.is_caller_error() => refuse(e.to_string()),
-        Err(e) => Err(e),
+    let mut parsed = Vec::with_capacity(batch.len());
+    for item in batch {
+        match parse_push(store, item, &mut subscribed, now_s)? {
+            Ok(p) => parsed.push(Some(p)),
+            Err(why) => {
+                refuse(item, why);
+                parsed.push(None);
+            }
+        }
     }
+    let mut packs = Vec::new();
+    let mut slots = Vec::new();
+    for (i, (item, p)) in batch.iter().zip(&parsed).enumerate() {
+        let Some((records, metadata, hash)) = p else {
+            continue;
+        };
+        let header = item.header.as_ref();
+        packs.push((
+            records.as_slice(),
+            PeerPack {
+                peer: &item.peer,
+                seq: header.map(|h| h.seq),
+                grant: header.map_or(0, |h| h.grant),
+                retention: header.and_then(|h| h.retention.as_deref()),
+                payload_hash: hash,
+                metadata,
+            },
+        ));
+        slots.push(i);
+    }
+    let mut acks = vec![None; batch.len()];
+    if !packs.is_empty() {
+        for (slot, outcome) in slots.into_iter().zip(store.ingest_from_peers(&packs)?) {
+            match outcome {
+                Ok(Received::Stored(n)) => acks[slot] = Some(n),
+                Ok(Received::Duplicate) => acks[slot] = Some(0),
+                Err(e) => refuse(&batch[slot], e.to_string()),
+            }
+        }
+    }
+    let entries: Vec<(&str, Option<&str>, serde_json::Value)> = refusals
+        .iter()
+        .map(|(peer, detail)| ("refused", Some(peer.as_str()), detail.clone()))
+        .collect();
+    store.audit(&entries)?;
+    Ok(acks)
 }
 
 /// Sends due pushes whenever woken (or every [`OUTBOX_POLL`]).
@@ -609,26 +808,11 @@ async fn send_outbox(shared: Arc<Shared>) {
 }
 
 /// Claims up to `limit` due pushes and builds their messages, checking each
-/// against its grant now; writes one audit entry per push sent. Returns the
-/// messages and how many rows were claimed.
+/// against its grant now, in one transaction with their audit entries.
+/// Returns the messages and how many rows were claimed.
 fn build_due(store: &Store, limit: usize) -> Result<(Vec<(i64, Message)>, usize), store::Error> {
     let now = store::now_micros();
-    let pushes = store.claim_pushes(now, limit)?;
-    let claimed = pushes.len();
-    let mut messages = Vec::with_capacity(claimed);
-    let mut audit = Vec::with_capacity(claimed);
-    for push in pushes {
-        if let Some((message, facts)) = build_push(store, &push, now)? {
-            audit.push(("push", Some(push.peer.clone()), facts));
-            messages.push((push.seq, message));
-        }
-    }
-    let entries: Vec<(&str, Option<&str>, serde_json::Value)> = audit
-        .iter()
-        .map(|(k, p, f)| (*k, p.as_deref(), f.clone()))
-        .collect();
-    store.audit(&entries)?;
-    Ok((messages, claimed))
+    store.send_pushes(now, limit, &mut |push| build_push(store, push, now))
 }
 
 fn push_message(push: &Push, payloads: Vec<Element>) -> Option<Message> {
@@ -646,41 +830,32 @@ fn build_push(
     store: &Store,
     push: &Push,
     now: i64,
-) -> Result<Option<(Message, serde_json::Value)>, store::Error> {
+) -> Result<PushOutcome<(i64, Message)>, store::Error> {
+    let drop = |why: &str| Ok(PushOutcome::Drop(why.to_owned()));
     match &push.kind {
         PushKind::Revoked => {
             let Some(m) = push_message(push, vec![quoalise::revoked_element(push.grant, push.seq)])
             else {
-                store.drop_push(push, "the grantee is not a valid JID")?;
-                return Ok(None);
+                return drop("the grantee is not a valid JID");
             };
-            Ok(Some((
-                m,
-                json!({"seq": push.seq, "revoked": push.grant, "attempt": push.attempts + 1}),
-            )))
+            let facts =
+                json!({"seq": push.seq, "revoked": push.grant, "attempt": push.attempts + 1});
+            Ok(PushOutcome::Send((push.seq, m), facts))
         }
         PushKind::Data { stream, from, to } => {
             let grant = store.grant(push.grant)?;
             let info = store.stream(stream)?;
             let (Some(grant), Some(info)) = (grant, info) else {
-                store.drop_push(push, "its grant or its stream is gone")?;
-                return Ok(None);
+                return drop("its grant or its stream is gone");
             };
             if !grant.allows(stream, now) || info.origin.is_some() {
-                store.drop_push(push, "its grant is no longer in force")?;
-                return Ok(None);
+                return drop("its grant is no longer in force");
             }
-            let (records, _) = match handlers::history(store, &info, &grant, *from, *to) {
-                Ok(r) => r,
-                Err(refusal) => {
-                    store.drop_push(push, &refusal.text)?;
-                    return Ok(None);
-                }
+            let records = match handlers::history(store, &info, &grant, *from, *to) {
+                Ok((records, _)) if records.is_empty() => return drop("its points are gone"),
+                Ok((records, _)) => records,
+                Err(refusal) => return drop(&refusal.text),
             };
-            if records.is_empty() {
-                store.drop_push(push, "its points are gone")?;
-                return Ok(None);
-            }
             let count = records.len();
             let mut meta = meta::to_quoalise(&info);
             if let Some(every) = &grant.min_aggregation {
@@ -693,10 +868,7 @@ fn build_push(
             };
             let data = match quoalise::data_element(&meta, records, encoding) {
                 Ok(d) => d,
-                Err(e) => {
-                    store.drop_push(push, &e.to_string())?;
-                    return Ok(None);
-                }
+                Err(e) => return drop(&e.to_string()),
             };
             let payload = quoalise::quoalise_element(vec![data]);
             let hash = hex_sha256(String::from(&payload).as_bytes());
@@ -706,16 +878,13 @@ fn build_push(
                 retention: grant.retention.clone(),
             };
             let Some(m) = push_message(push, vec![payload, header.to_element()]) else {
-                store.drop_push(push, "the subscriber is not a valid JID")?;
-                return Ok(None);
+                return drop("the subscriber is not a valid JID");
             };
-            Ok(Some((
-                m,
-                json!({
-                    "seq": push.seq, "stream": stream, "grant": grant.id, "records": count,
-                    "sha256": hash, "attempt": push.attempts + 1,
-                }),
-            )))
+            let facts = json!({
+                "seq": push.seq, "stream": stream, "grant": grant.id, "records": count,
+                "sha256": hash, "attempt": push.attempts + 1,
+            });
+            Ok(PushOutcome::Send((push.seq, m), facts))
         }
     }
 }

@@ -607,6 +607,72 @@ fn points_past_their_retention_are_purged_with_their_rollups() {
 }
 
 #[test]
+fn grants_are_managed_over_http_by_admins_only() {
+    each_backend(|backend| {
+        let place = Place::new(backend);
+        let admin = place.token("admin", "admin", "*");
+        let limited = place.token("limited", "admin", "urn:dev:prm:1*");
+        let node = place.serve(&[]);
+        let post = |token: &str, body: &str| {
+            node.post(
+                "/api/v1/grants",
+                Some(token),
+                "application/json",
+                body.as_bytes(),
+            )
+        };
+        let body = r#"{"to":"node@b.example","streams":"urn:dev:prm:1*","purpose":"study","until":"2030-01-01T00:00:00Z","min_aggregation":"PT1H","retention":"P1Y"}"#;
+        assert_eq!(post(&limited, body).status, 403);
+        assert_eq!(node.get("/api/v1/grants", None).status, 401);
+        let given = post(&admin, body);
+        assert_eq!(given.status, 201, "{}", given.text());
+        let g = given.json();
+        assert_eq!(
+            (g["grantee"].as_str(), g["min_aggregation"].as_str()),
+            (Some("node@b.example"), Some("PT1H"))
+        );
+        for (bad, why) in [
+            (r#"{"to":"node@b.example/res","streams":"*"}"#, "bare JID"),
+            (
+                r#"{"to":"node@b.example","streams":"*","retention":"forever"}"#,
+                "retention",
+            ),
+            (
+                r#"{"to":"node@b.example","streams":"*","min_aggregation":"P7X"}"#,
+                "minimum aggregation",
+            ),
+            (
+                r#"{"to":"node@b.example","streams":"*","from":"2030-01-01T00:00:00Z","until":"2029-01-01T00:00:00Z"}"#,
+                "after its start",
+            ),
+            (r#"{"to":"node@b.example"}"#, "streams"),
+        ] {
+            let a = post(&admin, bad);
+            assert_eq!(a.status, 400, "{bad}");
+            assert!(a.text().contains(why), "{bad}: {}", a.text());
+        }
+        let list = node.get("/api/v1/grants", Some(&admin)).json();
+        assert_eq!(list["grants"].as_array().unwrap().len(), 1);
+        let id = g["id"].as_i64().unwrap();
+        let revoke = |id: i64| {
+            node.delete(&format!("/api/v1/grants/{id}"), Some(&admin))
+                .status
+        };
+        assert_eq!(revoke(id), 200);
+        assert_eq!(revoke(id), 400, "revoked already");
+        assert_eq!(revoke(999), 404);
+        let list = node.get("/api/v1/grants", Some(&admin)).json();
+        assert!(list["grants"][0]["revoked"].is_i64());
+        let out = place.run(&["grant", "list"]);
+        let listed = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            listed.contains("revoked") && listed.contains("means of PT1H"),
+            "{listed}"
+        );
+    });
+}
+
+#[test]
 fn the_node_describes_itself() {
     each_backend(|backend| {
         let place = Place::new(backend);
@@ -622,6 +688,8 @@ fn the_node_describes_itself() {
             "/api/v1/records",
             "/api/v1/aggregate",
             "/api/v1/profile",
+            "/api/v1/grants",
+            "/api/v1/grants/{id}",
             "/healthz",
             "/metrics",
         ] {

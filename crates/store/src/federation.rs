@@ -487,6 +487,16 @@ pub(crate) fn outbox_len(db: &mut dyn Db) -> Result<u64> {
     Ok(db.query("SELECT count(*) FROM outbox", &[])?[0][0].int()? as u64)
 }
 
+/// Whether the push `seq` of `peer` was taken in already.
+pub(crate) fn was_received(db: &mut dyn Db, peer: &str, seq: i64) -> Result<bool> {
+    Ok(!db
+        .query(
+            "SELECT 1 FROM inbox WHERE peer = $1 AND seq = $2",
+            &[Param::Text(Some(peer)), Param::Int(Some(seq))],
+        )?
+        .is_empty())
+}
+
 /// Records a push taken in; `false` if it was taken in before.
 pub(crate) fn note_received(db: &mut dyn Db, peer: &str, seq: i64, now: i64) -> Result<bool> {
     Ok(db.execute(

@@ -32,6 +32,7 @@ mod error;
 mod federation;
 mod ingest;
 mod model;
+mod peers;
 mod postgres;
 mod query;
 mod rollup;
@@ -61,6 +62,7 @@ pub use model::{
     Business, Device, Measurement, Metadata, Scope, StreamInfo, StreamPattern, Token, ValueKind,
     parse_duration,
 };
+pub use peers::{PeerPack, Received};
 pub use query::{Aggregate, Profile, SlotAggregate};
 pub use rollup::{Function, Partial};
 
@@ -164,32 +166,6 @@ struct Inner {
     timezone: TimeZone,
     /// Called after a commit that queued pushes.
     outbox_listeners: Mutex<Vec<Box<dyn Fn() + Send + Sync>>>,
-}
-
-/// A push taken in from a peer, as [`Store::ingest_from_peer`] saw it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Received {
-    /// Stored: this many points.
-    Stored(u64),
-    /// Taken in before (a re-sent push): nothing was written again.
-    Duplicate,
-}
-
-/// Where a pack received from a peer comes from, and under what terms.
-#[derive(Debug, Clone, Copy)]
-pub struct PeerPack<'a> {
-    /// The peer's bare JID, as the XMPP servers authenticated it.
-    pub peer: &'a str,
-    /// The sender's sequence number of the push, if it is a push.
-    pub seq: Option<i64>,
-    /// The sender's grant it comes under.
-    pub grant: i64,
-    /// How long the sender lets this node keep the data.
-    pub retention: Option<&'a str>,
-    /// SHA-256 of the payload, hex, for the audit trail.
-    pub payload_hash: &'a str,
-    /// Metadata the peer sent, by stream name.
-    pub metadata: &'a [(String, Metadata)],
 }
 
 impl std::fmt::Debug for Store {
@@ -372,83 +348,6 @@ impl Store {
         }
     }
 
-    /// Stores a pack received from a peer, tagged with its origin, and
-    /// records it in the audit trail, in one transaction. A push whose
-    /// sequence number was taken in before is not stored again.
-    pub fn ingest_from_peer(
-        &self,
-        records: &[(usize, Record)],
-        from: PeerPack<'_>,
-    ) -> Result<Received> {
-        check_bare_jid(from.peer)?;
-        if let Some(retention) = from.retention {
-            parse_duration(retention).map_err(|e| Error::Invalid(format!("retention: {e}")))?;
-        }
-        let mut batches = ingest::prepare(records)?;
-        let now = now_micros();
-        let tz = self.inner.timezone.clone();
-        self.write(|db| {
-            if let Some(seq) = from.seq
-                && !federation::note_received(db, from.peer, seq, now)?
-            {
-                return Ok(Received::Duplicate);
-            }
-            let applied =
-                ingest::apply(db, &mut batches, Some(from.peer), Some(from.peer), &tz, now)?;
-            let mut names = Vec::with_capacity(applied.streams.len());
-            for &id in &applied.streams {
-                federation::note_received_stream(db, id, from.peer, from.grant)?;
-                let Some((name, info)) = db_stream_by_id(db, id)? else {
-                    continue;
-                };
-                // The peer's description, and its retention, which the
-                // purge enforces.
-                let mut metadata = match from.metadata.iter().find(|(n, _)| *n == name) {
-                    Some((_, m)) if m.check().is_ok() => m.clone(),
-                    _ => info.metadata.clone(),
-                };
-                metadata.retention = from
-                    .retention
-                    .map(str::to_owned)
-                    .or(info.metadata.retention.clone());
-                if metadata != info.metadata {
-                    db.set_stream(id, &metadata, info.open)?;
-                }
-                names.push(name);
-            }
-            let detail = serde_json::json!({
-                "seq": from.seq,
-                "grant": from.grant,
-                "streams": names,
-                "records": applied.written,
-                "from": records.iter().map(|(_, r)| r.time).min(),
-                "to": records.iter().map(|(_, r)| r.time).max(),
-                "sha256": from.payload_hash,
-            });
-            audit::append(db, now, "received", Some(from.peer), &detail.to_string())?;
-            Ok(Received::Stored(applied.written))
-        })
-    }
-
-    /// Deletes every stream received from `peer` under its grant `grant`
-    /// (the peer revoked it); returns the points deleted.
-    pub fn erase_from_peer(&self, peer: &str, grant: i64) -> Result<u64> {
-        let now = now_micros();
-        self.write(|db| {
-            let mut deleted = 0;
-            let mut names = Vec::new();
-            for id in federation::received_streams(db, peer, grant)? {
-                if let Some((name, _)) = db_stream_by_id(db, id)? {
-                    names.push(name);
-                }
-                deleted += federation::delete_stream(db, id)?;
-            }
-            let detail = serde_json::json!({"grant": grant, "streams": names, "records": deleted});
-            audit::append(db, now, "erased", Some(peer), &detail.to_string())?;
-            Ok(deleted)
-        })
-    }
-
     /// Records a grant, with its audit entry.
     pub fn add_grant(&self, grant: &NewGrant) -> Result<Grant> {
         grant.check()?;
@@ -555,34 +454,65 @@ impl Store {
         self.write(|db| federation::claim_due(db, now, limit))
     }
 
-    /// Deletes a push its peer acknowledged, with an audit entry; `false`
-    /// if it was acknowledged before.
-    pub fn push_acknowledged(&self, peer: &str, seq: i64) -> Result<bool> {
+    /// Claims up to `limit` pushes due at `now`, schedules their retry, and
+    /// has `build` make each one, in one transaction with the audit entry of
+    /// each push sent or dropped: one commit for a whole batch. `build` may
+    /// read the store (on other connections); it returns what to send with
+    /// the facts to audit, or why the push must not be sent (its grant
+    /// ended…), which drops it and its subscription. Returns what `build`
+    /// made, and how many pushes were claimed.
+    pub fn send_pushes<T>(
+        &self,
+        now: i64,
+        limit: usize,
+        build: &mut dyn FnMut(&Push) -> Result<PushOutcome<T>>,
+    ) -> Result<(Vec<T>, usize)> {
+        self.write(|db| {
+            let pushes = federation::claim_due(db, now, limit)?;
+            let claimed = pushes.len();
+            let mut made = Vec::with_capacity(claimed);
+            for push in &pushes {
+                match build(push)? {
+                    PushOutcome::Send(message, facts) => {
+                        audit::append(db, now, "push", Some(&push.peer), &facts.to_string())?;
+                        made.push(message);
+                    }
+                    PushOutcome::Drop(why) => drop_push(db, push, &why, now)?,
+                }
+            }
+            Ok((made, claimed))
+        })
+    }
+
+    /// Deletes pushes their peers acknowledged, with an audit entry each,
+    /// in one transaction; for each, whether it was still waiting (a receipt
+    /// counts only from the peer the push went to).
+    pub fn pushes_acknowledged(&self, receipts: &[(String, i64)]) -> Result<Vec<bool>> {
         let now = now_micros();
         self.write(|db| {
-            let known = federation::delete_push(db, peer, seq)?;
-            if known {
-                let detail = serde_json::json!({"seq": seq});
-                audit::append(db, now, "receipt", Some(peer), &detail.to_string())?;
+            let mut known = Vec::with_capacity(receipts.len());
+            for (peer, seq) in receipts {
+                let was = federation::delete_push(db, peer, *seq)?;
+                if was {
+                    let detail = serde_json::json!({"seq": seq});
+                    audit::append(db, now, "receipt", Some(peer), &detail.to_string())?;
+                }
+                known.push(was);
             }
             Ok(known)
         })
+    }
+
+    /// [`Store::pushes_acknowledged`] for one receipt.
+    pub fn push_acknowledged(&self, peer: &str, seq: i64) -> Result<bool> {
+        Ok(self.pushes_acknowledged(&[(peer.to_owned(), seq)])?[0])
     }
 
     /// Drops a push that must not be sent (its grant ended), and the
     /// subscription it came from, with an audit entry saying why.
     pub fn drop_push(&self, push: &Push, why: &str) -> Result<()> {
         let now = now_micros();
-        self.write(|db| {
-            federation::delete_push(db, &push.peer, push.seq)?;
-            if let PushKind::Data { stream, .. } = &push.kind
-                && let Some((id, _)) = db.stream(stream)?
-            {
-                federation::unsubscribe(db, &push.peer, id)?;
-            }
-            let detail = serde_json::json!({"seq": push.seq, "grant": push.grant, "reason": why});
-            audit::append(db, now, "refused", Some(&push.peer), &detail.to_string())
-        })
+        self.write(|db| drop_push(db, push, why, now))
     }
 
     /// Records that this node subscribed to `stream` at `peer`, so that
@@ -883,8 +813,28 @@ fn purge_stream(
     Ok(deleted)
 }
 
+/// What to do with a claimed push (see [`Store::send_pushes`]).
+#[derive(Debug)]
+pub enum PushOutcome<T> {
+    /// Send this, and audit these facts.
+    Send(T, serde_json::Value),
+    /// Do not send it, for this reason.
+    Drop(String),
+}
+
+fn drop_push(db: &mut dyn Db, push: &Push, why: &str, now: i64) -> Result<()> {
+    federation::delete_push(db, &push.peer, push.seq)?;
+    if let PushKind::Data { stream, .. } = &push.kind
+        && let Some((id, _)) = db.stream(stream)?
+    {
+        federation::unsubscribe(db, &push.peer, id)?;
+    }
+    let detail = serde_json::json!({"seq": push.seq, "grant": push.grant, "reason": why});
+    audit::append(db, now, "refused", Some(&push.peer), &detail.to_string())
+}
+
 /// A stream by its number: its name and description.
-fn db_stream_by_id(db: &mut dyn Db, id: i64) -> Result<Option<(String, StreamInfo)>> {
+pub(crate) fn db_stream_by_id(db: &mut dyn Db, id: i64) -> Result<Option<(String, StreamInfo)>> {
     let name = db
         .query(
             "SELECT name FROM streams WHERE id = $1",

@@ -265,6 +265,14 @@ impl Node {
         answer(request.send(body))
     }
 
+    pub fn delete(&self, path: &str, token: Option<&str>) -> Answer {
+        let mut request = agent().delete(format!("{}{path}", self.base));
+        if let Some(token) = token {
+            request = request.header("Authorization", format!("Bearer {token}"));
+        }
+        answer(request.call())
+    }
+
     pub fn patch(&self, path: &str, token: Option<&str>, body: &str) -> Answer {
         let mut request = agent()
             .patch(format!("{}{path}", self.base))
