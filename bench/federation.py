@@ -26,6 +26,8 @@ import time
 import urllib.parse
 
 STREAM = "urn:dev:prm:30001610071843_consumption/power/active/raw"
+# A meter's spacing: one point every 15 minutes.
+STEP = 900
 TICK = os.sysconf("SC_CLK_TCK")
 
 
@@ -83,9 +85,9 @@ def throughput(a, b, pack_size, total, t0, prosody):
     def writer(k):
         node = Node(a.name, a.port, a.token, a.pid, a.data_dir, a.fedwatt)
         for i in range(k, packs, 2):
-            base = t0 + i * pack_size
+            base = t0 + i * pack_size * STEP
             pack = [{"bn": STREAM, "bt": base, "bu": "W", "t": 0, "v": 0}]
-            pack += [{"t": j, "v": j % 1000} for j in range(1, pack_size)]
+            pack += [{"t": j * STEP, "v": j % 1000} for j in range(1, pack_size)]
             node.post(pack)
 
     threads = [threading.Thread(target=writer, args=(k,)) for k in range(2)]
@@ -113,21 +115,24 @@ def throughput(a, b, pack_size, total, t0, prosody):
 
 
 def latency(a, b, rate, seconds, t0, prosody):
-    """Single-record packs at `rate`/s; each record's time is its ingest
-    instant, so B's audit trail tells when it was stored there."""
+    """Single-record packs at `rate`/s, 15 minutes apart in the stream's
+    time; the instant each was posted is noted, and B's audit trail tells
+    when it was stored there (its entry names the record's time)."""
     first_entry = len(b.audit(1)) + 1
     pids = {"node A": a.pid, "node B": b.pid, "Prosody a": prosody["a"], "Prosody b": prosody["b"]}
     cpu0 = {k: cpu_seconds(p) for k, p in pids.items()}
     start_count = b.count()
     n = rate * seconds
     begin = time.time()
+    posted = {}
     for i in range(n):
         due = begin + i / rate
         pause = due - time.time()
         if pause > 0:
             time.sleep(pause)
-        now = time.time()
-        a.post([{"n": STREAM, "u": "W", "t": now, "v": i}])
+        t = t0 + i * STEP
+        posted[t * 1_000_000] = time.time()
+        a.post([{"n": STREAM, "u": "W", "t": t, "v": i}])
     sent_span = time.time() - begin
     while b.count() < start_count + n:
         time.sleep(0.01)
@@ -137,8 +142,8 @@ def latency(a, b, rate, seconds, t0, prosody):
         if e["kind"] != "received":
             continue
         d = json.loads(e["detail"])
-        if d.get("records") == 1 and d.get("from") is not None:
-            delays.append((e["time"] - d["from"]) / 1000)
+        if d.get("records") == 1 and d.get("from") in posted:
+            delays.append(e["time"] / 1000 - posted[d["from"]] * 1000)
     delays.sort()
     q = lambda p: round(delays[min(len(delays) - 1, int(p * len(delays)))], 2)
     slow = sum(1 for d in delays if d > 1000)
@@ -172,15 +177,16 @@ def main():
 
     a, b = node("A", args.a), node("B", args.b)
     prosody = {"a": args.prosody_a, "b": args.prosody_b}
-    t0 = 1_900_000_000
+    # Absolute SenML times start at 2**28 s; below, they are relative to now.
+    t0 = 300_000_000
     runs = []
     for pack, total in ((1, 5_000), (100, 200_000), (10_000, 2_000_000)):
         total = max(pack, int(total * args.scale) // pack * pack)
         r = throughput(a, b, pack, total, t0, prosody)
-        t0 += total + 1000
+        t0 += (total + 1000) * STEP
         runs.append(r)
         print(json.dumps({"throughput": r}), flush=True)
-    lat = latency(a, b, args.rate, max(1, int(args.seconds * args.scale)), 2_100_000_000, prosody)
+    lat = latency(a, b, args.rate, max(1, int(args.seconds * args.scale)), t0, prosody)
     print(json.dumps({"latency": lat}), flush=True)
 
 
