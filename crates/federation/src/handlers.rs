@@ -279,6 +279,21 @@ pub(crate) fn history(
     let mut records = Vec::new();
     if let Some(every) = &grant.min_aggregation {
         let every = Every::parse(every).map_err(|e| Refusal::from(store::Error::Config(e)))?;
+        // Means of whole periods only: a push of one new point, or a range
+        // cut mid-period, answers the mean of every point of the periods it
+        // touches, never of a part of one (which would replace the whole
+        // period's mean at the receiver). A period that starts before the
+        // grant's history depth is left out.
+        let bounds =
+            store::buckets(from, to, every, &TimeZone::UTC).map_err(Refusal::bad_request)?;
+        let earliest = grant.history_start(store::now_micros())?;
+        let first = bounds.iter().copied().find(|&b| b >= earliest);
+        let (Some(from), Some(&to)) = (first, bounds.last()) else {
+            return Ok((Vec::new(), None));
+        };
+        if from >= to {
+            return Ok((Vec::new(), None));
+        }
         let aggregate = store.aggregate(&names, from, to, every, &TimeZone::UTC)?;
         let name: senml::Text = stream.name.as_str().into();
         let unit = stream.unit.as_deref().map(Into::into);
@@ -319,4 +334,43 @@ pub(crate) fn hex_sha256(bytes: &[u8]) -> String {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_aggregated_grant_answers_means_of_whole_periods() {
+        let dir = std::env::temp_dir().join(format!("fedwatt-handlers-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let store = Store::open(None, &dir, "UTC").unwrap();
+        let name = "urn:dev:prm:1_consumption/power/active/raw";
+        // 10:00 and 10:30 of 2024-01-08, 100 W and 300 W.
+        let pack =
+            format!(r#"[{{"bn":"{name}","bu":"W","bt":1704708000,"v":100}},{{"t":1800,"v":300}}]"#);
+        let records =
+            senml::resolve_slice_indexed(pack.as_bytes(), senml::Format::Json, 0.0).unwrap();
+        store.ingest(&records, None).unwrap();
+        let grant = store
+            .add_grant(&store::NewGrant {
+                grantee: "n@b.example".into(),
+                streams: "*".parse().unwrap(),
+                purpose: None,
+                from: None,
+                until: None,
+                max_history: None,
+                min_aggregation: Some("PT1H".into()),
+                retention: None,
+            })
+            .unwrap();
+        let info = store.stream(name).unwrap().unwrap();
+        // Only the 10:30 point is new, as in a push: the hour's mean is sent.
+        let at_1030 = 1_704_709_800_000_000;
+        let (records, next) = history(&store, &info, &grant, at_1030, at_1030 + 1).unwrap();
+        assert_eq!(next, None);
+        assert_eq!(records.len(), 1);
+        assert_eq!(records[0].time, 1_704_708_000_000_000);
+        assert_eq!(records[0].value, Some(Value::Number(200.0)));
+    }
 }
