@@ -508,13 +508,6 @@ impl Store {
         Ok(self.pushes_acknowledged(&[(peer.to_owned(), seq)])?[0])
     }
 
-    /// Drops a push that must not be sent (its grant ended), and the
-    /// subscription it came from, with an audit entry saying why.
-    pub fn drop_push(&self, push: &Push, why: &str) -> Result<()> {
-        let now = now_micros();
-        self.write(|db| drop_push(db, push, why, now))
-    }
-
     /// Records that this node subscribed to `stream` at `peer`, so that
     /// its pushes are taken in.
     pub fn add_remote_subscription(&self, peer: &str, stream: &str) -> Result<()> {
