@@ -202,10 +202,10 @@ pub(crate) const STREAM_COLUMNS: &str =
 /// The migrations still to run on a database at schema version `done`, each
 /// with the version it brings the schema to; an error if the database is
 /// newer than this program.
-pub(crate) fn pending_migrations(
+pub(crate) fn pending_migrations<S: AsRef<str>>(
     done: usize,
-    migrations: &'static [&'static str],
-) -> Result<impl Iterator<Item = (usize, &'static str)>> {
+    migrations: &[S],
+) -> Result<impl Iterator<Item = (usize, &str)>> {
     if done > migrations.len() {
         return Err(crate::Error::Config(format!(
             "the database has schema version {done}, newer than this fedwatt knows ({}): upgrade fedwatt",
@@ -214,7 +214,7 @@ pub(crate) fn pending_migrations(
     }
     Ok(migrations
         .iter()
-        .copied()
+        .map(AsRef::as_ref)
         .enumerate()
         .skip(done)
         .map(|(i, sql)| (i + 1, sql)))

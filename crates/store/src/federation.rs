@@ -143,6 +143,85 @@ impl NewGrant {
     }
 }
 
+/// Schema 2, what the federation keeps, in the SQL both backends share:
+/// `{key}` is the backend's generated key, never reused (a push's sequence
+/// number must not come back after its row is deleted), `{int}` its 64-bit
+/// integer, `{bytes}` its byte string.
+const SCHEMA: &str = r#"
+ALTER TABLE streams ADD COLUMN origin TEXT;
+CREATE TABLE grants (
+    id {key},
+    grantee TEXT NOT NULL,
+    streams TEXT NOT NULL,
+    purpose TEXT,
+    valid_from {int},
+    valid_until {int},
+    max_history TEXT,
+    min_aggregation TEXT,
+    retention TEXT,
+    created {int} NOT NULL,
+    revoked {int}
+);
+CREATE TABLE subscriptions (
+    id {key},
+    peer TEXT NOT NULL,
+    stream {int} NOT NULL,
+    grant_id {int} NOT NULL,
+    encoding TEXT NOT NULL,
+    created {int} NOT NULL,
+    UNIQUE (stream, peer)
+);
+CREATE TABLE outbox (
+    seq {key},
+    peer TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    grant_id {int} NOT NULL,
+    stream {int},
+    from_time {int},
+    to_time {int},
+    encoding TEXT NOT NULL,
+    created {int} NOT NULL,
+    attempts {int} NOT NULL DEFAULT 0,
+    next_try {int} NOT NULL DEFAULT 0
+);
+CREATE INDEX outbox_due ON outbox (next_try);
+CREATE TABLE inbox (
+    peer TEXT NOT NULL,
+    seq {int} NOT NULL,
+    received {int} NOT NULL,
+    PRIMARY KEY (peer, seq)
+);
+CREATE TABLE received_streams (
+    stream {int} NOT NULL,
+    peer TEXT NOT NULL,
+    grant_id {int} NOT NULL,
+    PRIMARY KEY (stream, peer, grant_id)
+);
+CREATE TABLE remote_subscriptions (
+    peer TEXT NOT NULL,
+    stream TEXT NOT NULL,
+    created {int} NOT NULL,
+    PRIMARY KEY (peer, stream)
+);
+CREATE TABLE audit (
+    seq {int} PRIMARY KEY,
+    time {int} NOT NULL,
+    kind TEXT NOT NULL,
+    peer TEXT,
+    detail TEXT NOT NULL,
+    hash {bytes} NOT NULL,
+    signature {bytes}
+);
+"#;
+
+/// [`SCHEMA`] in one backend's types.
+pub(crate) fn schema(key: &str, int: &str, bytes: &str) -> String {
+    SCHEMA
+        .replace("{key}", key)
+        .replace("{int}", int)
+        .replace("{bytes}", bytes)
+}
+
 const GRANT_COLUMNS: &str = "id, grantee, streams, purpose, valid_from, valid_until, max_history, min_aggregation, retention, created, revoked";
 
 fn grant_from(row: &[Cell]) -> Result<Grant> {

@@ -14,8 +14,8 @@ use crate::error::Result;
 use crate::model::{Metadata, StreamInfo, Token, ValueKind};
 use crate::rollup::Partial;
 
-const MIGRATIONS: &[&str] = &[
-    r#"
+/// Schema 1, this backend's own.
+const STORE_SCHEMA: &str = r#"
 CREATE TABLE streams (
     id BIGSERIAL PRIMARY KEY,
     name TEXT NOT NULL UNIQUE,
@@ -62,77 +62,15 @@ CREATE TABLE tokens (
     streams TEXT NOT NULL,
     created BIGINT NOT NULL
 );
-"#,
-    FEDERATION,
-];
-
-/// Schema 2: what the federation keeps (see `federation.rs`).
-const FEDERATION: &str = r#"
-ALTER TABLE streams ADD COLUMN origin TEXT;
-CREATE TABLE grants (
-    id BIGSERIAL PRIMARY KEY,
-    grantee TEXT NOT NULL,
-    streams TEXT NOT NULL,
-    purpose TEXT,
-    valid_from BIGINT,
-    valid_until BIGINT,
-    max_history TEXT,
-    min_aggregation TEXT,
-    retention TEXT,
-    created BIGINT NOT NULL,
-    revoked BIGINT
-);
-CREATE TABLE subscriptions (
-    id BIGSERIAL PRIMARY KEY,
-    peer TEXT NOT NULL,
-    stream BIGINT NOT NULL,
-    grant_id BIGINT NOT NULL,
-    encoding TEXT NOT NULL,
-    created BIGINT NOT NULL,
-    UNIQUE (stream, peer)
-);
-CREATE TABLE outbox (
-    seq BIGSERIAL PRIMARY KEY,
-    peer TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    grant_id BIGINT NOT NULL,
-    stream BIGINT,
-    from_time BIGINT,
-    to_time BIGINT,
-    encoding TEXT NOT NULL,
-    created BIGINT NOT NULL,
-    attempts BIGINT NOT NULL DEFAULT 0,
-    next_try BIGINT NOT NULL DEFAULT 0
-);
-CREATE INDEX outbox_due ON outbox (next_try);
-CREATE TABLE inbox (
-    peer TEXT NOT NULL,
-    seq BIGINT NOT NULL,
-    received BIGINT NOT NULL,
-    PRIMARY KEY (peer, seq)
-);
-CREATE TABLE received_streams (
-    stream BIGINT NOT NULL,
-    peer TEXT NOT NULL,
-    grant_id BIGINT NOT NULL,
-    PRIMARY KEY (stream, peer, grant_id)
-);
-CREATE TABLE remote_subscriptions (
-    peer TEXT NOT NULL,
-    stream TEXT NOT NULL,
-    created BIGINT NOT NULL,
-    PRIMARY KEY (peer, stream)
-);
-CREATE TABLE audit (
-    seq BIGINT PRIMARY KEY,
-    time BIGINT NOT NULL,
-    kind TEXT NOT NULL,
-    peer TEXT,
-    detail TEXT NOT NULL,
-    hash BYTEA NOT NULL,
-    signature BYTEA
-);
 "#;
+
+/// Schema versions, in order.
+fn migrations() -> [String; 2] {
+    [
+        STORE_SCHEMA.to_owned(),
+        crate::federation::schema("BIGSERIAL PRIMARY KEY", "BIGINT", "BYTEA"),
+    ]
+}
 
 /// Connects.
 pub(crate) fn connect(url: &str) -> Result<Client> {
@@ -149,7 +87,7 @@ pub(crate) fn migrate(client: &mut Client) -> Result<()> {
     let done: i64 = tx
         .query_one("SELECT count(*) FROM fedwatt_schema", &[])?
         .get(0);
-    for (version, sql) in pending_migrations(done as usize, MIGRATIONS)? {
+    for (version, sql) in pending_migrations(done as usize, &migrations())? {
         tx.batch_execute(sql)?;
         tx.execute(
             "INSERT INTO fedwatt_schema VALUES ($1)",

@@ -13,9 +13,8 @@ use crate::error::Result;
 use crate::model::{Metadata, StreamInfo, Token, ValueKind};
 use crate::rollup::Partial;
 
-/// Schema versions, in order; `PRAGMA user_version` says how many ran.
-const MIGRATIONS: &[&str] = &[
-    r#"
+/// Schema 1, this backend's own.
+const STORE_SCHEMA: &str = r#"
 CREATE TABLE streams (
     id INTEGER PRIMARY KEY,
     name TEXT NOT NULL UNIQUE,
@@ -62,77 +61,15 @@ CREATE TABLE tokens (
     streams TEXT NOT NULL,
     created INTEGER NOT NULL
 );
-"#,
-    FEDERATION,
-];
-
-/// Schema 2: what the federation keeps (see `federation.rs`).
-const FEDERATION: &str = r#"
-ALTER TABLE streams ADD COLUMN origin TEXT;
-CREATE TABLE grants (
-    id INTEGER PRIMARY KEY,
-    grantee TEXT NOT NULL,
-    streams TEXT NOT NULL,
-    purpose TEXT,
-    valid_from INTEGER,
-    valid_until INTEGER,
-    max_history TEXT,
-    min_aggregation TEXT,
-    retention TEXT,
-    created INTEGER NOT NULL,
-    revoked INTEGER
-);
-CREATE TABLE subscriptions (
-    id INTEGER PRIMARY KEY,
-    peer TEXT NOT NULL,
-    stream INTEGER NOT NULL,
-    grant_id INTEGER NOT NULL,
-    encoding TEXT NOT NULL,
-    created INTEGER NOT NULL,
-    UNIQUE (stream, peer)
-);
-CREATE TABLE outbox (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    peer TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    grant_id INTEGER NOT NULL,
-    stream INTEGER,
-    from_time INTEGER,
-    to_time INTEGER,
-    encoding TEXT NOT NULL,
-    created INTEGER NOT NULL,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    next_try INTEGER NOT NULL DEFAULT 0
-);
-CREATE INDEX outbox_due ON outbox (next_try);
-CREATE TABLE inbox (
-    peer TEXT NOT NULL,
-    seq INTEGER NOT NULL,
-    received INTEGER NOT NULL,
-    PRIMARY KEY (peer, seq)
-);
-CREATE TABLE received_streams (
-    stream INTEGER NOT NULL,
-    peer TEXT NOT NULL,
-    grant_id INTEGER NOT NULL,
-    PRIMARY KEY (stream, peer, grant_id)
-);
-CREATE TABLE remote_subscriptions (
-    peer TEXT NOT NULL,
-    stream TEXT NOT NULL,
-    created INTEGER NOT NULL,
-    PRIMARY KEY (peer, stream)
-);
-CREATE TABLE audit (
-    seq INTEGER PRIMARY KEY,
-    time INTEGER NOT NULL,
-    kind TEXT NOT NULL,
-    peer TEXT,
-    detail TEXT NOT NULL,
-    hash BLOB NOT NULL,
-    signature BLOB
-);
 "#;
+
+/// Schema versions, in order; `PRAGMA user_version` says how many ran.
+fn migrations() -> [String; 2] {
+    [
+        STORE_SCHEMA.to_owned(),
+        crate::federation::schema("INTEGER PRIMARY KEY AUTOINCREMENT", "INTEGER", "BLOB"),
+    ]
+}
 
 /// Opens a connection with the settings every connection needs.
 pub(crate) fn connect(path: &Path) -> Result<Connection> {
@@ -154,7 +91,7 @@ pub(crate) fn migrate(conn: &mut Connection) -> Result<()> {
     // Immediate: two processes starting at once migrate one after the other.
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let done: usize = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-    for (version, sql) in pending_migrations(done, MIGRATIONS)? {
+    for (version, sql) in pending_migrations(done, &migrations())? {
         tx.execute_batch(sql)?;
         tx.pragma_update(None, "user_version", version)?;
     }
