@@ -127,9 +127,10 @@ impl Xmpp {
         ]
     }
 
-    /// Runs the independent Quoalise client as `account`; its JSON answer.
-    fn quoalise(&self, account: &Account, args: &[&str]) -> Value {
-        let out = Command::new("/usr/bin/python3")
+    /// The independent Quoalise client, connected as `account`, with `args`.
+    fn quoalise_command(&self, account: &Account, args: &[&str]) -> Command {
+        let mut command = Command::new("/usr/bin/python3");
+        command
             .arg(repo().join("crates/fedwatt/tests/quoalise_client.py"))
             .args([
                 "--jid",
@@ -139,9 +140,13 @@ impl Xmpp {
             ])
             .args(["--address", account.address()])
             .args(["--ca", &self.dir.join("ca.pem").display().to_string()])
-            .args(args)
-            .output()
-            .unwrap();
+            .args(args);
+        command
+    }
+
+    /// Runs the independent Quoalise client as `account`; its JSON answer.
+    fn quoalise(&self, account: &Account, args: &[&str]) -> Value {
+        let out = self.quoalise_command(account, args).output().unwrap();
         let stdout = String::from_utf8_lossy(&out.stdout);
         let last = stdout.lines().last().unwrap_or_else(|| {
             panic!(
@@ -636,29 +641,19 @@ fn an_independent_quoalise_client_gets_history_and_pushes() {
     assert_eq!(e["error"], "item-not-found");
 
     // Subscribe, in the background, then ingest at A.
-    let mut child = Command::new("/usr/bin/python3")
-        .arg(repo().join("crates/fedwatt/tests/quoalise_client.py"))
-        .args([
-            "--jid",
-            &format!("{}/py", client.bare()),
-            "--password",
-            &client.password(),
-        ])
-        .args([
-            "--address",
-            client.address(),
-            "--ca",
-            &xmpp.dir.join("ca.pem").display().to_string(),
-        ])
-        .args([
-            "--records",
-            "30",
-            "--timeout",
-            "20",
-            "subscribe",
-            &to,
-            METER,
-        ])
+    let mut child = xmpp
+        .quoalise_command(
+            &client,
+            &[
+                "--records",
+                "30",
+                "--timeout",
+                "20",
+                "subscribe",
+                &to,
+                METER,
+            ],
+        )
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
