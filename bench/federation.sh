@@ -12,6 +12,9 @@ cd "$(dirname "$0")/.."
 echo "== building fedwatt" >&2
 cargo build --release --locked -p fedwatt >&2
 fedwatt=$PWD/target/release/fedwatt
+# Fresh servers: what earlier runs left in their memory (offline messages,
+# sessions) would weigh on this one's figures.
+deploy/dev/xmpp stop >&2 || true
 xmpp_dir=$(deploy/dev/xmpp start)
 
 work=$(mktemp -d /tmp/fedwatt-fedbench.XXXXXX)
@@ -66,12 +69,13 @@ python3 - "$results" <<'PY'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
 print()
-print("| pack | records | records/s A→B | pushes/s | CPU s: node A / Prosody a / Prosody b / node B |")
+print("| pack | records | records/s A→B | pushes/s | CPU s: node A (its federation) / Prosody a / Prosody b / node B |")
 print("|---:|---:|---:|---:|---|")
 for r in (r["throughput"] for r in rows if "throughput" in r):
     c = r["cpu_seconds"]
     print(f"| {r['pack']:,} | {r['records']:,} | {r['records_per_s']:,} | {r['pushes_per_s']} | "
-          f"{c['node A']} / {c['Prosody a']} / {c['Prosody b']} / {c['node B']} (over {r['seconds']} s) |")
+          f"{c['node A']} ({c['node A, federation']}) / {c['Prosody a']} / {c['Prosody b']} / {c['node B']} "
+          f"(over {r['seconds']} s) |")
 for l in (r["latency"] for r in rows if "latency" in r):
     c = l["cpu_seconds"]
     print()

@@ -50,6 +50,14 @@ const CONCURRENT_STANZAS: usize = 64;
 /// another process, retries).
 const OUTBOX_POLL: Duration = Duration::from_millis(500);
 
+/// How long a node holds its receipts for a fedwatt peer's pushes, to send
+/// them together in one `<received seqs/>`. Only the sender's outbox waits
+/// for them: the data is stored before.
+const RECEIPT_DELAY: Duration = Duration::from_millis(100);
+
+/// Sequence numbers in one `<received seqs/>`, at most.
+const RECEIPTS_PER_MESSAGE: usize = 1024;
+
 /// De-duplication entries are kept this long: far longer than any retry.
 const INBOX_KEEP: i64 = 30 * 24 * 3600 * 1_000_000;
 
@@ -74,17 +82,36 @@ pub struct Status {
     pub commands_refused: AtomicU64,
 }
 
-/// The pushes sent and awaiting their receipt, by sequence number.
+/// The pushes sent and awaiting their receipt, by sequence number: their
+/// peer, and when they were sent (or when the peer last showed progress).
 #[derive(Default)]
-struct InFlight(HashMap<i64, Instant>);
+struct InFlight(HashMap<i64, (String, Instant)>);
 
 impl InFlight {
     /// Forgets pushes sent longer ago than their first retry delay: they
     /// come back due from the outbox.
     fn room(&mut self) -> usize {
         let horizon = Duration::from_micros(store::retry_delay(0) as u64);
-        self.0.retain(|_, sent| sent.elapsed() < horizon);
+        self.0.retain(|_, (_, sent)| sent.elapsed() < horizon);
         WINDOW.saturating_sub(self.0.len())
+    }
+
+    /// Forgets acknowledged pushes. The peer's later ones are still in its
+    /// queue: their clock starts again (as their retry in the outbox, see
+    /// [`Store::pushes_acknowledged`]).
+    fn acknowledged(&mut self, receipts: &[(String, i64)]) {
+        let mut last: HashMap<&str, i64> = HashMap::new();
+        for (peer, seq) in receipts {
+            self.0.remove(seq);
+            let l = last.entry(peer).or_insert(*seq);
+            *l = (*l).max(*seq);
+        }
+        let now = Instant::now();
+        for (seq, (to, sent)) in self.0.iter_mut() {
+            if last.get(to.as_str()).is_some_and(|l| seq > l) {
+                *sent = now;
+            }
+        }
     }
 }
 
@@ -98,6 +125,8 @@ struct Shared {
     inbox: mpsc::Sender<Incoming>,
     /// Receipts received, for the receipts task.
     receipts: mpsc::Sender<(String, i64)>,
+    /// Pushes from fedwatt peers stored, to acknowledge together.
+    stored: mpsc::Sender<(Jid, i64)>,
 }
 
 /// A push received, waiting to be stored.
@@ -151,6 +180,7 @@ pub async fn run(
     }
     let (inbox, incoming) = mpsc::channel(4 * BATCH);
     let (receipts, receipts_in) = mpsc::channel(4 * BATCH);
+    let (stored, stored_in) = mpsc::channel(4 * BATCH);
     let shared = Arc::new(Shared {
         store,
         status,
@@ -159,10 +189,12 @@ pub async fn run(
         in_flight: Mutex::new(InFlight::default()),
         inbox,
         receipts,
+        stored,
     });
     let sender = tokio::spawn(send_outbox(shared.clone()));
     let taker = tokio::spawn(take_in(shared.clone(), incoming));
     let acknowledger = tokio::spawn(acknowledge(shared.clone(), receipts_in));
+    let receipter = tokio::spawn(send_receipts(shared.out.clone(), stored_in));
     let stanzas = Arc::new(Semaphore::new(CONCURRENT_STANZAS));
     let mut checkpoint = tokio::time::interval(checkpoint_every);
     let mut prune = tokio::time::interval(Duration::from_secs(3600));
@@ -268,6 +300,7 @@ pub async fn run(
     sender.abort();
     taker.abort();
     acknowledger.abort();
+    receipter.abort();
     shared.status.online.store(false, Ordering::Relaxed);
     let store = shared.store.clone();
     let _ = tokio::task::spawn_blocking(move || store.audit_checkpoint(&key)).await;
@@ -483,7 +516,7 @@ fn receipt(to: Jid, id: &str) -> Message {
 async fn handle_message(shared: &Arc<Shared>, message: Message) -> Option<Message> {
     let from = message.from.clone()?;
     let peer = from.to_bare().to_string();
-    // A receipt for one of our pushes.
+    // A receipt for one of our pushes (XEP-0184, from any client)…
     if let Some(received) = message
         .payloads
         .iter()
@@ -494,6 +527,22 @@ async fn handle_message(shared: &Arc<Shared>, message: Message) -> Option<Messag
             .and_then(|id| id.strip_prefix("fw-"))
             .and_then(|s| s.parse::<i64>().ok())?;
         let _ = shared.receipts.send((peer, seq)).await;
+        return None;
+    }
+    // …or receipts for many (from a fedwatt node).
+    if let Some(received) = message
+        .payloads
+        .iter()
+        .find(|p| p.is("received", FEDWATT_NS))
+    {
+        match quoalise::parse_received(received) {
+            Ok(seqs) => {
+                for seq in seqs {
+                    let _ = shared.receipts.send((peer.clone(), seq)).await;
+                }
+            }
+            Err(e) => tracing::warn!("receipts from {peer} are malformed: {e}"),
+        }
         return None;
     }
     let id = message.id.as_ref().map(|i| i.0.clone());
@@ -570,21 +619,20 @@ async fn acknowledge(shared: Arc<Shared>, mut receipts: mpsc::Receiver<(String, 
             }
         }
         let store = shared.store.clone();
-        let seqs: Vec<i64> = batch.iter().map(|(_, seq)| *seq).collect();
-        match tokio::task::spawn_blocking(move || store.pushes_acknowledged(&batch)).await {
-            Ok(Ok(_)) => {
+        let done =
+            tokio::task::spawn_blocking(move || store.pushes_acknowledged(&batch).map(|_| batch))
+                .await;
+        match done {
+            Ok(Ok(batch)) => {
                 shared
                     .status
                     .receipts
-                    .fetch_add(seqs.len() as u64, Ordering::Relaxed);
-                let mut in_flight = shared
+                    .fetch_add(batch.len() as u64, Ordering::Relaxed);
+                shared
                     .in_flight
                     .lock()
-                    .unwrap_or_else(PoisonError::into_inner);
-                for seq in seqs {
-                    in_flight.0.remove(&seq);
-                }
-                drop(in_flight);
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .acknowledged(&batch);
                 shared.wake.notify_one();
             }
             // The pushes stay in the outbox and are sent again: their next
@@ -632,7 +680,11 @@ async fn take_in(shared: Arc<Shared>, mut incoming: mpsc::Receiver<Incoming>) {
                     .fetch_add(1, Ordering::Relaxed);
                 tracing::debug!("took in {n} points from {}", item.peer);
             }
-            if let Some(id) = item.id {
+            // A fedwatt peer's push (it has a header) is acknowledged with
+            // others; any other with its own XEP-0184 receipt.
+            if let Some(header) = &item.header {
+                let _ = shared.stored.send((item.from, header.seq)).await;
+            } else if let Some(id) = item.id {
                 let _ = shared
                     .out
                     .send(Stanza::Message(receipt(item.from, &id)))
@@ -640,6 +692,58 @@ async fn take_in(shared: Arc<Shared>, mut incoming: mpsc::Receiver<Incoming>) {
             }
         }
     }
+}
+
+/// Sends the receipts for fedwatt peers' pushes, each peer's together in
+/// one `<received seqs/>` message, at most [`RECEIPT_DELAY`] after the
+/// first was stored. Under load this halves the stanzas the servers carry;
+/// a receipt lost on the way (or on shutdown) only means the push comes
+/// again, and is dropped as a duplicate.
+async fn send_receipts(out: mpsc::Sender<Stanza>, mut stored: mpsc::Receiver<(Jid, i64)>) {
+    let mut pending: HashMap<Jid, Vec<i64>> = HashMap::new();
+    let mut due: Option<tokio::time::Instant> = None;
+    loop {
+        let flush_all = tokio::select! {
+            got = stored.recv() => match got {
+                Some((peer, seq)) => {
+                    due.get_or_insert_with(|| tokio::time::Instant::now() + RECEIPT_DELAY);
+                    let seqs = pending.entry(peer.clone()).or_default();
+                    seqs.push(seq);
+                    if seqs.len() >= RECEIPTS_PER_MESSAGE {
+                        let seqs = pending.remove(&peer).unwrap_or_default();
+                        if send_received(&out, peer, &seqs).await.is_err() {
+                            return;
+                        }
+                    }
+                    false
+                }
+                None => true,
+            },
+            _ = async { tokio::time::sleep_until(due.unwrap_or_else(tokio::time::Instant::now)).await },
+                if due.is_some() => true,
+        };
+        if flush_all {
+            due = None;
+            for (peer, seqs) in pending.drain() {
+                if send_received(&out, peer, &seqs).await.is_err() {
+                    return;
+                }
+            }
+            if stored.is_closed() && stored.is_empty() {
+                return;
+            }
+        }
+    }
+}
+
+async fn send_received(
+    out: &mpsc::Sender<Stanza>,
+    peer: Jid,
+    seqs: &[i64],
+) -> Result<(), mpsc::error::SendError<Stanza>> {
+    let mut m = Message::new(Some(peer));
+    m.payloads.push(quoalise::received_element(seqs));
+    out.send(Stanza::Message(m)).await
 }
 
 /// A push parsed: its records, the metadata it carries, its payload's hash.
@@ -704,8 +808,22 @@ fn take_pushes(store: &Store, batch: &[Incoming]) -> Result<Vec<Option<u64>>, st
         let seq = item.header.as_ref().map(|h| h.seq);
         refusals.push((item.peer.clone(), json!({"push": seq, "reason": why})));
     };
+    // A push taken in before (sent again because its receipt was late or
+    // lost) is acknowledged again without being read.
+    let numbered: Vec<(&str, i64)> = batch
+        .iter()
+        .filter_map(|i| i.header.as_ref().map(|h| (i.peer.as_str(), h.seq)))
+        .collect();
+    let mut seen_before = store.received_before(&numbered)?.into_iter();
     let mut parsed = Vec::with_capacity(batch.len());
+    let mut duplicates = Vec::with_capacity(batch.len());
     for item in batch {
+        let duplicate = item.header.is_some() && seen_before.next() == Some(true);
+        duplicates.push(duplicate);
+        if duplicate {
+            parsed.push(None);
+            continue;
+        }
         match parse_push(store, item, &mut subscribed, now_s)? {
             Ok(p) => parsed.push(Some(p)),
             Err(why) => {
@@ -734,7 +852,10 @@ fn take_pushes(store: &Store, batch: &[Incoming]) -> Result<Vec<Option<u64>>, st
         ));
         slots.push(i);
     }
-    let mut acks = vec![None; batch.len()];
+    let mut acks: Vec<Option<u64>> = duplicates
+        .iter()
+        .map(|&d| if d { Some(0) } else { None })
+        .collect();
     if !packs.is_empty() {
         for (slot, outcome) in slots.into_iter().zip(store.ingest_from_peers(&packs)?) {
             match outcome {
@@ -790,11 +911,11 @@ async fn send_outbox(shared: Arc<Shared>) {
                     .in_flight
                     .lock()
                     .unwrap_or_else(PoisonError::into_inner);
-                for (seq, _) in &messages {
-                    in_flight.0.insert(*seq, Instant::now());
+                for (seq, peer, _) in &messages {
+                    in_flight.0.insert(*seq, (peer.clone(), Instant::now()));
                 }
             }
-            for (_, message) in messages {
+            for (_, _, message) in messages {
                 if shared.out.send(Stanza::Message(message)).await.is_err() {
                     return;
                 }
@@ -807,10 +928,13 @@ async fn send_outbox(shared: Arc<Shared>) {
     }
 }
 
+/// A push ready to go: its sequence number, its peer, its message.
+type Outgoing = (i64, String, Message);
+
 /// Claims up to `limit` due pushes and builds their messages, checking each
 /// against its grant now, in one transaction with their audit entries.
 /// Returns the messages and how many rows were claimed.
-fn build_due(store: &Store, limit: usize) -> Result<(Vec<(i64, Message)>, usize), store::Error> {
+fn build_due(store: &Store, limit: usize) -> Result<(Vec<Outgoing>, usize), store::Error> {
     let now = store::now_micros();
     store.send_pushes(now, limit, &mut |push| build_push(store, push, now))
 }
@@ -826,11 +950,7 @@ fn push_message(push: &Push, payloads: Vec<Element>) -> Option<Message> {
     Some(m)
 }
 
-fn build_push(
-    store: &Store,
-    push: &Push,
-    now: i64,
-) -> Result<PushOutcome<(i64, Message)>, store::Error> {
+fn build_push(store: &Store, push: &Push, now: i64) -> Result<PushOutcome<Outgoing>, store::Error> {
     let drop = |why: &str| Ok(PushOutcome::Drop(why.to_owned()));
     match &push.kind {
         PushKind::Revoked => {
@@ -840,7 +960,7 @@ fn build_push(
             };
             let facts =
                 json!({"seq": push.seq, "revoked": push.grant, "attempt": push.attempts + 1});
-            Ok(PushOutcome::Send((push.seq, m), facts))
+            Ok(PushOutcome::Send((push.seq, push.peer.clone(), m), facts))
         }
         PushKind::Data { stream, from, to } => {
             let grant = store.grant(push.grant)?;
@@ -884,7 +1004,7 @@ fn build_push(
                 "seq": push.seq, "stream": stream, "grant": grant.id, "records": count,
                 "sha256": hash, "attempt": push.attempts + 1,
             });
-            Ok(PushOutcome::Send((push.seq, m), facts))
+            Ok(PushOutcome::Send((push.seq, push.peer.clone(), m), facts))
         }
     }
 }

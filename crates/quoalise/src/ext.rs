@@ -98,6 +98,66 @@ pub fn parse_revoked(el: &Element) -> Result<(i64, i64)> {
     Ok((int_attr(el, "grant")?, int_attr(el, "seq")?))
 }
 
+/// Sequence numbers one `<received/>` may acknowledge, at most: a peer
+/// cannot make the receiver expand a range without end.
+pub const RECEIVED_MAX: usize = 4096;
+
+/// `<received xmlns="urn:fedwatt:0" seqs="3-7 9"/>`: the pushes a fedwatt
+/// node stored (or dropped as duplicates), by sequence number, in one
+/// message. Between fedwatt nodes it stands for one XEP-0184 receipt per
+/// push, so that a busy stream costs the servers one stanza per push, not
+/// two. `seqs` are sorted ranges `first-last` and single numbers.
+pub fn received_element(seqs: &[i64]) -> Element {
+    let mut sorted = seqs.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    let mut ranges: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < sorted.len() {
+        let first = sorted[i];
+        while i + 1 < sorted.len() && sorted[i + 1] == sorted[i] + 1 {
+            i += 1;
+        }
+        ranges.push(if sorted[i] == first {
+            first.to_string()
+        } else {
+            format!("{first}-{}", sorted[i])
+        });
+        i += 1;
+    }
+    element("received", FEDWATT_NS, &[("seqs", Some(&ranges.join(" ")))]).build()
+}
+
+/// Reads a `<received seqs="…"/>` element: the sequence numbers, at most
+/// [`RECEIVED_MAX`].
+pub fn parse_received(el: &Element) -> Result<Vec<i64>> {
+    let Some(text) = el.attr("seqs") else {
+        return malformed("<received> has no seqs attribute");
+    };
+    let number = |s: &str| {
+        s.parse::<i64>().map_err(|_| {
+            crate::Error::Malformed(format!("<received> seqs: {s:?} is not an integer"))
+        })
+    };
+    let mut seqs = Vec::new();
+    for part in text.split_ascii_whitespace() {
+        let (first, last) = match part.split_once('-') {
+            Some((a, b)) => (number(a)?, number(b)?),
+            None => (number(part)?, number(part)?),
+        };
+        if last < first {
+            return malformed(format!("<received> seqs: {part:?} is a backward range"));
+        }
+        if (last - first) as u64 >= (RECEIVED_MAX - seqs.len()) as u64 {
+            return malformed(format!(
+                "<received> acknowledges more than {RECEIVED_MAX} pushes"
+            ));
+        }
+        seqs.extend(first..=last);
+    }
+    Ok(seqs)
+}
+
 /// `<page xmlns="urn:fedwatt:0" next="…"/>`: a history answer stopped short;
 /// ask again from `next` for the rest.
 pub fn page_element(next: &str) -> Element {
@@ -235,6 +295,34 @@ mod tests {
         );
         let e = upstream_error("enedis-data-connect", "ADAM-ERR0123");
         assert_eq!(e.attr("code"), Some("ADAM-ERR0123"));
+    }
+
+    #[test]
+    fn receipts_travel_as_ranges() {
+        let el = received_element(&[9, 3, 4, 5, 6, 7, 12, 4]);
+        assert_eq!(el.attr("seqs"), Some("3-7 9 12"));
+        assert_eq!(parse_received(&el).unwrap(), vec![3, 4, 5, 6, 7, 9, 12]);
+        let read = |seqs: &str| {
+            let el: Element = format!(r#"<received xmlns="urn:fedwatt:0" seqs="{seqs}"/>"#)
+                .parse()
+                .unwrap();
+            parse_received(&el).map_err(|e| e.to_string())
+        };
+        assert_eq!(read("").unwrap(), Vec::<i64>::new());
+        assert_eq!(
+            read("1-x").unwrap_err(),
+            "<received> seqs: \"x\" is not an integer"
+        );
+        assert_eq!(
+            read("7-3").unwrap_err(),
+            "<received> seqs: \"7-3\" is a backward range"
+        );
+        assert_eq!(
+            read("1-1000000000000").unwrap_err(),
+            "<received> acknowledges more than 4096 pushes"
+        );
+        assert_eq!(read("1-4096").unwrap().len(), 4096);
+        assert!(read("1-4096 5000").is_err());
     }
 
     #[test]

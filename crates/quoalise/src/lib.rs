@@ -25,8 +25,9 @@ pub use command::{CATALOGUE_NODE, completed};
 pub use command::{CommandRequest, Request};
 pub use data::{Data, Encoding, Meta, data_element, parse_quoalise, quoalise_element};
 pub use ext::{
-    CatalogueEntry, PushHeader, catalogue_element, page_element, parse_catalogue, parse_page,
-    parse_revoked, parse_terms, revoked_element, terms_element, upstream_error,
+    CatalogueEntry, PushHeader, RECEIVED_MAX, catalogue_element, page_element, parse_catalogue,
+    parse_page, parse_received, parse_revoked, parse_terms, received_element, revoked_element,
+    terms_element, upstream_error,
 };
 pub use minidom::Element;
 

@@ -496,24 +496,30 @@ pub fn retry_delay(attempts: u32) -> i64 {
     seconds.min(300) * 1_000_000
 }
 
-/// Claims the pushes due at `now` (at most `limit`), oldest first, and
-/// schedules their next attempt, as if each were sent now. A push that is
+/// Pushes claimed in one call, at most.
+pub const CLAIM_MAX: usize = 256;
+
+/// Claims the pushes due at `now` (at most `limit`, and at most
+/// [`CLAIM_MAX`]), oldest first, and schedules their next attempt, as if
+/// each were sent now. A push that is
 /// acknowledged meanwhile is deleted; one that is not comes back due.
 pub(crate) fn claim_due(db: &mut dyn Db, now: i64, limit: usize) -> Result<Vec<Push>> {
     let lock = match db.dialect() {
         crate::db::Dialect::Postgres => " FOR UPDATE OF o SKIP LOCKED",
         crate::db::Dialect::Sqlite => "",
     };
+    // The limit is written in the statement, not bound: SQLite compiles a
+    // statement again whenever the value bound to its LIMIT changes.
     let rows = db.query(
         &format!(
             "SELECT o.seq, o.peer, o.grant_id, o.kind, t.name, o.from_time, o.to_time, o.encoding, o.attempts
              FROM outbox o LEFT JOIN streams t ON t.id = o.stream
-             WHERE o.next_try <= $1 ORDER BY o.seq LIMIT $2{lock}"
+             WHERE o.next_try <= $1 ORDER BY o.seq LIMIT {CLAIM_MAX}{lock}"
         ),
-        &[Param::Int(Some(now)), Param::Int(Some(limit as i64))],
+        &[Param::Int(Some(now))],
     )?;
-    let mut pushes = Vec::with_capacity(rows.len());
-    for r in rows {
+    let mut pushes = Vec::with_capacity(rows.len().min(limit));
+    for r in rows.into_iter().take(limit) {
         let seq = r[0].int()?;
         let attempts = r[8].int()?.clamp(0, u32::MAX.into()) as u32;
         let kind = match r[3].text()?.as_str() {
@@ -551,6 +557,21 @@ pub(crate) fn claim_due(db: &mut dyn Db, now: i64, limit: usize) -> Result<Vec<P
         });
     }
     Ok(pushes)
+}
+
+/// Puts off to `until` the retries of the pushes sent to `peer` after
+/// `after` (by sequence number) and not yet acknowledged.
+pub(crate) fn postpone_retries(db: &mut dyn Db, peer: &str, after: i64, until: i64) -> Result<()> {
+    db.execute(
+        "UPDATE outbox SET next_try = $1
+         WHERE peer = $2 AND seq > $3 AND attempts > 0 AND next_try < $1",
+        &[
+            Param::Int(Some(until)),
+            Param::Text(Some(peer)),
+            Param::Int(Some(after)),
+        ],
+    )?;
+    Ok(())
 }
 
 /// Deletes an acknowledged (or abandoned) push; whether it was there.

@@ -143,6 +143,19 @@ impl<C> Pool<C> {
     }
 }
 
+/// Whether a transaction must be on disk when its commit returns.
+#[derive(Debug, Clone, Copy)]
+enum Durability {
+    /// On disk before the commit returns: what it lets the node acknowledge
+    /// to anyone (a pack over HTTP, a peer's push) survives a power cut.
+    Flushed,
+    /// On disk with the next flushed commit: bookkeeping whose loss in a
+    /// power cut only means work done again (a push sent again, and dropped
+    /// as a duplicate by its receiver). A crash of the process loses
+    /// nothing: the commit is in the operating system's hands.
+    Deferred,
+}
+
 enum Backend {
     Sqlite {
         path: PathBuf,
@@ -273,19 +286,41 @@ impl Store {
         }
     }
 
-    /// Runs `f` in one transaction, committed only if it succeeds. On
-    /// PostgreSQL a transaction chosen as a deadlock victim is run again.
-    fn write<T>(&self, mut f: impl FnMut(&mut dyn Db) -> Result<T>) -> Result<T> {
+    /// Runs `f` in one transaction, committed only if it succeeds and on
+    /// disk when this returns. On PostgreSQL a transaction chosen as a
+    /// deadlock victim is run again.
+    fn write<T>(&self, f: impl FnMut(&mut dyn Db) -> Result<T>) -> Result<T> {
+        self.write_with(Durability::Flushed, f)
+    }
+
+    /// [`Store::write`], with the durability the transaction needs.
+    fn write_with<T>(
+        &self,
+        durability: Durability,
+        mut f: impl FnMut(&mut dyn Db) -> Result<T>,
+    ) -> Result<T> {
+        let deferred = matches!(durability, Durability::Deferred);
         match &self.inner.backend {
             Backend::Sqlite { writer, .. } => {
                 let mut conn = writer.lock().unwrap_or_else(PoisonError::into_inner);
-                // Immediate: take the write lock first, so that another
-                // process writing meanwhile makes this wait, not fail.
-                let tx =
-                    conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-                let out = f(&mut sqlite::Lite(&tx))?;
-                tx.commit()?;
-                Ok(out)
+                if deferred {
+                    // In WAL mode, NORMAL skips the flush at commit; the next
+                    // FULL commit flushes this one's pages with its own.
+                    conn.execute_batch("PRAGMA synchronous = NORMAL")?;
+                }
+                let out = (|| {
+                    // Immediate: take the write lock first, so that another
+                    // process writing meanwhile makes this wait, not fail.
+                    let tx =
+                        conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+                    let out = f(&mut sqlite::Lite(&tx))?;
+                    tx.commit()?;
+                    Ok(out)
+                })();
+                if deferred {
+                    conn.execute_batch("PRAGMA synchronous = FULL")?;
+                }
+                out
             }
             Backend::Postgres { clients } => {
                 let mut attempt = 0;
@@ -293,6 +328,9 @@ impl Store {
                     let mut client = clients.take()?;
                     let out = (|| {
                         let mut tx = client.transaction()?;
+                        if deferred {
+                            tx.batch_execute("SET LOCAL synchronous_commit = off")?;
+                        }
                         let out = f(&mut postgres::Pg(&mut tx))?;
                         tx.commit()?;
                         Ok(out)
@@ -448,13 +486,13 @@ impl Store {
         self.read(federation::subscriptions)
     }
 
-    /// Claims up to `limit` pushes due at `now` and schedules their retry
+    /// Claims up to `limit` (at most 256) pushes due at `now` and schedules their retry
     /// (see [`retry_delay`]); the caller sends them.
     pub fn claim_pushes(&self, now: i64, limit: usize) -> Result<Vec<Push>> {
         self.write(|db| federation::claim_due(db, now, limit))
     }
 
-    /// Claims up to `limit` pushes due at `now`, schedules their retry, and
+    /// Claims up to `limit` (at most 256) pushes due at `now`, schedules their retry, and
     /// has `build` make each one, in one transaction with the audit entry of
     /// each push sent or dropped: one commit for a whole batch. `build` may
     /// read the store (on other connections); it returns what to send with
@@ -467,7 +505,9 @@ impl Store {
         limit: usize,
         build: &mut dyn FnMut(&Push) -> Result<PushOutcome<T>>,
     ) -> Result<(Vec<T>, usize)> {
-        self.write(|db| {
+        // Deferred: if a power cut loses this commit, the pushes are due
+        // again, and their receivers drop what they already have.
+        self.write_with(Durability::Deferred, |db| {
             let pushes = federation::claim_due(db, now, limit)?;
             let claimed = pushes.len();
             let mut made = Vec::with_capacity(claimed);
@@ -487,9 +527,24 @@ impl Store {
     /// Deletes pushes their peers acknowledged, with an audit entry each,
     /// in one transaction; for each, whether it was still waiting (a receipt
     /// counts only from the peer the push went to).
+    ///
+    /// A peer that acknowledges is taking in what it was sent, in order: the
+    /// pushes sent to it after the last one it acknowledged are still in
+    /// its queue, so their retry is put off by a first retry delay from
+    /// now. Re-sending them would only lengthen the queue of a peer that is
+    /// slow, not gone.
     pub fn pushes_acknowledged(&self, receipts: &[(String, i64)]) -> Result<Vec<bool>> {
         let now = now_micros();
-        self.write(|db| {
+        let mut last_acknowledged: Vec<(&str, i64)> = Vec::new();
+        for (peer, seq) in receipts {
+            match last_acknowledged.iter_mut().find(|(p, _)| p == peer) {
+                Some((_, last)) => *last = (*last).max(*seq),
+                None => last_acknowledged.push((peer, *seq)),
+            }
+        }
+        // Deferred: if a power cut loses this commit, the pushes are sent
+        // again, acknowledged again, and recorded then.
+        self.write_with(Durability::Deferred, |db| {
             let mut known = Vec::with_capacity(receipts.len());
             for (peer, seq) in receipts {
                 let was = federation::delete_push(db, peer, *seq)?;
@@ -499,7 +554,21 @@ impl Store {
                 }
                 known.push(was);
             }
+            for (peer, last) in &last_acknowledged {
+                federation::postpone_retries(db, peer, *last, now + federation::retry_delay(0))?;
+            }
             Ok(known)
+        })
+    }
+
+    /// Which of these pushes (peer, sequence number) were taken in before,
+    /// so that a re-sent push need not even be read.
+    pub fn received_before(&self, pushes: &[(&str, i64)]) -> Result<Vec<bool>> {
+        self.read(|db| {
+            pushes
+                .iter()
+                .map(|(peer, seq)| federation::was_received(db, peer, *seq))
+                .collect()
         })
     }
 

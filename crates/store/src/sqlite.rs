@@ -71,6 +71,9 @@ fn migrations() -> [String; 2] {
     ]
 }
 
+/// Prepared statements kept per connection.
+const STATEMENT_CACHE: usize = 256;
+
 /// Opens a connection with the settings every connection needs.
 pub(crate) fn connect(path: &Path) -> Result<Connection> {
     let conn = Connection::open(path)?;
@@ -83,6 +86,9 @@ pub(crate) fn connect(path: &Path) -> Result<Connection> {
          PRAGMA synchronous = FULL;
          PRAGMA cache_size = -16384;",
     )?;
+    // rusqlite keeps 16 prepared statements by default: fewer than one
+    // ingest and one push use, so each would be parsed again every time.
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     Ok(conn)
 }
 

@@ -150,6 +150,46 @@ fn a_subscribed_stream_queues_pushes_in_its_own_transaction_until_revoked() {
 }
 
 #[test]
+fn a_peer_that_acknowledges_puts_off_the_retries_of_what_was_sent_after() {
+    for store in stores("progress") {
+        store.ingest(&pack(METER, 1_700_000_000, 1), None).unwrap();
+        let g = store.add_grant(&grant("node@b.example", METER)).unwrap();
+        store
+            .subscribe("node@b.example", METER, g.id, Encoding::Cbor)
+            .unwrap();
+        for day in 1..=3 {
+            store
+                .ingest(&pack(METER, 1_700_000_000 + day * 86_400, 1), None)
+                .unwrap();
+        }
+        // Sent a minute ago: all three are due again now.
+        let now = store::now_micros();
+        let sent = store.claim_pushes(now - 60_000_000, 10).unwrap();
+        let seqs: Vec<i64> = sent.iter().map(|p| p.seq).collect();
+        assert_eq!(seqs.len(), 3);
+        // The peer acknowledges the second: it is taking in what it was
+        // sent, so the third is still in its queue and waits; the first,
+        // before it and not acknowledged, was lost and goes again.
+        assert!(store.push_acknowledged("node@b.example", seqs[1]).unwrap());
+        let due: Vec<i64> = store
+            .claim_pushes(store::now_micros(), 10)
+            .unwrap()
+            .iter()
+            .map(|p| p.seq)
+            .collect();
+        assert_eq!(due, [seqs[0]]);
+        let later = store::now_micros() + store::retry_delay(0) + 1;
+        let due: Vec<i64> = store
+            .claim_pushes(later, 10)
+            .unwrap()
+            .iter()
+            .map(|p| p.seq)
+            .collect();
+        assert_eq!(due, [seqs[2]], "its retry comes after a first delay");
+    }
+}
+
+#[test]
 fn pushes_from_a_peer_are_stored_once_tagged_with_it_and_erased_on_revocation() {
     for store in stores("inbox") {
         let from = |seq| PeerPack {
@@ -177,6 +217,17 @@ fn pushes_from_a_peer_are_stored_once_tagged_with_it_and_erased_on_revocation() 
                 .ingest_from_peer(&pack(METER, 1_700_086_400, 48), from(2))
                 .unwrap(),
             Received::Stored(48)
+        );
+        assert_eq!(
+            store
+                .received_before(&[
+                    ("node@a.example", 2),
+                    ("node@a.example", 3),
+                    ("other@a.example", 1)
+                ])
+                .unwrap(),
+            [true, false, false],
+            "a sequence number is seen per peer"
         );
         let info = store.stream(METER).unwrap().unwrap();
         assert_eq!(info.count, 96);
