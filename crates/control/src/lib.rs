@@ -1,0 +1,45 @@
+//! Flexibility control-command: the part of a node that drives a
+//! household's flexible loads (water heaters, heaters, dishwashers, washing
+//! machines, dryers, EV chargers) from plans and stimulations, with the
+//! household kept in control.
+//!
+//! This crate is pure: it does no I/O. It knows
+//! - the vocabulary of equipments, devices, typologies and modes
+//!   ([`model`]);
+//! - each device firmware's MQTT topics and payloads, behind one trait
+//!   ([`driver`]): what to publish for an order, what a message from the
+//!   device says;
+//! - the state machine of each typology, as a table ([`machine`]);
+//! - plans of quarter-hour decisions and time slots ([`plan`]).
+//!
+//! It does not talk to a broker, keep anything, or read a clock: the node
+//! gives it the time and the messages, and publishes what it answers.
+//!
+//! Invariants: a message from a device is either understood or refused with
+//! a reason, never a panic; a state machine answers every event in every
+//! state (an event that does not apply is ignored, explicitly).
+
+pub mod driver;
+pub mod machine;
+pub mod model;
+pub mod plan;
+
+/// What is wrong with an input from outside (a device's message, a plan,
+/// a configuration value).
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum Error {
+    /// A device message that cannot be read.
+    #[error("{topic}: {reason}")]
+    Message {
+        /// Its topic.
+        topic: String,
+        /// Why.
+        reason: String,
+    },
+    /// An invalid value, named.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// Results of this crate.
+pub type Result<T> = std::result::Result<T, Error>;
