@@ -9,7 +9,13 @@
 //! - each device firmware's MQTT topics and payloads, behind one trait
 //!   ([`driver`]): what to publish for an order, what a message from the
 //!   device says;
-//! - the state machine of each typology, as a table ([`machine`]);
+//! - the state machine of each kind of load, as a table, and each
+//!   typology's orders ([`machine`]);
+//! - one equipment under control, with the rules that need a clock:
+//!   plan slots, minimum on/off durations, maximum shed, the end of
+//!   stimulations and overrides, deadlines ([`equipment`]);
+//! - one device's link: orders confirmed by the device's own answer,
+//!   communication errors, reconciliation when it comes back ([`device`]);
 //! - plans of quarter-hour decisions and time slots ([`plan`]).
 //!
 //! It does not talk to a broker, keep anything, or read a clock: the node
@@ -19,7 +25,9 @@
 //! a reason, never a panic; a state machine answers every event in every
 //! state (an event that does not apply is ignored, explicitly).
 
+pub mod device;
 pub mod driver;
+pub mod equipment;
 pub mod machine;
 pub mod model;
 pub mod plan;

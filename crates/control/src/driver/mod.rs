@@ -12,7 +12,7 @@ mod shelly_gen2;
 mod tasmota;
 mod zigbee2mqtt;
 
-pub use openhasp::{DisplayEvent, OpenHasp};
+pub use openhasp::{DisplayEvent, OpenHasp, PLATE_PAYLOAD_MAX};
 
 use crate::model::Firmware;
 use crate::{Error, Result};
