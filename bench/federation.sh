@@ -4,8 +4,9 @@
 # missing). Prints one JSON line per measure and a Markdown table for
 # bench/RESULTS.md (see bench/federation.py for what is measured).
 #
-#   bench/federation.sh              # full volumes
-#   bench/federation.sh --scale 0.1  # a quick run
+#   bench/federation.sh                     # full volumes
+#   bench/federation.sh --scale 0.1         # a quick run
+#   bench/federation.sh --phases latency    # single-record pushes only
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
