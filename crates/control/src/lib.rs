@@ -16,7 +16,9 @@
 //!   stimulations and overrides, deadlines ([`equipment`]);
 //! - one device's link: orders confirmed by the device's own answer,
 //!   communication errors, reconciliation when it comes back ([`device`]);
-//! - plans of quarter-hour decisions and time slots ([`plan`]).
+//! - plans of quarter-hour decisions and time slots ([`plan`]);
+//! - the pages an openHASP plate shows and what its buttons ask
+//!   ([`display`]).
 //!
 //! It does not talk to a broker, keep anything, or read a clock: the node
 //! gives it the time and the messages, and publishes what it answers.
@@ -26,6 +28,7 @@
 //! state (an event that does not apply is ignored, explicitly).
 
 pub mod device;
+pub mod display;
 pub mod driver;
 pub mod equipment;
 pub mod machine;
