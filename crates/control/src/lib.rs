@@ -16,7 +16,8 @@
 //!   stimulations and overrides, deadlines ([`equipment`]);
 //! - one device's link: orders confirmed by the device's own answer,
 //!   communication errors, reconciliation when it comes back ([`device`]);
-//! - plans of quarter-hour decisions and time slots ([`plan`]);
+//! - plans of quarter-hour decisions and time slots ([`plan`]), and
+//!   stimulations ([`stimulation`]);
 //! - the pages an openHASP plate shows and what its buttons ask
 //!   ([`display`]).
 //!
@@ -34,6 +35,7 @@ pub mod equipment;
 pub mod machine;
 pub mod model;
 pub mod plan;
+pub mod stimulation;
 
 /// What is wrong with an input from outside (a device's message, a plan,
 /// a configuration value).
