@@ -56,3 +56,21 @@ pub enum Error {
 
 /// Results of this crate.
 pub type Result<T> = std::result::Result<T, Error>;
+
+/// A time in whole seconds since 1970 (UTC), as on the wire, read as
+/// microseconds; an error naming `what` otherwise.
+fn seconds(value: Option<&serde_json::Value>, what: &str) -> Result<i64> {
+    match value.and_then(serde_json::Value::as_i64) {
+        // Up to the last second of year 9999.
+        Some(s) if (0..=253_402_300_799).contains(&s) => Ok(s * 1_000_000),
+        _ => Err(Error::Invalid(format!(
+            "{what} must be a time in whole seconds since 1970 (UTC), got {}",
+            value.map_or("nothing".to_owned(), serde_json::Value::to_string)
+        ))),
+    }
+}
+
+/// Refuses an input, saying why.
+fn invalid<T>(why: impl Into<String>) -> Result<T> {
+    Err(Error::Invalid(why.into()))
+}

@@ -7,7 +7,7 @@
 
 use serde_json::Value;
 
-use crate::{Error, Result};
+use crate::{Result, invalid, seconds};
 
 /// A quarter of an hour, in microseconds.
 pub const SLOT: i64 = 15 * 60 * 1_000_000;
@@ -146,21 +146,6 @@ impl Plan {
             (Some(_), Some(_)) => invalid("a plan has either decisions or slots, not both"),
             (None, None) => invalid("a plan needs \"decisions\" (with \"start\") or \"slots\""),
         }
-    }
-}
-
-fn invalid<T>(why: impl Into<String>) -> Result<T> {
-    Err(Error::Invalid(why.into()))
-}
-
-/// A time in whole seconds since 1970 as microseconds.
-fn seconds(value: Option<&Value>, what: &str) -> Result<i64> {
-    match value.and_then(Value::as_i64) {
-        Some(s) if (0..=253_402_300_799).contains(&s) => Ok(s * 1_000_000),
-        _ => invalid(format!(
-            "{what} must be a time in whole seconds since 1970 (UTC), got {}",
-            value.map_or("nothing".to_owned(), Value::to_string)
-        )),
     }
 }
 

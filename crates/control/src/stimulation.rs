@@ -13,7 +13,7 @@
 use serde_json::{Map, Value};
 
 use crate::model::SignalLevel;
-use crate::{Error, Result};
+use crate::{Error, Result, invalid, seconds};
 
 /// The longest a stimulation may last: a day.
 pub const LONGEST: i64 = 24 * 3600 * 1_000_000;
@@ -70,12 +70,12 @@ impl Stimulation {
         }
         let from = match fields.get("from") {
             None => now,
-            Some(v) => seconds(v, "from")?,
+            Some(v) => seconds(Some(v), "from")?,
         };
         let Some(until) = fields.get("until") else {
             return invalid("a stimulation needs \"until\"");
         };
-        let until = seconds(until, "until")?;
+        let until = seconds(Some(until), "until")?;
         if until <= from {
             return invalid("until must come after from");
         }
@@ -116,19 +116,6 @@ fn targets(fields: &Map<String, Value>) -> Result<Targets> {
         (None, Some(_)) => invalid("group must be a group's name"),
         (Some(_), Some(_)) => invalid("a stimulation names equipments or a group, not both"),
         (None, None) => invalid("a stimulation needs \"equipments\" or \"group\""),
-    }
-}
-
-fn invalid<T>(why: impl Into<String>) -> Result<T> {
-    Err(Error::Invalid(why.into()))
-}
-
-fn seconds(value: &Value, what: &str) -> Result<i64> {
-    match value.as_i64() {
-        Some(s) if (0..=253_402_300_799).contains(&s) => Ok(s * 1_000_000),
-        _ => invalid(format!(
-            "{what} must be a time in whole seconds since 1970 (UTC), got {value}"
-        )),
     }
 }
 
