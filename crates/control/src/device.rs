@@ -56,6 +56,8 @@ pub struct DeviceLink {
     pub pending: Option<Pending>,
     /// When `measured` last changed.
     pub since: i64,
+    /// When the device last said anything.
+    pub heard: Option<i64>,
 }
 
 impl DeviceLink {
@@ -67,6 +69,7 @@ impl DeviceLink {
             wanted: None,
             pending: None,
             since: now,
+            heard: None,
         }
     }
 
@@ -104,6 +107,9 @@ impl DeviceLink {
     ) -> Vec<Outcome> {
         let mut out = Vec::new();
         let was_lost = self.measured == Measured::CommunicationError;
+        if *seen != Observation::Available(false) {
+            self.heard = Some(now);
+        }
         match seen {
             Observation::Available(false) => {
                 self.set_measured(now, Measured::CommunicationError, &mut out);
@@ -172,8 +178,10 @@ impl DeviceLink {
     }
 
     /// At `now`: an order unconfirmed for [`CONFIRM_WITHIN`] fails, and
-    /// the device is in communication error until it shows it is back.
-    pub fn check(&mut self, now: i64) -> Vec<Outcome> {
+    /// the device is in communication error until it shows it is back. One
+    /// that spoke since the order was sent (but did not obey) is there: the
+    /// order is sent again at once, numbered by `next_id`.
+    pub fn check(&mut self, now: i64, next_id: impl FnOnce() -> u64) -> Vec<Outcome> {
         let mut out = Vec::new();
         if let Some(p) = self.pending
             && now - p.sent >= CONFIRM_WITHIN
@@ -181,6 +189,15 @@ impl DeviceLink {
             self.pending = None;
             self.set_measured(now, Measured::CommunicationError, &mut out);
             out.push(Outcome::Failed(p.order));
+            if self.heard.is_some_and(|t| t > p.sent) {
+                let id = next_id();
+                self.pending = Some(Pending {
+                    order: p.order,
+                    id,
+                    sent: now,
+                });
+                out.push(Outcome::Send(p.order, id));
+            }
         }
         out
     }
@@ -208,7 +225,10 @@ mod tests {
                 Outcome::Confirmed(Order::On)
             ]
         );
-        assert!(d.check(60 * S).is_empty(), "nothing left to time out");
+        assert!(
+            d.check(60 * S, || 99).is_empty(),
+            "nothing left to time out"
+        );
     }
 
     #[test]
@@ -235,9 +255,9 @@ mod tests {
     fn an_unanswered_order_marks_the_device_lost_and_it_is_reconciled_when_back() {
         let mut d = DeviceLink::new(0);
         d.order(0, Order::On, 1);
-        assert!(d.check(CONFIRM_WITHIN - 1).is_empty());
+        assert!(d.check(CONFIRM_WITHIN - 1, || 99).is_empty());
         assert_eq!(
-            d.check(CONFIRM_WITHIN),
+            d.check(CONFIRM_WITHIN, || 99),
             [
                 Outcome::Measured(Measured::CommunicationError),
                 Outcome::Failed(Order::On)
@@ -262,6 +282,29 @@ mod tests {
             [
                 Outcome::Measured(Measured::Off),
                 Outcome::Confirmed(Order::Off)
+            ]
+        );
+    }
+
+    #[test]
+    fn a_device_that_speaks_but_did_not_obey_is_told_again() {
+        let mut d = DeviceLink::new(0);
+        d.order(0, Order::On, 1);
+        // A report that crossed the order, or the order was lost on the way.
+        d.observe(S, &Observation::Switch(false), || 99);
+        assert_eq!(
+            d.check(CONFIRM_WITHIN, || 2),
+            [
+                Outcome::Measured(Measured::CommunicationError),
+                Outcome::Failed(Order::On),
+                Outcome::Send(Order::On, 2)
+            ]
+        );
+        assert_eq!(
+            d.observe(CONFIRM_WITHIN + S, &Observation::Switch(true), || 99),
+            [
+                Outcome::Measured(Measured::On),
+                Outcome::Confirmed(Order::On)
             ]
         );
     }

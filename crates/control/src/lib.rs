@@ -35,6 +35,7 @@ pub mod equipment;
 pub mod machine;
 pub mod model;
 pub mod plan;
+pub mod runtime;
 pub mod stimulation;
 
 /// What is wrong with an input from outside (a device's message, a plan,

@@ -1,0 +1,393 @@
+//! The control loop against a real Mosquitto (scripts/mosquitto, which
+//! scripts/test starts), with simulated devices that speak their firmware's
+//! own topics: Tasmota and Shelly Gen1, as the devices themselves do.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use control::driver::DeviceAddress;
+use control::equipment::Safety;
+use control::machine::Part;
+use control::model::{EquipmentKind, Firmware, Measured, Mode, Typology};
+use control::runtime::{
+    self, ControlConfig, DeviceConfig, EquipmentConfig, JournalEntry, MqttConfig,
+};
+use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+use tokio::sync::{mpsc, watch};
+
+/// The broker scripts/test started, or none (then the test fails in CI and
+/// is skipped, loudly, elsewhere).
+fn broker() -> Option<(String, u16)> {
+    match std::env::var("MQTT_TEST_URL") {
+        Ok(url) => {
+            let rest = url
+                .strip_prefix("mqtt://")
+                .expect("MQTT_TEST_URL is mqtt://HOST:PORT");
+            let (host, port) = rest.rsplit_once(':').expect("MQTT_TEST_URL has a port");
+            Some((
+                host.to_owned(),
+                port.parse().expect("MQTT_TEST_URL's port is a number"),
+            ))
+        }
+        Err(_) => {
+            assert!(
+                std::env::var("CI").is_err(),
+                "MQTT_TEST_URL is not set: run the tests with scripts/test"
+            );
+            eprintln!("SKIPPED: MQTT_TEST_URL is not set; run the tests with scripts/test");
+            None
+        }
+    }
+}
+
+fn unique(name: &str) -> String {
+    format!("{name}-{}", std::process::id())
+}
+
+fn now_s() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// Devices that obey (or not) and answer as their firmware does; what they
+/// were told is kept, in order.
+#[derive(Clone, Default)]
+struct Devices {
+    told: Arc<Mutex<Vec<(String, String)>>>,
+    mute: Arc<Mutex<bool>>,
+}
+
+impl Devices {
+    fn told(&self, device: &str) -> Vec<String> {
+        self.told
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(d, _)| d == device)
+            .map(|(_, w)| w.clone())
+            .collect()
+    }
+
+    /// Simulates `devices` (Tasmota topics and Shelly Gen1 ids), listening
+    /// to their own topics only.
+    async fn start(&self, host: &str, port: u16, id: &str, devices: &[&str]) -> AsyncClient {
+        let mut options = MqttOptions::new(unique(&format!("sim-{id}")), host, port);
+        options.set_keep_alive(Duration::from_secs(30));
+        let (client, mut events) = AsyncClient::new(options, 1000);
+        let mut topics = Vec::new();
+        for d in devices {
+            topics.push(format!("cmnd/{d}/POWER1"));
+            topics.push(format!("shellies/{d}/relay/0/command"));
+            topics.push(format!("shellies/{d}/command"));
+        }
+        for t in &topics {
+            client.subscribe(t, QoS::AtLeastOnce).await.unwrap();
+        }
+        // Listening before anything is sent to it, as a device is.
+        let mut acks = 0;
+        while acks < topics.len() {
+            if let Ok(Event::Incoming(Packet::SubAck(_))) = events.poll().await {
+                acks += 1;
+            }
+        }
+        let me = self.clone();
+        let answer = client.clone();
+        let state: Arc<Mutex<std::collections::HashMap<String, bool>>> = Arc::default();
+        tokio::spawn(async move {
+            loop {
+                let Ok(Event::Incoming(Packet::Publish(p))) = events.poll().await else {
+                    continue;
+                };
+                let word = String::from_utf8_lossy(&p.payload).to_string();
+                let parts: Vec<&str> = p.topic.split('/').collect();
+                if *me.mute.lock().unwrap() {
+                    continue;
+                }
+                match parts.as_slice() {
+                    ["cmnd", device, "POWER1"] => {
+                        let on = match word.as_str() {
+                            "ON" => true,
+                            "OFF" => false,
+                            _ => *state.lock().unwrap().get(*device).unwrap_or(&false),
+                        };
+                        if !word.is_empty() {
+                            me.told
+                                .lock()
+                                .unwrap()
+                                .push((device.to_string(), word.clone()));
+                        }
+                        state.lock().unwrap().insert(device.to_string(), on);
+                        let body = format!(r#"{{"POWER1":"{}"}}"#, if on { "ON" } else { "OFF" });
+                        answer
+                            .publish(
+                                format!("stat/{device}/RESULT"),
+                                QoS::AtLeastOnce,
+                                false,
+                                body,
+                            )
+                            .await
+                            .unwrap();
+                    }
+                    ["shellies", device, "relay", "0", "command"] => {
+                        me.told
+                            .lock()
+                            .unwrap()
+                            .push((device.to_string(), word.clone()));
+                        state
+                            .lock()
+                            .unwrap()
+                            .insert(device.to_string(), word == "on");
+                        answer
+                            .publish(
+                                format!("shellies/{device}/relay/0"),
+                                QoS::AtLeastOnce,
+                                false,
+                                word,
+                            )
+                            .await
+                            .unwrap();
+                    }
+                    ["shellies", device, "command"] if word == "update" => {
+                        let on = *state.lock().unwrap().get(*device).unwrap_or(&false);
+                        let word = if on { "on" } else { "off" };
+                        answer
+                            .publish(
+                                format!("shellies/{device}/relay/0"),
+                                QoS::AtLeastOnce,
+                                false,
+                                word,
+                            )
+                            .await
+                            .unwrap();
+                    }
+                    _ => {}
+                }
+            }
+        });
+        client
+    }
+}
+
+fn equipment(name: &str, firmware: Firmware, device: &str, groups: &[&str]) -> EquipmentConfig {
+    EquipmentConfig {
+        name: name.to_owned(),
+        kind: EquipmentKind::WaterHeater,
+        typology: Typology::Plug,
+        mode: Mode::Piloted,
+        safety: Safety {
+            min_on: 0,
+            min_off: 0,
+            max_shed: 3_600_000_000,
+        },
+        groups: groups.iter().map(|g| g.to_string()).collect(),
+        devices: vec![DeviceConfig {
+            part: Part::Switch,
+            address: DeviceAddress {
+                firmware,
+                topic: device.to_owned(),
+                channel: 0,
+            },
+        }],
+    }
+}
+
+struct Node {
+    client_id: String,
+    journal: Arc<Mutex<Vec<JournalEntry>>>,
+    _stop: watch::Sender<bool>,
+}
+
+fn start(host: &str, port: u16, name: &str, equipments: Vec<EquipmentConfig>) -> Node {
+    let client_id = unique(name);
+    let config = ControlConfig {
+        mqtt: MqttConfig {
+            host: host.to_owned(),
+            port,
+            user: None,
+            password: None,
+            client_id: client_id.clone(),
+        },
+        equipments,
+    };
+    let (tx, mut rx) = mpsc::channel(10_000);
+    let (stop, stopped) = watch::channel(false);
+    tokio::spawn(async move { runtime::run(config, tx, stopped).await.unwrap() });
+    let journal: Arc<Mutex<Vec<JournalEntry>>> = Arc::default();
+    let keep = journal.clone();
+    tokio::spawn(async move {
+        while let Some(e) = rx.recv().await {
+            keep.lock().unwrap().push(e);
+        }
+    });
+    Node {
+        client_id,
+        journal,
+        _stop: stop,
+    }
+}
+
+/// Waits (30 s at most) until `done` holds.
+async fn until(what: &str, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "waited 30 s for: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plan_turns_a_water_heater_on_and_off_slot_by_slot() {
+    let Some((host, port)) = broker() else { return };
+    let devices = Devices::default();
+    let device = unique("wh-plan");
+    let sim = devices.start(&host, port, "plan", &[&device]).await;
+    let node = start(
+        &host,
+        port,
+        "plan",
+        vec![equipment("water-heater", Firmware::Tasmota, &device, &[])],
+    );
+    // Without a plan, a water heater is kept on.
+    until("the heater switched on", || devices.told(&device) == ["ON"]).await;
+    // On from t+2 to t+4 (s), off before and after.
+    let t = now_s() + 1;
+    let plan = format!(r#"{{"slots":[[{},{}]]}}"#, t + 2, t + 4);
+    sim.publish(
+        runtime::plan_topic(&node.client_id, "water-heater"),
+        QoS::AtLeastOnce,
+        false,
+        plan,
+    )
+    .await
+    .unwrap();
+    until("off, on in its slot, off after it", || {
+        devices.told(&device) == ["ON", "OFF", "ON", "OFF"]
+    })
+    .await;
+    until("every order confirmed by the device's answer", || {
+        let journal = node.journal.lock().unwrap();
+        journal
+            .iter()
+            .filter(|e| matches!(e, JournalEntry::Confirmed { .. }))
+            .count()
+            == 4
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shed_turns_a_group_off_at_once_and_restores_it_at_its_end() {
+    let Some((host, port)) = broker() else { return };
+    let devices = Devices::default();
+    let (a, b, other) = (unique("wh-shed"), unique("sh-shed"), unique("wh-other"));
+    let sim = devices.start(&host, port, "shed", &[&a, &b, &other]).await;
+    let node = start(
+        &host,
+        port,
+        "shed",
+        vec![
+            equipment("water-heater", Firmware::Tasmota, &a, &["east"]),
+            equipment("heater", Firmware::ShellyGen1, &b, &["east"]),
+            equipment("other", Firmware::Tasmota, &other, &["west"]),
+        ],
+    );
+    until("both on", || {
+        devices.told(&a) == ["ON"] && devices.told(&b) == ["on"]
+    })
+    .await;
+    let until_s = now_s() + 3;
+    let shed = format!(r#"{{"kind":"shed","group":"east","until":{until_s}}}"#);
+    sim.publish(
+        runtime::stimulation_topic(&node.client_id),
+        QoS::AtLeastOnce,
+        false,
+        shed,
+    )
+    .await
+    .unwrap();
+    until("both off", || {
+        devices.told(&a) == ["ON", "OFF"] && devices.told(&b) == ["on", "off"]
+    })
+    .await;
+    assert!(now_s() < until_s, "cut at once, before the shed's end");
+    until("both on again", || {
+        devices.told(&a) == ["ON", "OFF", "ON"] && devices.told(&b) == ["on", "off", "on"]
+    })
+    .await;
+    assert_eq!(devices.told(&other), ["ON"], "another group is left alone");
+    // A malformed stimulation is refused with its reason; the loop goes on.
+    sim.publish(
+        runtime::stimulation_topic(&node.client_id),
+        QoS::AtLeastOnce,
+        false,
+        r#"{"kind":"shed"}"#,
+    )
+    .await
+    .unwrap();
+    until("the refusal", || {
+        node.journal.lock().unwrap().iter().any(|e| {
+            matches!(e, JournalEntry::Refused { reason, .. } if reason == "a stimulation needs \"until\"")
+        })
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_that_does_not_answer_is_in_error_until_it_is_back_and_reconciled() {
+    let Some((host, port)) = broker() else { return };
+    let devices = Devices::default();
+    *devices.mute.lock().unwrap() = true;
+    let device = unique("sh-mute");
+    let sim = devices.start(&host, port, "mute", &[&device]).await;
+    let node = start(
+        &host,
+        port,
+        "mute",
+        vec![equipment("heater", Firmware::ShellyGen1, &device, &[])],
+    );
+    let in_error = |journal: &[JournalEntry]| {
+        journal.iter().any(|e| {
+            matches!(
+                e,
+                JournalEntry::Measured {
+                    state: Measured::CommunicationError,
+                    ..
+                }
+            )
+        }) && journal
+            .iter()
+            .any(|e| matches!(e, JournalEntry::Failed { .. }))
+    };
+    until("the unanswered order fails", || {
+        in_error(&node.journal.lock().unwrap())
+    })
+    .await;
+    assert!(devices.told(&device).is_empty());
+    // It comes back, and says so.
+    *devices.mute.lock().unwrap() = false;
+    sim.publish(
+        format!("shellies/{device}/online"),
+        QoS::AtLeastOnce,
+        false,
+        "true",
+    )
+    .await
+    .unwrap();
+    until("it is told again, and obeys", || {
+        devices.told(&device) == ["on"]
+    })
+    .await;
+    until("the order confirmed", || {
+        node.journal
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|e| matches!(e, JournalEntry::Confirmed { .. }))
+    })
+    .await;
+}
