@@ -3,7 +3,7 @@
 //! machines, dryers, EV chargers) from plans and stimulations, with the
 //! household kept in control.
 //!
-//! This crate is pure: it does no I/O. It knows
+//! Its core is pure: it does no I/O, and knows
 //! - the vocabulary of equipments, devices, typologies and modes
 //!   ([`model`]);
 //! - each device firmware's MQTT topics and payloads, behind one trait
@@ -21,8 +21,8 @@
 //! - the pages an openHASP plate shows and what its buttons ask
 //!   ([`display`]).
 //!
-//! It does not talk to a broker, keep anything, or read a clock: the node
-//! gives it the time and the messages, and publishes what it answers.
+//! [`runtime`] is the I/O around it: one MQTT session (rumqttc), the clock,
+//! and a journal of everything that happens. It keeps nothing itself.
 //!
 //! Invariants: a message from a device is either understood or refused with
 //! a reason, never a panic; a state machine answers every event in every
