@@ -368,6 +368,32 @@ pub enum Part {
     Finger,
 }
 
+impl Part {
+    /// Every part.
+    pub const ALL: [Part; 3] = [Part::Switch, Part::SecondRelay, Part::Finger];
+
+    /// Its name in configuration files and stream names.
+    pub fn name(self) -> &'static str {
+        match self {
+            Part::Switch => "switch",
+            Part::SecondRelay => "second-relay",
+            Part::Finger => "finger",
+        }
+    }
+}
+
+impl std::str::FromStr for Part {
+    type Err = crate::Error;
+
+    fn from_str(s: &str) -> crate::Result<Part> {
+        Part::ALL.into_iter().find(|p| p.name() == s).ok_or_else(|| {
+            crate::Error::Invalid(format!(
+                "{s:?} is not a known device part; expected one of: switch, second-relay, finger"
+            ))
+        })
+    }
+}
+
 /// The device orders that carry out `effect` for a `typology`, in the
 /// order to send them (a plug is powered before its finger presses).
 pub fn orders(typology: Typology, effect: Effect) -> Vec<(Part, crate::driver::Order)> {

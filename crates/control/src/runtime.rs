@@ -140,6 +140,17 @@ pub enum JournalEntry {
         /// Its state.
         state: Measured,
     },
+    /// A device measured its load's power.
+    Power {
+        /// When (µs).
+        at: i64,
+        /// The equipment.
+        equipment: String,
+        /// Which device.
+        part: Part,
+        /// In W.
+        watts: f64,
+    },
     /// A message refused, and why.
     Refused {
         /// When (µs).
@@ -192,6 +203,12 @@ fn required_parts(typology: Typology) -> &'static [Part] {
 /// Checks a configuration whole: unique names, names usable in topics,
 /// each typology's devices, each device's address.
 pub fn check(config: &ControlConfig) -> Result<()> {
+    let id = &config.mqtt.client_id;
+    if id.is_empty() || id.contains(['/', '+', '#']) {
+        return Err(Error::Invalid(format!(
+            "client id {id:?}: it must be non-empty, without / + #"
+        )));
+    }
     let mut names = std::collections::HashSet::new();
     for e in &config.equipments {
         if e.name.is_empty() || e.name.contains(['/', '+', '#']) {
@@ -585,6 +602,14 @@ impl Loop {
             Err(e) => return self.refuse(now, topic, e.to_string()),
         };
         for observation in seen {
+            if let crate::driver::Observation::Power(watts) = observation {
+                self.note(JournalEntry::Power {
+                    at: now,
+                    equipment: self.equipments[i].name.clone(),
+                    part: self.equipments[i].devices[d].part,
+                    watts,
+                });
+            }
             let candidate = self.next_id + 1;
             let mut used = false;
             let outcomes = self.equipments[i].devices[d]

@@ -23,6 +23,100 @@ pub struct Config {
     pub xmpp: Xmpp,
     /// `[audit]`: the audit trail's signing key.
     pub audit: Audit,
+    /// `[control]`: the flexibility control loop; without a `broker`, the
+    /// node drives no device.
+    pub control: Control,
+}
+
+/// `[control]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Control {
+    /// `mqtt://host:port` of the MQTT broker (Mosquitto…).
+    pub broker: String,
+    /// User name, if the broker wants one.
+    pub user: String,
+    /// Its password (or use `password_file`).
+    pub password: String,
+    /// A file holding the password.
+    pub password_file: String,
+    /// This node's MQTT client id, unique on the broker; it names the
+    /// node's topics (`fedwatt/<client_id>/plan/<equipment>`…).
+    pub client_id: String,
+    /// `[[control.equipment]]`: the equipments the node drives.
+    pub equipment: Vec<ControlEquipment>,
+}
+
+impl Default for Control {
+    fn default() -> Self {
+        Control {
+            broker: String::new(),
+            user: String::new(),
+            password: String::new(),
+            password_file: String::new(),
+            client_id: "fedwatt".into(),
+            equipment: Vec::new(),
+        }
+    }
+}
+
+/// `[[control.equipment]]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ControlEquipment {
+    /// Its name: unique; in topics, stimulations and stream names.
+    pub name: String,
+    /// `water-heater`, `heater`, `dishwasher`, `washing-machine`, `dryer`,
+    /// `machine` or `electric-vehicle`.
+    pub kind: String,
+    /// `plug`, `plug-and-finger`, `relay-and-meter`, `two-relays` or
+    /// `inverted-relay`.
+    pub typology: String,
+    /// `manual`, `piloted`, `not-piloted` or `disabled` at start-up.
+    #[serde(default = "default_mode")]
+    pub mode: String,
+    /// Groups it belongs to, for stimulations.
+    #[serde(default)]
+    pub groups: Vec<String>,
+    /// Seconds a load the node switched on stays on at least.
+    #[serde(default = "five_minutes")]
+    pub min_on: u64,
+    /// Seconds a load the node switched off stays off at least.
+    #[serde(default = "five_minutes")]
+    pub min_off: u64,
+    /// Seconds a shed lasts at most.
+    #[serde(default = "two_hours")]
+    pub max_shed: u64,
+    /// `[[control.equipment.device]]`: its devices.
+    pub device: Vec<ControlDevice>,
+}
+
+fn default_mode() -> String {
+    "manual".into()
+}
+
+fn five_minutes() -> u64 {
+    300
+}
+
+fn two_hours() -> u64 {
+    7200
+}
+
+/// `[[control.equipment.device]]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ControlDevice {
+    /// `switch`, `second-relay` or `finger`.
+    pub part: String,
+    /// `shelly-gen1`, `shelly-gen2`, `tasmota`, `zigbee2mqtt` or `openhasp`.
+    pub firmware: String,
+    /// Its identity in its firmware's topics (Shelly id, Gen2 prefix,
+    /// Tasmota topic, Zigbee2MQTT name, openHASP plate).
+    pub topic: String,
+    /// Its relay number, from 0.
+    #[serde(default)]
+    pub channel: u8,
 }
 
 /// `[xmpp]`.
@@ -101,6 +195,7 @@ impl Default for Config {
             store: StoreSettings::default(),
             xmpp: Xmpp::default(),
             audit: Audit::default(),
+            control: Control::default(),
         }
     }
 }
@@ -200,6 +295,87 @@ impl Config {
             address: (!x.address.is_empty()).then(|| x.address.clone()),
             ca_file: (!x.ca_file.is_empty()).then(|| PathBuf::from(&x.ca_file)),
         }))
+    }
+
+    /// The control loop's settings; `None` when no `broker` is set.
+    pub fn control(&self) -> Result<Option<control::runtime::ControlConfig>, String> {
+        use control::runtime::{ControlConfig, DeviceConfig, EquipmentConfig, MqttConfig};
+        let c = &self.control;
+        if c.broker.is_empty() {
+            if !c.equipment.is_empty() {
+                return Err("[control] equipments are configured, but no broker".into());
+            }
+            return Ok(None);
+        }
+        let address = c
+            .broker
+            .strip_prefix("mqtt://")
+            .ok_or_else(|| format!("[control] broker {:?}: expected mqtt://HOST:PORT", c.broker))?;
+        let (host, port) = match address.rsplit_once(':') {
+            Some((host, port)) => (
+                host,
+                port.parse::<u16>().map_err(|_| {
+                    format!("[control] broker {:?}: {port:?} is not a port", c.broker)
+                })?,
+            ),
+            None => (address, 1883),
+        };
+        let password = match (c.password.is_empty(), c.password_file.is_empty()) {
+            (false, _) => Some(c.password.clone()),
+            (true, false) => Some(
+                std::fs::read_to_string(&c.password_file)
+                    .map_err(|e| format!("[control] password_file {}: {e}", c.password_file))?
+                    .trim_end_matches(['\n', '\r'])
+                    .to_owned(),
+            ),
+            (true, true) => None,
+        };
+        let mut equipments = Vec::new();
+        for e in &c.equipment {
+            let named = |what: &str, err: control::Error| {
+                format!("[control] equipment {:?}: {what}: {err}", e.name)
+            };
+            let mut devices = Vec::new();
+            for d in &e.device {
+                devices.push(DeviceConfig {
+                    part: d.part.parse().map_err(|err| named("device part", err))?,
+                    address: control::driver::DeviceAddress {
+                        firmware: d
+                            .firmware
+                            .parse()
+                            .map_err(|err| named("device firmware", err))?,
+                        topic: d.topic.clone(),
+                        channel: d.channel,
+                    },
+                });
+            }
+            let micros = |s: u64| s.saturating_mul(1_000_000).min(i64::MAX as u64) as i64;
+            equipments.push(EquipmentConfig {
+                name: e.name.clone(),
+                kind: e.kind.parse().map_err(|err| named("kind", err))?,
+                typology: e.typology.parse().map_err(|err| named("typology", err))?,
+                mode: e.mode.parse().map_err(|err| named("mode", err))?,
+                safety: control::equipment::Safety {
+                    min_on: micros(e.min_on),
+                    min_off: micros(e.min_off),
+                    max_shed: micros(e.max_shed),
+                },
+                groups: e.groups.clone(),
+                devices,
+            });
+        }
+        let config = ControlConfig {
+            mqtt: MqttConfig {
+                host: host.to_owned(),
+                port,
+                user: (!c.user.is_empty()).then(|| c.user.clone()),
+                password,
+                client_id: c.client_id.clone(),
+            },
+            equipments,
+        };
+        control::runtime::check(&config).map_err(|e| format!("[control] {e}"))?;
+        Ok(Some(config))
     }
 
     /// Where the audit signing key lives.

@@ -4,6 +4,7 @@
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
 mod config;
+mod control_cmd;
 mod demo_cmd;
 mod fed_cmd;
 mod node_cmd;

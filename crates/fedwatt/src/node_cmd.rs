@@ -82,6 +82,7 @@ pub fn serve(options: &NodeOptions, serve: Serve) -> Result<ExitCode, String> {
         federation::check(xmpp).map_err(|e| e.to_string())?;
     }
     let audit_key = crate::fed_cmd::audit_key(&config)?;
+    let control = config.control()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -119,6 +120,17 @@ pub fn serve(options: &NodeOptions, serve: Serve) -> Result<ExitCode, String> {
                 None
             }
         };
+        let control = match control {
+            Some(control) => Some(tokio::spawn(crate::control_cmd::run(
+                control,
+                store.clone(),
+                stop.subscribe(),
+            ))),
+            None => {
+                tracing::info!("no [control] broker configured: driving no device");
+                None
+            }
+        };
         let app = api::Api::new(store, config.http.body_limit)
             .with_federation(federation.is_some().then_some(status))
             .router();
@@ -127,6 +139,9 @@ pub fn serve(options: &NodeOptions, serve: Serve) -> Result<ExitCode, String> {
             .await
             .map_err(|e| format!("the HTTP server failed: {e}"));
         let _ = stop.send(true);
+        if let Some(task) = control {
+            let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
+        }
         if let Some(task) = federation {
             match tokio::time::timeout(Duration::from_secs(5), task).await {
                 Ok(Ok(Err(e))) => tracing::error!("federation: {e}"),
