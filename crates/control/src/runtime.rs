@@ -266,7 +266,9 @@ pub async fn run(
     let m = &config.mqtt;
     let mut options = MqttOptions::new(&m.client_id, &m.host, m.port);
     options.set_keep_alive(Duration::from_secs(30));
-    options.set_clean_session(true);
+    // A session the broker keeps while the node is away: plans and
+    // stimulations sent meanwhile (QoS 1) are delivered when it is back.
+    options.set_clean_session(false);
     options.set_max_packet_size(1 << 20, 1 << 20);
     if let Some(user) = &m.user {
         options.set_credentials(user, m.password.clone().unwrap_or_default());

@@ -56,6 +56,8 @@ fn now_s() -> i64 {
 #[derive(Clone, Default)]
 struct Devices {
     told: Arc<Mutex<Vec<(String, String)>>>,
+    /// Devices asked their state (an empty POWER1).
+    asked: Arc<Mutex<Vec<String>>>,
     mute: Arc<Mutex<bool>>,
 }
 
@@ -112,7 +114,9 @@ impl Devices {
                             "OFF" => false,
                             _ => *state.lock().unwrap().get(*device).unwrap_or(&false),
                         };
-                        if !word.is_empty() {
+                        if word.is_empty() {
+                            me.asked.lock().unwrap().push(device.to_string());
+                        } else {
                             me.told
                                 .lock()
                                 .unwrap()
@@ -388,6 +392,124 @@ async fn a_device_that_does_not_answer_is_in_error_until_it_is_back_and_reconcil
             .unwrap()
             .iter()
             .any(|e| matches!(e, JournalEntry::Confirmed { .. }))
+    })
+    .await;
+}
+
+/// A broker of this test's own (scripts/mosquitto on another port), which
+/// it may restart without disturbing the other tests.
+struct OwnBroker {
+    dir: String,
+    port: u16,
+}
+
+impl OwnBroker {
+    fn script(&self, action: &str) {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/mosquitto");
+        let out = std::process::Command::new(script)
+            .arg(action)
+            .env("FEDWATT_MQTT_DIR", &self.dir)
+            .env("FEDWATT_MQTT_PORT", self.port.to_string())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "scripts/mosquitto {action}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+impl Drop for OwnBroker {
+    fn drop(&mut self) {
+        self.script("stop");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_broker_restart_the_node_reconnects_and_no_order_is_lost() {
+    let Some((host, _)) = broker() else { return };
+    let own = OwnBroker {
+        dir: format!("/tmp/fedwatt-mqtt-restart-{}", std::process::id()),
+        port: 51_900 + (std::process::id() % 90) as u16,
+    };
+    own.script("start");
+    let devices = Devices::default();
+    let device = unique("wh-restart");
+    let sim = devices.start(&host, own.port, "restart", &[&device]).await;
+    let node = start(
+        &host,
+        own.port,
+        "restart",
+        vec![equipment(
+            "water-heater",
+            Firmware::Tasmota,
+            &device,
+            &["all"],
+        )],
+    );
+    until("the heater on", || devices.told(&device) == ["ON"]).await;
+    // A shed that starts in a second: its order falls in the outage.
+    let first = format!(
+        r#"{{"kind":"shed","group":"all","from":{},"until":{}}}"#,
+        now_s() + 1,
+        now_s() + 6
+    );
+    sim.publish(
+        runtime::stimulation_topic(&node.client_id),
+        QoS::AtLeastOnce,
+        false,
+        first,
+    )
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    drop(sim);
+
+    // The broker goes away and comes back.
+    let asked_before = devices.asked.lock().unwrap().len();
+    own.script("restart");
+    let sim = devices
+        .start(&host, own.port, "restart-again", &[&device])
+        .await;
+    // Back, the node subscribes again and asks its devices where they are.
+    until("the node back, asking its device", || {
+        devices.asked.lock().unwrap().len() > asked_before
+    })
+    .await;
+    until(
+        "the order decided in the outage reaches the device, and its end's",
+        || devices.told(&device) == ["ON", "OFF", "ON"],
+    )
+    .await;
+    // And the node takes new stimulations.
+    let until_s = now_s() + 4;
+    let shed = format!(r#"{{"kind":"shed","group":"all","until":{until_s}}}"#);
+    sim.publish(
+        runtime::stimulation_topic(&node.client_id),
+        QoS::AtLeastOnce,
+        false,
+        shed,
+    )
+    .await
+    .unwrap();
+    until("the shed's order reaches the device", || {
+        devices.told(&device).ends_with(&["OFF".to_owned()])
+    })
+    .await;
+    until("and its end's", || {
+        devices
+            .told(&device)
+            .ends_with(&["OFF".to_owned(), "ON".to_owned()])
+    })
+    .await;
+    until("each confirmed", || {
+        let journal = node.journal.lock().unwrap();
+        journal
+            .iter()
+            .filter(|e| matches!(e, JournalEntry::Confirmed { .. }))
+            .count()
+            >= 5
     })
     .await;
 }
