@@ -394,20 +394,23 @@ fn matches_filter(filter: &str, topic: &str) -> bool {
 }
 
 impl Loop {
-    fn note(&self, entry: JournalEntry) {
+    /// Journals `entry`. The loop waits if the journal is full (its
+    /// reader stores it): an entry is never dropped.
+    async fn note(&self, entry: JournalEntry) {
         tracing::debug!("control: {entry:?}");
-        if self.journal.try_send(entry).is_err() {
-            tracing::warn!("control: the journal is full; an entry is lost");
+        if self.journal.send(entry).await.is_err() {
+            tracing::warn!("control: the journal's reader is gone");
         }
     }
 
-    fn refuse(&self, at: i64, topic: &str, reason: String) {
+    async fn refuse(&self, at: i64, topic: &str, reason: String) {
         tracing::warn!("control: {topic}: refused: {reason}");
         self.note(JournalEntry::Refused {
             at,
             topic: topic.to_owned(),
             reason,
-        });
+        })
+        .await;
     }
 
     async fn subscribe(&mut self) {
@@ -502,7 +505,8 @@ impl Loop {
                             from,
                             to,
                             event,
-                        });
+                        })
+                        .await;
                     }
                     effect
                 }
@@ -549,7 +553,8 @@ impl Loop {
                         equipment,
                         part,
                         order,
-                    });
+                    })
+                    .await;
                 }
                 Outcome::Confirmed(order) => {
                     self.note(JournalEntry::Confirmed {
@@ -557,7 +562,8 @@ impl Loop {
                         equipment,
                         part,
                         order,
-                    });
+                    })
+                    .await;
                 }
                 Outcome::Failed(order) => {
                     tracing::warn!("control: {equipment}: its {part:?} did not confirm {order:?}");
@@ -566,7 +572,8 @@ impl Loop {
                         equipment,
                         part,
                         order,
-                    });
+                    })
+                    .await;
                 }
                 Outcome::Measured(state) => {
                     self.note(JournalEntry::Measured {
@@ -574,7 +581,8 @@ impl Loop {
                         equipment,
                         part,
                         state,
-                    });
+                    })
+                    .await;
                 }
             }
         }
@@ -601,7 +609,7 @@ impl Loop {
     async fn take_for(&mut self, now: i64, i: usize, d: usize, topic: &str, payload: &[u8]) {
         let seen = match self.equipments[i].devices[d].driver.read(topic, payload) {
             Ok(seen) => seen,
-            Err(e) => return self.refuse(now, topic, e.to_string()),
+            Err(e) => return self.refuse(now, topic, e.to_string()).await,
         };
         for observation in seen {
             if let crate::driver::Observation::Power(watts) = observation {
@@ -610,7 +618,8 @@ impl Loop {
                     equipment: self.equipments[i].name.clone(),
                     part: self.equipments[i].devices[d].part,
                     watts,
-                });
+                })
+                .await;
             }
             let candidate = self.next_id + 1;
             let mut used = false;
@@ -635,29 +644,34 @@ impl Loop {
                 .and_then(|v| v.get("id").and_then(serde_json::Value::as_u64));
             match id.and_then(|id| self.requests.remove(&id)) {
                 Some((i, d)) => self.take_for(now, i, d, topic, payload).await,
-                None => self.refuse(now, topic, "a reply to no request of this node".into()),
+                None => {
+                    self.refuse(now, topic, "a reply to no request of this node".into())
+                        .await
+                }
             }
             return;
         }
         let json = match serde_json::from_slice::<serde_json::Value>(payload) {
             Ok(v) => v,
-            Err(e) => return self.refuse(now, topic, format!("not JSON: {e}")),
+            Err(e) => return self.refuse(now, topic, format!("not JSON: {e}")).await,
         };
         if let Some(name) = rest.strip_prefix("plan/") {
             let Some(i) = self.equipments.iter().position(|e| e.name == name) else {
-                return self.refuse(now, topic, format!("no equipment is named {name:?}"));
+                return self
+                    .refuse(now, topic, format!("no equipment is named {name:?}"))
+                    .await;
             };
             match Plan::from_json(&json) {
                 Ok(plan) => {
                     let changes = self.equipments[i].equipment.set_plan(now, plan);
                     self.carry_out(now, i, &changes).await;
                 }
-                Err(e) => self.refuse(now, topic, e.to_string()),
+                Err(e) => self.refuse(now, topic, e.to_string()).await,
             }
         } else if rest == "stimulation" {
             match Stimulation::from_json(&json, now) {
                 Ok(s) => self.stimulate(now, topic, s).await,
-                Err(e) => self.refuse(now, topic, e.to_string()),
+                Err(e) => self.refuse(now, topic, e.to_string()).await,
             }
         }
     }
@@ -677,7 +691,9 @@ impl Loop {
                     .iter()
                     .find(|n| !self.equipments.iter().any(|e| &e.name == *n))
                 {
-                    return self.refuse(now, topic, format!("no equipment is named {unknown:?}"));
+                    return self
+                        .refuse(now, topic, format!("no equipment is named {unknown:?}"))
+                        .await;
                 }
                 (0..self.equipments.len())
                     .filter(|&i| names.contains(&self.equipments[i].name))
