@@ -253,6 +253,10 @@ struct Loop {
     next_id: u64,
     /// Stimulations that start later.
     scheduled: Vec<Stimulation>,
+    /// When the loop next has something due: recomputed whole at each
+    /// tick, lowered as orders and changes come (a scan of every equipment
+    /// per message would not scale to a fleet).
+    wake_at: i64,
     journal: mpsc::Sender<JournalEntry>,
 }
 
@@ -321,6 +325,7 @@ pub async fn run(
         // request is not taken for this run's.
         next_id: now as u64,
         scheduled: Vec::new(),
+        wake_at: now,
         journal,
     };
     tracing::info!(
@@ -333,8 +338,7 @@ pub async fn run(
     let mut started = false;
     loop {
         let now = now_micros();
-        let wake = control.next_wake(now);
-        let pause = Duration::from_micros((wake - now).clamp(0, 1_000_000) as u64);
+        let pause = Duration::from_micros((control.wake_at - now).clamp(0, 1_000_000) as u64);
         tokio::select! {
             event = eventloop.poll() => match event {
                 Ok(Event::Incoming(Packet::ConnAck(_))) => {
@@ -486,6 +490,7 @@ impl Loop {
                 self.outcomes(now, i, d, outcomes).await;
             }
         }
+        self.wake_at = self.next_wake(now);
     }
 
     /// Journals `changes` of equipment `i` and sends their orders.
@@ -530,6 +535,9 @@ impl Loop {
                 self.outcomes(now, i, d, outcomes).await;
             }
         }
+        if let Some(t) = self.equipments[i].equipment.next_wake(now) {
+            self.wake_at = self.wake_at.min(t);
+        }
     }
 
     /// Carries out what a device link says: publishes, journals.
@@ -539,6 +547,7 @@ impl Loop {
             let part = self.equipments[i].devices[d].part;
             match outcome {
                 Outcome::Send(order, id) => {
+                    self.wake_at = self.wake_at.min(now + CONFIRM_WITHIN);
                     let p = self.equipments[i].devices[d].driver.order(order, id);
                     self.requests.insert(id, (i, d));
                     if let Err(e) = self
@@ -705,6 +714,7 @@ impl Loop {
         };
         // One that starts later waits for its start.
         if s.from > now {
+            self.wake_at = self.wake_at.min(s.from);
             self.scheduled.push(s);
             return;
         }
