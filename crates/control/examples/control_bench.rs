@@ -147,6 +147,9 @@ fn cpu_and_rss(pid: u32) -> (f64, u64) {
     (cpu / tick, rss)
 }
 
+/// Per plug, each order it was sent: when (µs) and what.
+type OrdersSeen = HashMap<String, Vec<(i64, String)>>;
+
 type Lines = tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>;
 
 /// The node's next milestone.
@@ -166,7 +169,7 @@ async fn fleet(devices: usize, host: String, port: u16, monitoring: usize) {
         .unwrap();
     // The plugs listen before the node starts, as devices already there do.
     while !matches!(events.poll().await, Ok(Event::Incoming(Packet::SubAck(_)))) {}
-    let orders: Arc<Mutex<HashMap<String, Vec<(i64, String)>>>> = Arc::default();
+    let orders: Arc<Mutex<OrdersSeen>> = Arc::default();
     let answer = client.clone();
     let seen = orders.clone();
     tokio::spawn(async move {
