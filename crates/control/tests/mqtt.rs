@@ -282,6 +282,55 @@ async fn a_plan_turns_a_water_heater_on_and_off_slot_by_slot() {
             == 4
     })
     .await;
+
+    // Bad input from anywhere is refused with its reason; the loop goes on.
+    let refused = |reason: &str| {
+        node.journal
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|e| matches!(e, JournalEntry::Refused { reason: r, .. } if r.contains(reason)))
+    };
+    for (topic, payload) in [
+        (format!("stat/{device}/RESULT"), "{".to_owned()),
+        (
+            format!("stat/{device}/RESULT"),
+            r#"{"POWER1":"MAYBE"}"#.to_owned(),
+        ),
+        (
+            runtime::plan_topic(&node.client_id, "water-heater"),
+            r#"{"start":1,"decisions":[1]}"#.to_owned(),
+        ),
+        (
+            runtime::plan_topic(&node.client_id, "boiler"),
+            r#"{"slots":[]}"#.to_owned(),
+        ),
+    ] {
+        sim.publish(topic, QoS::AtLeastOnce, false, payload)
+            .await
+            .unwrap();
+    }
+    until("each refused with its reason", || {
+        refused("not JSON")
+            && refused("\"MAYBE\" is neither on nor off")
+            && refused("start must be on a quarter-hour boundary")
+            && refused("no equipment is named \"boiler\"")
+    })
+    .await;
+    let t = now_s() + 1;
+    let plan = format!(r#"{{"slots":[[{t},{}]]}}"#, t + 600);
+    sim.publish(
+        runtime::plan_topic(&node.client_id, "water-heater"),
+        QoS::AtLeastOnce,
+        false,
+        plan,
+    )
+    .await
+    .unwrap();
+    until("a good plan still applies", || {
+        devices.told(&device).ends_with(&["ON".to_owned()])
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
