@@ -235,7 +235,9 @@ const ONE_SHOT: &[Row] = &[
     (S::Running, V::OverrideOn, To(S::Overridden), E::On),
 ];
 
-const CONTINUOUS: &[Row] = &[
+/// Rows a continuous load and a charge share: they follow the plan slot by
+/// slot, are cut by a shed and powered by a "consume now".
+const SLOTS: &[Row] = &[
     (
         S::NotCommanded,
         V::SetPiloted,
@@ -255,48 +257,30 @@ const CONTINUOUS: &[Row] = &[
     (S::PilotedOff, V::SlotOff, To(S::PilotedOff), E::Nothing),
     (S::PilotedOn, V::ShedStart, To(S::Shed), E::Off),
     (S::PilotedOff, V::ShedStart, To(S::Shed), E::Off),
-    (S::Boosted, V::ShedStart, To(S::Shed), E::Off),
     (S::Shed, V::ShedEnd, To(S::PilotedOff), E::FollowPlan),
     (S::PilotedOn, V::ConsumeNowStart, To(S::Boosted), E::On),
     (S::PilotedOff, V::ConsumeNowStart, To(S::Boosted), E::On),
+    (S::Shed, V::ConsumeNowStart, To(S::Boosted), E::On),
+];
+
+/// A continuous load's own rows, beside [`SLOTS`].
+const CONTINUOUS: &[Row] = &[
+    (S::Boosted, V::ShedStart, To(S::Shed), E::Off),
     (
         S::Boosted,
         V::ConsumeNowEnd,
         To(S::PilotedOff),
         E::FollowPlan,
     ),
-    (S::Shed, V::ConsumeNowStart, To(S::Boosted), E::On),
 ];
 
+/// A charge's own rows, beside [`SLOTS`].
 const CHARGE: &[Row] = &[
-    (
-        S::NotCommanded,
-        V::SetPiloted,
-        To(S::PilotedOff),
-        E::FollowPlan,
-    ),
-    (S::Manual, V::SetPiloted, To(S::PilotedOff), E::FollowPlan),
-    (
-        S::Overridden,
-        V::SetPiloted,
-        To(S::PilotedOff),
-        E::FollowPlan,
-    ),
-    (S::PilotedOn, V::SlotOff, To(S::PilotedOff), E::Off),
-    (S::PilotedOff, V::SlotOn, To(S::PilotedOn), E::On),
-    (S::PilotedOn, V::SlotOn, To(S::PilotedOn), E::Nothing),
-    (S::PilotedOff, V::SlotOff, To(S::PilotedOff), E::Nothing),
     // Late: charge from now on, whatever the plan says.
     (S::PilotedOff, V::DeadlineReached, To(S::Boosted), E::On),
     (S::PilotedOn, V::DeadlineReached, To(S::Boosted), E::Nothing),
     (S::PilotedOn, V::TargetReached, To(S::StandBy), E::Off),
     (S::Boosted, V::TargetReached, To(S::StandBy), E::Off),
-    (S::PilotedOn, V::ShedStart, To(S::Shed), E::Off),
-    (S::PilotedOff, V::ShedStart, To(S::Shed), E::Off),
-    (S::Shed, V::ShedEnd, To(S::PilotedOff), E::FollowPlan),
-    (S::PilotedOn, V::ConsumeNowStart, To(S::Boosted), E::On),
-    (S::PilotedOff, V::ConsumeNowStart, To(S::Boosted), E::On),
-    (S::Shed, V::ConsumeNowStart, To(S::Boosted), E::On),
     (S::StandBy, V::SetPiloted, To(S::PilotedOff), E::FollowPlan),
     (S::StandBy, V::SetManual, To(S::Manual), E::On),
     (
@@ -328,14 +312,15 @@ fn household_takes_over(event: Event) -> Option<(Next, Effect)> {
 /// The outcome of `event` in `state` for a `load` whose equipment is in
 /// `mode` (for [`Next::ModeBase`]).
 pub fn step(load: Load, mode: Mode, state: State, event: Event) -> Step {
-    let own = match load {
-        Load::OneShot => ONE_SHOT,
-        Load::Continuous => CONTINUOUS,
-        Load::Charge => CHARGE,
+    let (own, shared): (&[Row], &[Row]) = match load {
+        Load::OneShot => (ONE_SHOT, &[]),
+        Load::Continuous => (CONTINUOUS, SLOTS),
+        Load::Charge => (CHARGE, SLOTS),
     };
     let found = COMMON
         .iter()
         .chain(own)
+        .chain(shared)
         .find(|(s, e, _, _)| *s == state && *e == event)
         .map(|&(_, _, next, effect)| (next, effect))
         .or_else(|| {
