@@ -276,18 +276,11 @@ impl Config {
             return Ok(None);
         }
         federation::parse_full_jid(&x.jid).map_err(|e| e.to_string())?;
-        let password = match (x.password.is_empty(), x.password_file.is_empty()) {
-            (false, _) => x.password.clone(),
-            (true, false) => std::fs::read_to_string(&x.password_file)
-                .map_err(|e| format!("[xmpp] password_file {}: {e}", x.password_file))?
-                .trim_end_matches(['\n', '\r'])
-                .to_owned(),
-            (true, true) => {
-                return Err(format!(
-                    "[xmpp] jid {} is set, but neither password nor password_file",
-                    x.jid
-                ));
-            }
+        let Some(password) = secret(&x.password, &x.password_file, "[xmpp]")? else {
+            return Err(format!(
+                "[xmpp] jid {} is set, but neither password nor password_file",
+                x.jid
+            ));
         };
         Ok(Some(federation::XmppConfig {
             jid: x.jid.clone(),
@@ -320,16 +313,7 @@ impl Config {
             ),
             None => (address, 1883),
         };
-        let password = match (c.password.is_empty(), c.password_file.is_empty()) {
-            (false, _) => Some(c.password.clone()),
-            (true, false) => Some(
-                std::fs::read_to_string(&c.password_file)
-                    .map_err(|e| format!("[control] password_file {}: {e}", c.password_file))?
-                    .trim_end_matches(['\n', '\r'])
-                    .to_owned(),
-            ),
-            (true, true) => None,
-        };
+        let password = secret(&c.password, &c.password_file, "[control]")?;
         let mut equipments = Vec::new();
         for e in &c.equipment {
             let named = |what: &str, err: control::Error| {
@@ -389,6 +373,20 @@ impl Config {
 }
 
 const NOT_SETTINGS: &[&str] = &["FEDWATT_LOG"];
+
+/// A password given in the file (`password`) or in a file of its own
+/// (`password_file`, read without its final line break); `None` if neither.
+fn secret(password: &str, password_file: &str, section: &str) -> Result<Option<String>, String> {
+    if !password.is_empty() {
+        return Ok(Some(password.to_owned()));
+    }
+    if password_file.is_empty() {
+        return Ok(None);
+    }
+    let text = std::fs::read_to_string(password_file)
+        .map_err(|e| format!("{section} password_file {password_file}: {e}"))?;
+    Ok(Some(text.trim_end_matches(['\n', '\r']).to_owned()))
+}
 
 fn merge(into: &mut toml::Table, from: toml::Table) {
     for (key, value) in from {
