@@ -242,6 +242,8 @@ pub fn check(config: &ControlConfig) -> Result<()> {
 struct Loop {
     client: AsyncClient,
     client_id: String,
+    /// `fedwatt/<client id>/`: the prefix of the node's own topics.
+    own_prefix: String,
     reply_to: String,
     equipments: Vec<Controlled>,
     /// Exact topic → (equipment, device).
@@ -316,6 +318,7 @@ pub async fn run(
     let mut control = Loop {
         client,
         client_id: m.client_id.clone(),
+        own_prefix: format!("fedwatt/{}/", m.client_id),
         reply_to,
         equipments,
         routes,
@@ -599,8 +602,7 @@ impl Loop {
 
     /// Takes a message from the broker.
     async fn take(&mut self, now: i64, topic: &str, payload: &[u8]) {
-        let own = format!("fedwatt/{}/", self.client_id);
-        if let Some(rest) = topic.strip_prefix(own.as_str()) {
+        if let Some(rest) = topic.strip_prefix(self.own_prefix.as_str()) {
             return self.take_own(now, topic, rest, payload).await;
         }
         let mut targets: Vec<(usize, usize)> = self.routes.get(topic).cloned().unwrap_or_default();
