@@ -232,6 +232,14 @@ fn start(host: &str, port: u16, name: &str, equipments: Vec<EquipmentConfig>) ->
     }
 }
 
+/// Publishes as another program (or a device) would.
+async fn send(client: &AsyncClient, topic: impl Into<String>, payload: impl Into<Vec<u8>>) {
+    client
+        .publish(topic, QoS::AtLeastOnce, false, payload)
+        .await
+        .unwrap();
+}
+
 /// Waits (30 s at most) until `done` holds.
 async fn until(what: &str, mut done: impl FnMut() -> bool) {
     let start = Instant::now();
@@ -261,14 +269,12 @@ async fn a_plan_turns_a_water_heater_on_and_off_slot_by_slot() {
     // On from t+2 to t+4 (s), off before and after.
     let t = now_s() + 1;
     let plan = format!(r#"{{"slots":[[{},{}]]}}"#, t + 2, t + 4);
-    sim.publish(
+    send(
+        &sim,
         runtime::plan_topic(&node.client_id, "water-heater"),
-        QoS::AtLeastOnce,
-        false,
         plan,
     )
-    .await
-    .unwrap();
+    .await;
     until("off, on in its slot, off after it", || {
         devices.told(&device) == ["ON", "OFF", "ON", "OFF"]
     })
@@ -306,9 +312,7 @@ async fn a_plan_turns_a_water_heater_on_and_off_slot_by_slot() {
             r#"{"slots":[]}"#.to_owned(),
         ),
     ] {
-        sim.publish(topic, QoS::AtLeastOnce, false, payload)
-            .await
-            .unwrap();
+        send(&sim, topic, payload).await;
     }
     until("each refused with its reason", || {
         refused("not JSON")
@@ -319,14 +323,12 @@ async fn a_plan_turns_a_water_heater_on_and_off_slot_by_slot() {
     .await;
     let t = now_s() + 1;
     let plan = format!(r#"{{"slots":[[{t},{}]]}}"#, t + 600);
-    sim.publish(
+    send(
+        &sim,
         runtime::plan_topic(&node.client_id, "water-heater"),
-        QoS::AtLeastOnce,
-        false,
         plan,
     )
-    .await
-    .unwrap();
+    .await;
     until("a good plan still applies", || {
         devices.told(&device).ends_with(&["ON".to_owned()])
     })
@@ -355,14 +357,7 @@ async fn a_shed_turns_a_group_off_at_once_and_restores_it_at_its_end() {
     .await;
     let until_s = now_s() + 3;
     let shed = format!(r#"{{"kind":"shed","group":"east","until":{until_s}}}"#);
-    sim.publish(
-        runtime::stimulation_topic(&node.client_id),
-        QoS::AtLeastOnce,
-        false,
-        shed,
-    )
-    .await
-    .unwrap();
+    send(&sim, runtime::stimulation_topic(&node.client_id), shed).await;
     until("both off", || {
         devices.told(&a) == ["ON", "OFF"] && devices.told(&b) == ["on", "off"]
     })
@@ -374,14 +369,12 @@ async fn a_shed_turns_a_group_off_at_once_and_restores_it_at_its_end() {
     .await;
     assert_eq!(devices.told(&other), ["ON"], "another group is left alone");
     // A malformed stimulation is refused with its reason; the loop goes on.
-    sim.publish(
+    send(
+        &sim,
         runtime::stimulation_topic(&node.client_id),
-        QoS::AtLeastOnce,
-        false,
         r#"{"kind":"shed"}"#,
     )
-    .await
-    .unwrap();
+    .await;
     until("the refusal", || {
         node.journal.lock().unwrap().iter().any(|e| {
             matches!(e, JournalEntry::Refused { reason, .. } if reason == "a stimulation needs \"until\"")
@@ -423,14 +416,7 @@ async fn a_device_that_does_not_answer_is_in_error_until_it_is_back_and_reconcil
     assert!(devices.told(&device).is_empty());
     // It comes back, and says so.
     *devices.mute.lock().unwrap() = false;
-    sim.publish(
-        format!("shellies/{device}/online"),
-        QoS::AtLeastOnce,
-        false,
-        "true",
-    )
-    .await
-    .unwrap();
+    send(&sim, format!("shellies/{device}/online"), "true").await;
     until("it is told again, and obeys", || {
         devices.told(&device) == ["on"]
     })
@@ -504,14 +490,7 @@ async fn after_a_broker_restart_the_node_reconnects_and_no_order_is_lost() {
         now_s() + 1,
         now_s() + 6
     );
-    sim.publish(
-        runtime::stimulation_topic(&node.client_id),
-        QoS::AtLeastOnce,
-        false,
-        first,
-    )
-    .await
-    .unwrap();
+    send(&sim, runtime::stimulation_topic(&node.client_id), first).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     drop(sim);
 
@@ -534,14 +513,7 @@ async fn after_a_broker_restart_the_node_reconnects_and_no_order_is_lost() {
     // And the node takes new stimulations.
     let until_s = now_s() + 4;
     let shed = format!(r#"{{"kind":"shed","group":"all","until":{until_s}}}"#);
-    sim.publish(
-        runtime::stimulation_topic(&node.client_id),
-        QoS::AtLeastOnce,
-        false,
-        shed,
-    )
-    .await
-    .unwrap();
+    send(&sim, runtime::stimulation_topic(&node.client_id), shed).await;
     until("the shed's order reaches the device", || {
         devices.told(&device).ends_with(&["OFF".to_owned()])
     })
