@@ -481,15 +481,11 @@ impl Loop {
             let changes = self.equipments[i].equipment.tick(now);
             self.carry_out(now, i, &changes).await;
             for d in 0..self.equipments[i].devices.len() {
-                let candidate = self.next_id + 1;
-                let mut used = false;
+                let next_id = &mut self.next_id;
                 let outcomes = self.equipments[i].devices[d].link.check(now, || {
-                    used = true;
-                    candidate
+                    *next_id += 1;
+                    *next_id
                 });
-                if used {
-                    self.next_id = candidate;
-                }
                 self.outcomes(now, i, d, outcomes).await;
             }
         }
@@ -632,17 +628,13 @@ impl Loop {
                 })
                 .await;
             }
-            let candidate = self.next_id + 1;
-            let mut used = false;
+            let next_id = &mut self.next_id;
             let outcomes = self.equipments[i].devices[d]
                 .link
                 .observe(now, &observation, || {
-                    used = true;
-                    candidate
+                    *next_id += 1;
+                    *next_id
                 });
-            if used {
-                self.next_id = candidate;
-            }
             self.outcomes(now, i, d, outcomes).await;
         }
     }
