@@ -58,6 +58,7 @@ async fn node(devices: usize, host: String, port: u16) {
                 min_off: 0,
                 max_shed: 3_600_000_000,
             },
+            cycle: control::equipment::Cycle::default(),
             groups: vec!["all".into()],
             devices: vec![DeviceConfig {
                 part: Part::Switch,
@@ -78,6 +79,8 @@ async fn node(devices: usize, host: String, port: u16) {
             client_id: CLIENT_ID.into(),
         },
         equipments,
+        displays: Vec::new(),
+        timezone: jiff::tz::TimeZone::UTC,
     };
     let (tx, mut rx) = mpsc::channel(65_536);
     let (_stop, stopped) = watch::channel(false);

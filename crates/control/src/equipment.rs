@@ -35,6 +35,54 @@ impl Default for Safety {
     }
 }
 
+/// What the node knows of a machine's cycle or a car's charge: how long it
+/// takes, and how its end shows in the power it draws.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Cycle {
+    /// How long a machine's cycle lasts (µs): it is launched this long
+    /// before the household's end-by time at the latest.
+    pub duration: i64,
+    /// Below this power (W), the load is idle.
+    pub idle_below: f64,
+    /// Idle this long (µs) after having drawn power: the cycle (or the
+    /// charge) is over. Long enough for a machine's quiet phases.
+    pub idle_for: i64,
+    /// A launched cycle whose end no meter tells is over after this long
+    /// (µs).
+    pub longest: i64,
+    /// A car's battery capacity (Wh).
+    pub battery_wh: f64,
+    /// A car's charging power (W).
+    pub charge_w: f64,
+}
+
+impl Default for Cycle {
+    /// A 2-hour cycle, idle under 5 W for 10 minutes, 4 hours at most; a
+    /// 50 kWh battery charged at 7.4 kW.
+    fn default() -> Cycle {
+        Cycle {
+            duration: 7_200_000_000,
+            idle_below: 5.0,
+            idle_for: 600_000_000,
+            longest: 14_400_000_000,
+            battery_wh: 50_000.0,
+            charge_w: 7_400.0,
+        }
+    }
+}
+
+/// A running cycle or charge, watched for its end.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Run {
+    since: i64,
+    /// It drew power since it started: an idle load is then done.
+    drew: bool,
+    idle_since: Option<i64>,
+}
+
+/// A car's target charge when the household set none, in %.
+pub const DEFAULT_TARGET_CHARGE: u8 = 80;
+
 /// What happened to an equipment, for the journal and the state stream,
 /// and the effect to carry out now.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -68,6 +116,8 @@ pub struct Equipment {
     pub state: State,
     /// Its timing rules.
     pub safety: Safety,
+    /// Its cycle or charge.
+    pub cycle: Cycle,
     plan: Option<Plan>,
     /// The power the node last gave it (on/off) and since when.
     power: Option<(bool, i64)>,
@@ -77,6 +127,9 @@ pub struct Equipment {
     boost_until: Option<i64>,
     override_until: Option<i64>,
     deadline: Option<i64>,
+    end_by: Option<i64>,
+    target_charge: u8,
+    run: Option<Run>,
 }
 
 impl Equipment {
@@ -89,6 +142,7 @@ impl Equipment {
             mode,
             state: State::NotCommanded,
             safety,
+            cycle: Cycle::default(),
             plan: None,
             power: None,
             held: None,
@@ -96,7 +150,16 @@ impl Equipment {
             boost_until: None,
             override_until: None,
             deadline: None,
+            end_by: None,
+            target_charge: DEFAULT_TARGET_CHARGE,
+            run: None,
         }
+    }
+
+    /// The same, with its cycle or charge described.
+    pub fn with_cycle(mut self, cycle: Cycle) -> Equipment {
+        self.cycle = cycle;
+        self
     }
 
     fn load(&self) -> Load {
@@ -132,6 +195,88 @@ impl Equipment {
         self.deadline = deadline;
     }
 
+    /// The household's end-by time (µs): a machine's cycle is over by then,
+    /// a car charged to its target. The deadline follows from it: the
+    /// cycle's duration before, or the charging time an empty battery
+    /// would need to reach the target (the node does not know the car's
+    /// charge, so it starts in time for the worst case).
+    pub fn set_end_by(&mut self, end_by: Option<i64>) {
+        self.end_by = end_by;
+        self.deadline = end_by.and_then(|end| match self.load() {
+            Load::OneShot => Some(end - self.cycle.duration),
+            Load::Charge => Some(end - self.charging_time()),
+            Load::Continuous => None,
+        });
+    }
+
+    /// The household's end-by time, if any.
+    pub fn end_by(&self) -> Option<i64> {
+        self.end_by
+    }
+
+    /// A car's target charge, in % (at most 100).
+    pub fn set_target_charge(&mut self, percent: u8) {
+        self.target_charge = percent.min(100);
+        self.set_end_by(self.end_by);
+    }
+
+    /// A car's target charge, in %.
+    pub fn target_charge(&self) -> u8 {
+        self.target_charge
+    }
+
+    /// How long charging an empty battery to the target takes (µs).
+    fn charging_time(&self) -> i64 {
+        if self.cycle.charge_w <= 0.0 {
+            return 0;
+        }
+        let wh = self.cycle.battery_wh * f64::from(self.target_charge) / 100.0;
+        (wh / self.cycle.charge_w * 3_600_000_000.0) as i64
+    }
+
+    /// The power the load draws (W), from its meter: a running cycle or
+    /// charge that drew power and stays idle long enough is over.
+    pub fn measured_power(&mut self, now: i64, watts: f64) -> Vec<Change> {
+        let Some(run) = &mut self.run else {
+            return Vec::new();
+        };
+        if watts >= self.cycle.idle_below {
+            run.drew = true;
+            run.idle_since = None;
+        } else if run.drew && run.idle_since.is_none() {
+            run.idle_since = Some(now);
+        }
+        if self.run_over(now) {
+            return self.finished(now);
+        }
+        Vec::new()
+    }
+
+    /// When the running cycle or charge is over, if it runs: idle long
+    /// enough after drawing power, or (a machine) its longest duration.
+    fn run_ends_at(&self) -> Option<i64> {
+        let run = self.run?;
+        let idle = run
+            .idle_since
+            .filter(|_| run.drew)
+            .map(|t| t + self.cycle.idle_for);
+        let longest = (self.load() == Load::OneShot).then_some(run.since + self.cycle.longest);
+        [idle, longest].into_iter().flatten().min()
+    }
+
+    fn run_over(&self, now: i64) -> bool {
+        self.run_ends_at().is_some_and(|t| t <= now)
+    }
+
+    /// Whether `state` is a cycle or a charge under way, watched for its end.
+    fn runs(&self, state: State) -> bool {
+        match self.load() {
+            Load::OneShot => state == State::Running,
+            Load::Charge => matches!(state, State::PilotedOn | State::Boosted),
+            Load::Continuous => false,
+        }
+    }
+
     /// The household forces the load on or off until `until`.
     pub fn override_until(&mut self, now: i64, on: bool, until: i64) -> Vec<Change> {
         self.override_until = Some(until);
@@ -161,7 +306,11 @@ impl Equipment {
     /// A one-shot cycle finished, or a charge reached its target.
     pub fn finished(&mut self, now: i64) -> Vec<Change> {
         match self.load() {
-            Load::OneShot => self.apply(now, Event::CycleEnded),
+            Load::OneShot => {
+                // The end-by time was this cycle's.
+                self.set_end_by(None);
+                self.apply(now, Event::CycleEnded)
+            }
             _ => self.apply(now, Event::TargetReached),
         }
     }
@@ -187,6 +336,9 @@ impl Equipment {
         if self.deadline.is_some_and(|t| t <= now) {
             self.deadline = None;
             changes.extend(self.apply(now, Event::DeadlineReached));
+        }
+        if self.run_over(now) {
+            changes.extend(self.finished(now));
         }
         changes.extend(self.follow_plan(now));
         if let Some(effect) = self.held
@@ -217,6 +369,7 @@ impl Equipment {
                 .map(|(since, until)| until.min(since + self.safety.max_shed)),
             self.boost_until,
             self.deadline,
+            self.run_ends_at(),
             held,
         ]
         .into_iter()
@@ -283,6 +436,15 @@ impl Equipment {
         };
         let from = self.state;
         self.state = to;
+        if !self.runs(to) {
+            self.run = None;
+        } else if !self.runs(from) {
+            self.run = Some(Run {
+                since: now,
+                drew: false,
+                idle_since: None,
+            });
+        }
         // The household wins at once; minimum durations protect a load the
         // node switches on its own.
         let household = matches!(
@@ -490,5 +652,111 @@ mod tests {
         assert!(effects(&e.set_plan(T0, plan)).is_empty());
         assert!(effects(&e.tick(T0 + Q)).is_empty());
         assert_eq!(effects(&e.tick(T0 + 2 * Q)), [Effect::Launch]);
+    }
+
+    fn states(changes: &[Change]) -> Vec<State> {
+        changes
+            .iter()
+            .filter_map(|c| match c {
+                Change::Moved { to, .. } => Some(*to),
+                Change::Released(_) => None,
+            })
+            .collect()
+    }
+
+    const MINUTE: i64 = 60_000_000;
+
+    #[test]
+    fn a_cycle_ends_when_the_machine_stays_idle_after_drawing_power() {
+        let mut e = Equipment::new(
+            EquipmentKind::Dishwasher,
+            Typology::RelayAndMeter,
+            Mode::Piloted,
+            Safety::default(),
+        );
+        e.start(T0);
+        assert!(e.measured_power(T0, 0.0).is_empty(), "not running: nothing");
+        e.set_end_by(Some(T0 + 12 * Q));
+        assert_eq!(
+            e.next_wake(T0),
+            Some(T0 + 12 * Q - e.cycle.duration),
+            "launched a cycle's duration before its end-by time"
+        );
+        assert_eq!(effects(&e.consume_now_until(T0, T0 + Q)), [Effect::Launch]);
+        // Idle before it drew anything: the machine is still filling.
+        assert!(e.measured_power(T0 + MINUTE, 1.0).is_empty());
+        assert!(e.measured_power(T0 + 20 * MINUTE, 1.0).is_empty());
+        assert!(e.measured_power(T0 + 21 * MINUTE, 1800.0).is_empty());
+        // A quiet phase shorter than the idle time does not end it.
+        assert!(e.measured_power(T0 + 30 * MINUTE, 2.0).is_empty());
+        assert!(e.measured_power(T0 + 35 * MINUTE, 900.0).is_empty());
+        assert!(e.measured_power(T0 + 80 * MINUTE, 2.0).is_empty());
+        assert_eq!(e.next_wake(T0 + 80 * MINUTE), Some(T0 + 90 * MINUTE));
+        assert_eq!(states(&e.tick(T0 + 90 * MINUTE)), [State::Manual]);
+        assert_eq!(e.end_by(), None, "the end-by time was this cycle's");
+        assert!(e.measured_power(T0 + 91 * MINUTE, 1800.0).is_empty());
+    }
+
+    #[test]
+    fn a_cycle_no_meter_watches_ends_at_its_longest() {
+        let mut e = Equipment::new(
+            EquipmentKind::WashingMachine,
+            Typology::Plug,
+            Mode::Piloted,
+            Safety::default(),
+        );
+        e.start(T0);
+        e.consume_now_until(T0, T0 + Q);
+        assert_eq!(e.state, State::Running);
+        assert!(
+            effects(&e.tick(T0 + Q)).is_empty(),
+            "a launched cycle runs on"
+        );
+        assert_eq!(e.next_wake(T0 + Q), Some(T0 + e.cycle.longest));
+        assert_eq!(states(&e.tick(T0 + e.cycle.longest)), [State::Manual]);
+    }
+
+    #[test]
+    fn a_car_charges_by_its_departure_and_stops_when_it_stops_drawing() {
+        let mut e = Equipment::new(
+            EquipmentKind::ElectricVehicle,
+            Typology::Plug,
+            Mode::Piloted,
+            Safety {
+                min_on: 0,
+                min_off: 0,
+                ..Safety::default()
+            },
+        )
+        .with_cycle(Cycle {
+            battery_wh: 40_000.0,
+            charge_w: 8_000.0,
+            ..Cycle::default()
+        });
+        e.set_plan(
+            T0,
+            Plan::from_json(&json!({"start": T0 / 1_000_000, "decisions": vec![0; 96]})).unwrap(),
+        );
+        e.start(T0);
+        assert_eq!(e.state, State::PilotedOff);
+        // 50 % of 40 kWh at 8 kW: 2.5 h before departure.
+        e.set_target_charge(50);
+        e.set_end_by(Some(T0 + 40 * Q));
+        assert_eq!(e.next_wake(T0), Some(T0 + Q), "the plan's next slot first");
+        assert_eq!(e.deadline, Some(T0 + 40 * Q - 150 * MINUTE));
+        e.set_target_charge(100);
+        assert_eq!(e.deadline, Some(T0 + 40 * Q - 300 * MINUTE));
+        let late = T0 + 40 * Q - 300 * MINUTE;
+        assert_eq!(
+            effects(&e.tick(late)),
+            [Effect::On],
+            "charging, plan or not"
+        );
+        assert_eq!(e.state, State::Boosted);
+        assert!(e.measured_power(late + MINUTE, 7400.0).is_empty());
+        assert!(e.measured_power(late + 200 * MINUTE, 0.0).is_empty());
+        let done = e.tick(late + 210 * MINUTE);
+        assert_eq!(states(&done), [State::StandBy]);
+        assert_eq!(effects(&done), [Effect::Off]);
     }
 }

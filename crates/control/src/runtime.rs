@@ -8,6 +8,9 @@
 //!   `fedwatt/<client id>/stimulation` (JSON: [`crate::plan`],
 //!   [`crate::stimulation`]). A malformed one is refused with a logged
 //!   reason; the loop goes on.
+//! - Draws the pages of each openHASP plate when it says it is online,
+//!   updates them when what they show changes, and takes the household's
+//!   touches on them ([`crate::display`]).
 //! - Wakes when an equipment has something due ([`Equipment::next_wake`])
 //!   and when an order's confirmation is due, at least every second.
 //! - Everything that happens is sent to the journal channel.
@@ -18,9 +21,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use tokio::sync::{mpsc, watch};
 
+use jiff::tz::TimeZone;
+
 use crate::device::{CONFIRM_WITHIN, DeviceLink, Outcome};
-use crate::driver::{DeviceAddress, Driver, Order, driver};
-use crate::equipment::{Change, Equipment, Safety};
+use crate::display::{self, DisplayAction, EQUIPMENTS_PER_PLATE, EquipmentView};
+use crate::driver::{DeviceAddress, Driver, OpenHasp, Order, Publish, driver};
+use crate::equipment::{Change, Cycle, Equipment, Safety};
 use crate::machine::{self, Effect, Event as MachineEvent, Part, State};
 use crate::model::{EquipmentKind, Measured, Mode, Typology};
 use crate::plan::Plan;
@@ -65,10 +71,22 @@ pub struct EquipmentConfig {
     pub mode: Mode,
     /// Its timing rules.
     pub safety: Safety,
+    /// Its cycle or charge: duration, how its end shows, a car's battery.
+    pub cycle: Cycle,
     /// The groups it belongs to, for stimulations.
     pub groups: Vec<String>,
     /// Its devices.
     pub devices: Vec<DeviceConfig>,
+}
+
+/// An openHASP plate in a household, and what it shows.
+#[derive(Debug, Clone)]
+pub struct DisplayConfig {
+    /// The plate's name in its topics (`hasp/<plate>/…`).
+    pub plate: String,
+    /// The equipments it shows, by name, in page order
+    /// ([`EQUIPMENTS_PER_PLATE`] at most).
+    pub equipments: Vec<String>,
 }
 
 /// What the control loop needs.
@@ -78,6 +96,10 @@ pub struct ControlConfig {
     pub mqtt: MqttConfig,
     /// The equipments.
     pub equipments: Vec<EquipmentConfig>,
+    /// The households' plates.
+    pub displays: Vec<DisplayConfig>,
+    /// The households' time zone: end-by times set on a plate are local.
+    pub timezone: TimeZone,
 }
 
 /// What happened, in order.
@@ -189,6 +211,16 @@ struct Controlled {
     groups: Vec<String>,
     equipment: Equipment,
     devices: Vec<Device>,
+    /// The plates that show it: (plate, its position on the plate).
+    shown_on: Vec<(usize, usize)>,
+}
+
+/// A plate the loop draws and listens to.
+struct Plate {
+    name: String,
+    hasp: OpenHasp,
+    /// The equipments it shows, in page order.
+    shows: Vec<usize>,
 }
 
 /// Which typology needs which parts.
@@ -236,6 +268,34 @@ pub fn check(config: &ControlConfig) -> Result<()> {
                 .map_err(|err| Error::Invalid(format!("equipment {:?}: {err}", e.name)))?;
         }
     }
+    let mut plates = std::collections::HashSet::new();
+    for p in &config.displays {
+        if p.plate.is_empty() || p.plate.contains(['/', '+', '#']) {
+            return Err(Error::Invalid(format!(
+                "display {:?}: a plate name must be non-empty, without / + #",
+                p.plate
+            )));
+        }
+        if !plates.insert(p.plate.as_str()) {
+            return Err(Error::Invalid(format!(
+                "display {:?} is configured twice",
+                p.plate
+            )));
+        }
+        if p.equipments.is_empty() || p.equipments.len() > EQUIPMENTS_PER_PLATE {
+            return Err(Error::Invalid(format!(
+                "display {:?} shows {} equipments: 1 to {EQUIPMENTS_PER_PLATE}",
+                p.plate,
+                p.equipments.len()
+            )));
+        }
+        if let Some(unknown) = p.equipments.iter().find(|n| !names.contains(n.as_str())) {
+            return Err(Error::Invalid(format!(
+                "display {:?} shows {unknown:?}, which is no equipment",
+                p.plate
+            )));
+        }
+    }
     Ok(())
 }
 
@@ -246,6 +306,13 @@ struct Loop {
     own_prefix: String,
     reply_to: String,
     equipments: Vec<Controlled>,
+    plates: Vec<Plate>,
+    /// Plate name → plate.
+    plate_by_name: HashMap<String, usize>,
+    /// Equipments shown on a plate whose view changed since the plates
+    /// were last updated.
+    redraw: Vec<usize>,
+    timezone: TimeZone,
     /// Exact topic → (equipment, device).
     routes: HashMap<String, Vec<(usize, usize)>>,
     /// Subscriptions with wildcards, with their device.
@@ -295,8 +362,27 @@ pub async fn run(
         equipments.push(Controlled {
             name: e.name.clone(),
             groups: e.groups.clone(),
-            equipment: Equipment::new(e.kind, e.typology, e.mode, e.safety),
+            equipment: Equipment::new(e.kind, e.typology, e.mode, e.safety).with_cycle(e.cycle),
             devices,
+            shown_on: Vec::new(),
+        });
+    }
+    let mut plates = Vec::new();
+    let mut plate_by_name = HashMap::new();
+    for (p, d) in config.displays.iter().enumerate() {
+        let mut shows = Vec::new();
+        for (position, name) in d.equipments.iter().enumerate() {
+            // check() made sure each is an equipment.
+            if let Some(i) = equipments.iter().position(|e| &e.name == name) {
+                equipments[i].shown_on.push((p, position));
+                shows.push(i);
+            }
+        }
+        plate_by_name.insert(d.plate.clone(), p);
+        plates.push(Plate {
+            name: d.plate.clone(),
+            hasp: OpenHasp::new(&d.plate),
+            shows,
         });
     }
     let mut routes: HashMap<String, Vec<(usize, usize)>> = HashMap::new();
@@ -321,6 +407,10 @@ pub async fn run(
         own_prefix: format!("fedwatt/{}/", m.client_id),
         reply_to,
         equipments,
+        plates,
+        plate_by_name,
+        redraw: Vec::new(),
+        timezone: config.timezone.clone(),
         routes,
         wildcard_routes,
         requests: HashMap::new(),
@@ -357,10 +447,12 @@ pub async fn run(
                             let changes = control.equipments[i].equipment.start(now);
                             control.carry_out(now, i, &changes).await;
                         }
+                        control.update_plates().await;
                     }
                 }
                 Ok(Event::Incoming(Packet::Publish(p))) => {
                     control.take(now_micros(), &p.topic, &p.payload).await;
+                    control.update_plates().await;
                 }
                 Ok(_) => {}
                 Err(e) => {
@@ -373,7 +465,10 @@ pub async fn run(
                     tokio::time::sleep(Duration::from_secs(1)).await;
                 }
             },
-            _ = tokio::time::sleep(pause), if started => control.tick(now_micros()).await,
+            _ = tokio::time::sleep(pause), if started => {
+                control.tick(now_micros()).await;
+                control.update_plates().await;
+            }
             _ = shutdown.changed() => {
                 if *shutdown.borrow() {
                     break;
@@ -383,6 +478,23 @@ pub async fn run(
     }
     let _ = control.client.disconnect().await;
     Ok(())
+}
+
+/// The first `hour`:`minute` in `tz` after `now` (µs), in µs.
+fn next_local_time(now: i64, tz: &TimeZone, hour: u8, minute: u8) -> Option<i64> {
+    let now = jiff::Timestamp::from_microsecond(now).ok()?;
+    let today = now.to_zoned(tz.clone()).date();
+    let at = |date: jiff::civil::Date| {
+        date.at(hour as i8, minute as i8, 0, 0)
+            .to_zoned(tz.clone())
+            .ok()
+            .map(|z| z.timestamp())
+    };
+    let mut end = at(today)?;
+    if end <= now {
+        end = at(today.tomorrow().ok()?)?;
+    }
+    Some(end.as_microsecond())
 }
 
 /// Whether `topic` matches the MQTT filter `filter`.
@@ -426,6 +538,11 @@ impl Loop {
         topics.push(format!("{}/rpc", self.reply_to));
         topics.push(plan_topic(&self.client_id, "+"));
         topics.push(stimulation_topic(&self.client_id));
+        for plate in &self.plates {
+            topics.extend(plate.hasp.subscriptions());
+        }
+        topics.sort();
+        topics.dedup();
         for chunk in topics.chunks(100) {
             let filters = chunk
                 .iter()
@@ -503,6 +620,7 @@ impl Loop {
                     effect,
                 } => {
                     if from != to {
+                        self.shown_changed(i);
                         self.note(JournalEntry::Transition {
                             at: now,
                             equipment: self.equipments[i].name.clone(),
@@ -584,6 +702,9 @@ impl Loop {
                     .await;
                 }
                 Outcome::Measured(state) => {
+                    if part == Part::Switch {
+                        self.shown_changed(i);
+                    }
                     self.note(JournalEntry::Measured {
                         at: now,
                         equipment,
@@ -600,6 +721,14 @@ impl Loop {
     async fn take(&mut self, now: i64, topic: &str, payload: &[u8]) {
         if let Some(rest) = topic.strip_prefix(self.own_prefix.as_str()) {
             return self.take_own(now, topic, rest, payload).await;
+        }
+        if let Some(plate) = topic
+            .strip_prefix("hasp/")
+            .and_then(|rest| rest.split('/').next())
+            .and_then(|name| self.plate_by_name.get(name))
+        {
+            // A plate's relay output may also be a device: both read it.
+            self.take_plate(now, *plate, topic, payload).await;
         }
         let mut targets: Vec<(usize, usize)> = self.routes.get(topic).cloned().unwrap_or_default();
         targets.extend(
@@ -627,6 +756,8 @@ impl Loop {
                     watts,
                 })
                 .await;
+                let changes = self.equipments[i].equipment.measured_power(now, watts);
+                self.carry_out(now, i, &changes).await;
             }
             let next_id = &mut self.next_id;
             let outcomes = self.equipments[i].devices[d]
@@ -679,6 +810,148 @@ impl Loop {
         }
     }
 
+    /// Equipment `i` shows differently: its plates are updated once the
+    /// message or tick at hand is handled.
+    fn shown_changed(&mut self, i: usize) {
+        if !self.equipments[i].shown_on.is_empty() && !self.redraw.contains(&i) {
+            self.redraw.push(i);
+        }
+    }
+
+    /// What a plate shows of equipment `i`.
+    fn view(&self, i: usize) -> EquipmentView {
+        let e = &self.equipments[i];
+        let measured = e
+            .devices
+            .iter()
+            .find(|d| d.part == Part::Switch)
+            .map_or(Measured::Unknown, |d| d.link.measured);
+        let end_by = e.equipment.end_by().and_then(|t| {
+            let local = jiff::Timestamp::from_microsecond(t)
+                .ok()?
+                .to_zoned(self.timezone.clone());
+            Some((local.hour() as u8, local.minute() as u8))
+        });
+        EquipmentView {
+            label: e.name.clone(),
+            kind: e.equipment.kind,
+            mode: e.equipment.mode,
+            state: e.equipment.state,
+            measured,
+            end_by,
+            target_charge: (e.equipment.kind == EquipmentKind::ElectricVehicle)
+                .then(|| e.equipment.target_charge()),
+        }
+    }
+
+    async fn publish_all(&self, messages: Vec<Publish>) {
+        for m in messages {
+            if let Err(e) = self
+                .client
+                .publish(m.topic, QoS::AtLeastOnce, false, m.payload)
+                .await
+            {
+                tracing::error!("control: publishing to a plate: {e}");
+            }
+        }
+    }
+
+    /// Draws every page of plate `p`, from a blank plate.
+    async fn draw(&self, p: usize) {
+        let plate = &self.plates[p];
+        let views: Vec<EquipmentView> = plate.shows.iter().map(|&i| self.view(i)).collect();
+        let drawn = display::pages(&views).and_then(|objects| plate.hasp.jsonl(&objects));
+        match drawn {
+            Ok(pages) => {
+                let mut messages = vec![plate.hasp.clear_all()];
+                messages.extend(pages);
+                messages.push(plate.hasp.show_page(1));
+                tracing::info!("control: drawing plate {}", plate.name);
+                self.publish_all(messages).await;
+            }
+            Err(e) => tracing::error!("control: plate {}: {e}", plate.name),
+        }
+    }
+
+    /// Sends the plates what changed on the equipments they show.
+    async fn update_plates(&mut self) {
+        for i in std::mem::take(&mut self.redraw) {
+            let view = self.view(i);
+            for &(p, position) in &self.equipments[i].shown_on {
+                match self.plates[p]
+                    .hasp
+                    .jsonl(&display::updates(position, &view))
+                {
+                    Ok(messages) => self.publish_all(messages).await,
+                    Err(e) => tracing::error!("control: plate {}: {e}", self.plates[p].name),
+                }
+            }
+        }
+    }
+
+    /// A message from plate `p`: it came online (drawn again, it lost its
+    /// pages), or the household touched it.
+    async fn take_plate(&mut self, now: i64, p: usize, topic: &str, payload: &[u8]) {
+        if topic.ends_with("/LWT") {
+            if payload == b"online" {
+                self.draw(p).await;
+            }
+            return;
+        }
+        let event = match self.plates[p].hasp.event(topic, payload) {
+            Ok(Some(event)) => event,
+            Ok(None) => return,
+            Err(e) => return self.refuse(now, topic, e.to_string()).await,
+        };
+        let views: Vec<EquipmentView> =
+            self.plates[p].shows.iter().map(|&i| self.view(i)).collect();
+        let action = match display::action(&views, &event) {
+            Ok(Some(action)) => action,
+            Ok(None) => return,
+            Err(e) => return self.refuse(now, topic, e.to_string()).await,
+        };
+        let position = match action {
+            DisplayAction::SetMode { equipment, .. }
+            | DisplayAction::SetEndByHour { equipment, .. }
+            | DisplayAction::SetEndByMinute { equipment, .. }
+            | DisplayAction::SetTargetCharge { equipment, .. } => equipment,
+        };
+        let i = self.plates[p].shows[position];
+        tracing::info!(
+            "control: plate {}: {:?} for {}",
+            self.plates[p].name,
+            action,
+            self.equipments[i].name
+        );
+        let (hour, minute) = views[position].end_by.unwrap_or((0, 0));
+        match action {
+            DisplayAction::SetMode { mode, .. } => {
+                let changes = self.equipments[i].equipment.set_mode(now, mode);
+                self.carry_out(now, i, &changes).await;
+            }
+            DisplayAction::SetEndByHour { hour, .. } => self.set_end_by(now, i, hour, minute),
+            DisplayAction::SetEndByMinute { minute, .. } => self.set_end_by(now, i, hour, minute),
+            DisplayAction::SetTargetCharge { percent, .. } => {
+                self.equipments[i].equipment.set_target_charge(percent);
+            }
+        }
+        // The plate shows what the node now holds, whatever changed.
+        self.shown_changed(i);
+        if let Some(t) = self.equipments[i].equipment.next_wake(now) {
+            self.wake_at = self.wake_at.min(t);
+        }
+    }
+
+    /// The household's end-by time for equipment `i`: the next `hour`:`minute`
+    /// in the households' time zone.
+    fn set_end_by(&mut self, now: i64, i: usize, hour: u8, minute: u8) {
+        let end = next_local_time(now, &self.timezone, hour, minute);
+        if end.is_none() {
+            tracing::warn!("control: no {hour:02}:{minute:02} after now in the time zone");
+        }
+        self.equipments[i].equipment.set_end_by(end);
+    }
+
     async fn stimulate(&mut self, now: i64, topic: &str, s: Stimulation) {
         let (targets, shed) = match &s.ask {
             Ask::Shed(t) => (t, true),
@@ -727,6 +1000,26 @@ impl Loop {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_end_by_time_is_the_next_one_in_the_households_time_zone() {
+        let paris = TimeZone::get("Europe/Paris").unwrap();
+        let at = |s: &str| s.parse::<jiff::Timestamp>().unwrap().as_microsecond();
+        // 20:00 in Paris (UTC+1 in November): 07:30 is tomorrow's.
+        assert_eq!(
+            next_local_time(at("2026-11-23T19:00:00Z"), &paris, 7, 30),
+            Some(at("2026-11-24T06:30:00Z"))
+        );
+        assert_eq!(
+            next_local_time(at("2026-11-23T19:00:00Z"), &paris, 22, 0),
+            Some(at("2026-11-23T21:00:00Z"))
+        );
+        // The morning summer time begins, 02:30 does not exist: later.
+        assert_eq!(
+            next_local_time(at("2026-03-29T00:00:00Z"), &paris, 2, 30),
+            Some(at("2026-03-29T01:30:00Z"))
+        );
+    }
 
     #[test]
     fn filters_match_as_mqtt_says() {

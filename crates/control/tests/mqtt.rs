@@ -1,18 +1,21 @@
 //! The control loop against a real Mosquitto (scripts/mosquitto, which
 //! scripts/test starts), with simulated devices that speak their firmware's
-//! own topics: Tasmota and Shelly Gen1, as the devices themselves do.
+//! own topics (Tasmota, Shelly Gen1, Shelly Gen2 RPC, Zigbee2MQTT, openHASP),
+//! as the devices themselves do.
 
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use control::driver::DeviceAddress;
 use control::equipment::Safety;
-use control::machine::Part;
+use control::machine::{Part, State};
 use control::model::{EquipmentKind, Firmware, Measured, Mode, Typology};
 use control::runtime::{
-    self, ControlConfig, DeviceConfig, EquipmentConfig, JournalEntry, MqttConfig,
+    self, ControlConfig, DeviceConfig, DisplayConfig, EquipmentConfig, JournalEntry, MqttConfig,
 };
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+use serde_json::{Map, Value, json};
 use tokio::sync::{mpsc, watch};
 
 /// The broker scripts/test started, or none (then the test fails in CI and
@@ -51,6 +54,9 @@ fn now_s() -> i64 {
         .as_secs() as i64
 }
 
+/// Objects a plate shows: (page, id) → properties.
+type Plate = BTreeMap<(i64, i64), Map<String, Value>>;
+
 /// Devices that obey (or not) and answer as their firmware does; what they
 /// were told is kept, in order.
 #[derive(Clone, Default)]
@@ -59,6 +65,8 @@ struct Devices {
     /// Devices asked their state (an empty POWER1).
     asked: Arc<Mutex<Vec<String>>>,
     mute: Arc<Mutex<bool>>,
+    /// What each openHASP plate shows.
+    plates: Arc<Mutex<HashMap<String, Plate>>>,
 }
 
 impl Devices {
@@ -72,17 +80,35 @@ impl Devices {
             .collect()
     }
 
-    /// Simulates `devices` (Tasmota topics and Shelly Gen1 ids), listening
-    /// to their own topics only.
+    /// A property of an object plate `plate` shows.
+    fn shown(&self, plate: &str, page: i64, id: i64, property: &str) -> Option<Value> {
+        self.plates
+            .lock()
+            .unwrap()
+            .get(plate)?
+            .get(&(page, id))?
+            .get(property)
+            .cloned()
+    }
+
+    /// Simulates `devices`, each listening to its own topics only, in
+    /// every firmware's: a Tasmota topic, a Shelly Gen1 id, a Shelly Gen2
+    /// prefix, a Zigbee2MQTT name or an openHASP plate (its relay output and
+    /// its pages).
     async fn start(&self, host: &str, port: u16, id: &str, devices: &[&str]) -> AsyncClient {
         let mut options = MqttOptions::new(unique(&format!("sim-{id}")), host, port);
         options.set_keep_alive(Duration::from_secs(30));
+        options.set_max_packet_size(1 << 20, 1 << 20);
         let (client, mut events) = AsyncClient::new(options, 1000);
         let mut topics = Vec::new();
         for d in devices {
             topics.push(format!("cmnd/{d}/POWER1"));
             topics.push(format!("shellies/{d}/relay/0/command"));
             topics.push(format!("shellies/{d}/command"));
+            topics.push(format!("{d}/rpc"));
+            topics.push(format!("zigbee2mqtt/{d}/set"));
+            topics.push(format!("zigbee2mqtt/{d}/get"));
+            topics.push(format!("hasp/{d}/command/#"));
         }
         for t in &topics {
             client.subscribe(t, QoS::AtLeastOnce).await.unwrap();
@@ -96,81 +122,147 @@ impl Devices {
         }
         let me = self.clone();
         let answer = client.clone();
-        let state: Arc<Mutex<std::collections::HashMap<String, bool>>> = Arc::default();
         tokio::spawn(async move {
+            let mut state: HashMap<String, bool> = HashMap::new();
             loop {
                 let Ok(Event::Incoming(Packet::Publish(p))) = events.poll().await else {
                     continue;
                 };
-                let word = String::from_utf8_lossy(&p.payload).to_string();
-                let parts: Vec<&str> = p.topic.split('/').collect();
                 if *me.mute.lock().unwrap() {
                     continue;
                 }
-                match parts.as_slice() {
-                    ["cmnd", device, "POWER1"] => {
-                        let on = match word.as_str() {
-                            "ON" => true,
-                            "OFF" => false,
-                            _ => *state.lock().unwrap().get(*device).unwrap_or(&false),
-                        };
-                        if word.is_empty() {
-                            me.asked.lock().unwrap().push(device.to_string());
-                        } else {
-                            me.told
-                                .lock()
-                                .unwrap()
-                                .push((device.to_string(), word.clone()));
-                        }
-                        state.lock().unwrap().insert(device.to_string(), on);
-                        let body = format!(r#"{{"POWER1":"{}"}}"#, if on { "ON" } else { "OFF" });
-                        answer
-                            .publish(
-                                format!("stat/{device}/RESULT"),
-                                QoS::AtLeastOnce,
-                                false,
-                                body,
-                            )
-                            .await
-                            .unwrap();
-                    }
-                    ["shellies", device, "relay", "0", "command"] => {
-                        me.told
-                            .lock()
-                            .unwrap()
-                            .push((device.to_string(), word.clone()));
-                        state
-                            .lock()
-                            .unwrap()
-                            .insert(device.to_string(), word == "on");
-                        answer
-                            .publish(
-                                format!("shellies/{device}/relay/0"),
-                                QoS::AtLeastOnce,
-                                false,
-                                word,
-                            )
-                            .await
-                            .unwrap();
-                    }
-                    ["shellies", device, "command"] if word == "update" => {
-                        let on = *state.lock().unwrap().get(*device).unwrap_or(&false);
-                        let word = if on { "on" } else { "off" };
-                        answer
-                            .publish(
-                                format!("shellies/{device}/relay/0"),
-                                QoS::AtLeastOnce,
-                                false,
-                                word,
-                            )
-                            .await
-                            .unwrap();
-                    }
-                    _ => {}
+                for (topic, body) in me.obey(&mut state, &p.topic, &p.payload) {
+                    answer
+                        .publish(topic, QoS::AtLeastOnce, false, body)
+                        .await
+                        .unwrap();
                 }
             }
         });
         client
+    }
+
+    /// What a device does with a message on `topic`: the messages it
+    /// publishes in answer.
+    fn obey(
+        &self,
+        state: &mut HashMap<String, bool>,
+        topic: &str,
+        payload: &[u8],
+    ) -> Vec<(String, String)> {
+        let word = String::from_utf8_lossy(payload).to_string();
+        let parts: Vec<&str> = topic.split('/').collect();
+        let told = |device: &str, what: &str| {
+            self.told
+                .lock()
+                .unwrap()
+                .push((device.to_owned(), what.to_owned()));
+        };
+        match parts.as_slice() {
+            ["cmnd", device, "POWER1"] => {
+                let on = match word.as_str() {
+                    "ON" => true,
+                    "OFF" => false,
+                    _ => *state.get(*device).unwrap_or(&false),
+                };
+                if word.is_empty() {
+                    self.asked.lock().unwrap().push(device.to_string());
+                } else {
+                    told(device, &word);
+                }
+                state.insert(device.to_string(), on);
+                let body = format!(r#"{{"POWER1":"{}"}}"#, if on { "ON" } else { "OFF" });
+                vec![(format!("stat/{device}/RESULT"), body)]
+            }
+            ["shellies", device, "relay", "0", "command"] => {
+                told(device, &word);
+                state.insert(device.to_string(), word == "on");
+                vec![(format!("shellies/{device}/relay/0"), word)]
+            }
+            ["shellies", device, "command"] if word == "update" => {
+                let on = *state.get(*device).unwrap_or(&false);
+                let word = if on { "on" } else { "off" };
+                vec![(format!("shellies/{device}/relay/0"), word.to_owned())]
+            }
+            [device, "rpc"] => {
+                let request: Value = serde_json::from_str(&word).unwrap();
+                let (id, src) = (request["id"].clone(), request["src"].as_str().unwrap());
+                let on = match request["method"].as_str().unwrap() {
+                    "Switch.Set" => {
+                        let on = request["params"]["on"].as_bool().unwrap();
+                        let press = request["params"].get("toggle_after").is_some();
+                        told(
+                            device,
+                            if press {
+                                "press"
+                            } else if on {
+                                "on"
+                            } else {
+                                "off"
+                            },
+                        );
+                        // A press is on, and off again by the device itself.
+                        state.insert(device.to_string(), on && !press);
+                        on
+                    }
+                    _ => *state.get(*device).unwrap_or(&false),
+                };
+                let reply = json!({"id": id, "src": device, "dst": src, "result": {"output": on}});
+                let status = json!({"id": 0, "output": *state.get(*device).unwrap_or(&false), "apower": 0.0});
+                vec![
+                    (format!("{src}/rpc"), reply.to_string()),
+                    (format!("{device}/status/switch:0"), status.to_string()),
+                ]
+            }
+            ["zigbee2mqtt", device, verb] => {
+                let body: Value = serde_json::from_str(&word).unwrap();
+                if *verb == "set" {
+                    let asked = body["state"].as_str().unwrap();
+                    told(device, asked);
+                    state.insert(device.to_string(), asked == "ON");
+                }
+                let on = *state.get(*device).unwrap_or(&false);
+                let body = json!({"state": if on { "ON" } else { "OFF" }, "linkquality": 120});
+                vec![(format!("zigbee2mqtt/{device}"), body.to_string())]
+            }
+            ["hasp", plate, "command", keyword] => {
+                self.plate_command(plate, keyword, &word);
+                if let Some(output) = keyword.strip_prefix("output") {
+                    let asked: Value = serde_json::from_str(&word).unwrap();
+                    let asked = asked["state"].as_str().unwrap().to_owned();
+                    told(plate, &asked);
+                    let body = json!({ "state": asked });
+                    return vec![(
+                        format!("hasp/{plate}/state/output{output}"),
+                        body.to_string(),
+                    )];
+                }
+                Vec::new()
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// A plate draws what it is told: objects created or updated by
+    /// `jsonl`, cleared by `clearpage`.
+    fn plate_command(&self, plate: &str, keyword: &str, payload: &str) {
+        let mut plates = self.plates.lock().unwrap();
+        let objects = plates.entry(plate.to_owned()).or_default();
+        match keyword {
+            "clearpage" if payload == "all" => objects.clear(),
+            "jsonl" => {
+                for line in payload.lines() {
+                    assert!(payload.len() <= 2000, "a plate cuts payloads above 2 kB");
+                    let object: Map<String, Value> = serde_json::from_str(line).unwrap();
+                    let key = (
+                        object["page"].as_i64().unwrap(),
+                        object["id"].as_i64().unwrap(),
+                    );
+                    objects.entry(key).or_default().extend(object);
+                }
+            }
+            _ => {}
+        }
     }
 }
 
@@ -185,6 +277,7 @@ fn equipment(name: &str, firmware: Firmware, device: &str, groups: &[&str]) -> E
             min_off: 0,
             max_shed: 3_600_000_000,
         },
+        cycle: control::equipment::Cycle::default(),
         groups: groups.iter().map(|g| g.to_string()).collect(),
         devices: vec![DeviceConfig {
             part: Part::Switch,
@@ -204,6 +297,16 @@ struct Node {
 }
 
 fn start(host: &str, port: u16, name: &str, equipments: Vec<EquipmentConfig>) -> Node {
+    start_with_plates(host, port, name, equipments, Vec::new())
+}
+
+fn start_with_plates(
+    host: &str,
+    port: u16,
+    name: &str,
+    equipments: Vec<EquipmentConfig>,
+    displays: Vec<DisplayConfig>,
+) -> Node {
     let client_id = unique(name);
     let config = ControlConfig {
         mqtt: MqttConfig {
@@ -214,6 +317,8 @@ fn start(host: &str, port: u16, name: &str, equipments: Vec<EquipmentConfig>) ->
             client_id: client_id.clone(),
         },
         equipments,
+        displays,
+        timezone: jiff::tz::TimeZone::UTC,
     };
     let (tx, mut rx) = mpsc::channel(10_000);
     let (stop, stopped) = watch::channel(false);
@@ -531,6 +636,200 @@ async fn after_a_broker_restart_the_node_reconnects_and_no_order_is_lost() {
             .filter(|e| matches!(e, JournalEntry::Confirmed { .. }))
             .count()
             >= 5
+    })
+    .await;
+}
+
+/// Whether the journal shows `equipment` moving from `from` to `to`.
+fn moved(node: &Node, equipment: &str, from: State, to: State) -> bool {
+    node.journal.lock().unwrap().iter().any(|e| {
+        matches!(e, JournalEntry::Transition { equipment: q, from: f, to: t, .. }
+            if q == equipment && *f == from && *t == to)
+    })
+}
+
+fn refused(node: &Node, reason: &str) -> bool {
+    node.journal
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|e| matches!(e, JournalEntry::Refused { reason: r, .. } if r.contains(reason)))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dishwasher_in_stand_by_starts_in_its_slot_and_returns_to_manual() {
+    let Some((host, port)) = broker() else { return };
+    let devices = Devices::default();
+    // A Shelly Plus Plug S (Gen2 RPC) powers it; a Zigbee finger presses
+    // its start button.
+    let (plug, finger) = (unique("plusplug-dw"), unique("finger-dw"));
+    let sim = devices
+        .start(&host, port, "dishwasher", &[&plug, &finger])
+        .await;
+    let mut dishwasher = equipment("dishwasher", Firmware::ShellyGen2, &plug, &[]);
+    dishwasher.kind = EquipmentKind::Dishwasher;
+    dishwasher.typology = Typology::PlugAndFinger;
+    dishwasher.devices.push(DeviceConfig {
+        part: Part::Finger,
+        address: DeviceAddress {
+            firmware: Firmware::Zigbee2Mqtt,
+            topic: finger.clone(),
+            channel: 0,
+        },
+    });
+    dishwasher.cycle.idle_for = 1_000_000;
+    let node = start(&host, port, "dishwasher", vec![dishwasher]);
+    until("stand-by: its plug off, waiting for its slot", || {
+        devices.told(&plug) == ["off"]
+            && moved(&node, "dishwasher", State::NotCommanded, State::StandBy)
+    })
+    .await;
+    let t = now_s() + 1;
+    let plan = format!(r#"{{"slots":[[{},{}]]}}"#, t + 2, t + 900);
+    send(
+        &sim,
+        runtime::plan_topic(&node.client_id, "dishwasher"),
+        plan,
+    )
+    .await;
+    until(
+        "launched in its slot: plug on, start button pressed",
+        || devices.told(&plug) == ["off", "on"] && devices.told(&finger) == ["ON"],
+    )
+    .await;
+    assert!(now_s() >= t + 2, "launched in its slot, not before");
+    assert!(moved(&node, "dishwasher", State::StandBy, State::Running));
+    until("the plug's and the finger's orders confirmed", || {
+        node.journal
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|e| matches!(e, JournalEntry::Confirmed { .. }))
+            .count()
+            == 3
+    })
+    .await;
+    // The machine runs (its plug measures it), then stays idle: its cycle
+    // is over and the household has it back.
+    let status = format!("{plug}/status/switch:0");
+    send(&sim, &status, r#"{"id":0,"output":true,"apower":1850.5}"#).await;
+    send(&sim, &status, r#"{"id":0,"output":true,"apower":1.2}"#).await;
+    until("back to manual once idle", || {
+        moved(&node, "dishwasher", State::Running, State::Manual)
+    })
+    .await;
+    assert_eq!(devices.told(&plug), ["off", "on"], "manual: left powered");
+    // A power reading that is no number is refused; the loop goes on.
+    send(&sim, &status, r#"{"id":0,"output":true,"apower":"lots"}"#).await;
+    until("the refusal", || {
+        refused(&node, "power \"lots\" is not a number")
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_plate_shows_each_equipment_and_its_toggle_switches_manual_and_piloted() {
+    let Some((host, port)) = broker() else { return };
+    let devices = Devices::default();
+    // The water heater is on the plate's own relay; the dryer on a
+    // Zigbee plug.
+    let (plate, dryer_plug) = (unique("plate"), unique("z-dryer"));
+    let sim = devices
+        .start(&host, port, "plate", &[&plate, &dryer_plug])
+        .await;
+    let mut dryer = equipment("dryer", Firmware::Zigbee2Mqtt, &dryer_plug, &[]);
+    dryer.kind = EquipmentKind::Dryer;
+    let node = start_with_plates(
+        &host,
+        port,
+        "plate",
+        vec![
+            equipment("water-heater", Firmware::OpenHasp, &plate, &[]),
+            dryer,
+        ],
+        vec![DisplayConfig {
+            plate: plate.clone(),
+            equipments: vec!["water-heater".into(), "dryer".into()],
+        }],
+    );
+    // The plate says it is online (retained, as openHASP does): drawn.
+    sim.publish(
+        format!("hasp/{plate}/LWT"),
+        QoS::AtLeastOnce,
+        true,
+        "online",
+    )
+    .await
+    .unwrap();
+    let shown = |page, id, property| devices.shown(&plate, page, id, property);
+    until("both pages drawn, with their toggles", || {
+        shown(2, 1, "text") == Some(json!("water-heater"))
+            && shown(3, 1, "text") == Some(json!("dryer"))
+            && shown(3, 4, "obj") == Some(json!("roller"))
+    })
+    .await;
+    until("piloted: green; the heater on, its LED green", || {
+        shown(2, 3, "bg_color") == Some(json!("#2E7D32"))
+            && devices.told(&plate) == ["on"]
+            && shown(1, 10, "bg_color") == Some(json!("#43A047"))
+    })
+    .await;
+
+    // The household presses the water heater's toggle: manual, red.
+    let toggle = format!("hasp/{plate}/state/p2b3");
+    send(&sim, &toggle, r#"{"event":"down","val":1}"#).await;
+    send(&sim, &toggle, r#"{"event":"up","val":0}"#).await;
+    until("manual, and the plate shows it", || {
+        moved(&node, "water-heater", State::PilotedOn, State::Manual)
+            && shown(2, 3, "bg_color") == Some(json!("#C62828"))
+            && shown(2, 2, "text") == Some(json!("manual"))
+    })
+    .await;
+    // And back.
+    send(&sim, &toggle, r#"{"event":"up","val":1}"#).await;
+    until("piloted again, and shown", || {
+        moved(&node, "water-heater", State::Manual, State::PilotedOff)
+            && shown(2, 3, "bg_color") == Some(json!("#2E7D32"))
+    })
+    .await;
+    // The dryer's end-by hour, from its roller.
+    send(
+        &sim,
+        format!("hasp/{plate}/state/p3b4"),
+        r#"{"event":"changed","val":7}"#,
+    )
+    .await;
+
+    // Bad touches are refused with their reason; the loop goes on.
+    send(&sim, &toggle, "{").await;
+    send(
+        &sim,
+        format!("hasp/{plate}/state/p9b3"),
+        r#"{"event":"up"}"#,
+    )
+    .await;
+    send(
+        &sim,
+        format!("hasp/{plate}/state/p3b4"),
+        r#"{"event":"changed","val":24}"#,
+    )
+    .await;
+    until("each refused with its reason", || {
+        refused(&node, "not JSON")
+            && refused(&node, "page 9 shows no equipment")
+            && refused(&node, "hour 24 is not 0 to 23")
+    })
+    .await;
+
+    // The plate restarts: blank, then online again, it is drawn again with
+    // what holds now.
+    send(&sim, format!("hasp/{plate}/LWT"), "offline").await;
+    devices.plates.lock().unwrap().remove(&plate);
+    send(&sim, format!("hasp/{plate}/LWT"), "online").await;
+    until("redrawn as things stand", || {
+        shown(2, 3, "bg_color") == Some(json!("#2E7D32"))
+            && shown(3, 4, "val") == Some(json!(7))
+            && shown(1, 12, "obj") == Some(json!("led"))
     })
     .await;
 }

@@ -45,6 +45,18 @@ pub struct Control {
     pub client_id: String,
     /// `[[control.equipment]]`: the equipments the node drives.
     pub equipment: Vec<ControlEquipment>,
+    /// `[[control.display]]`: the households' openHASP plates.
+    pub display: Vec<ControlDisplay>,
+}
+
+/// `[[control.display]]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ControlDisplay {
+    /// The plate's name in its topics (`hasp/<plate>/…`).
+    pub plate: String,
+    /// The equipments it shows, by name, in page order (10 at most).
+    pub equipments: Vec<String>,
 }
 
 impl Default for Control {
@@ -56,6 +68,7 @@ impl Default for Control {
             password_file: String::new(),
             client_id: "fedwatt".into(),
             equipment: Vec::new(),
+            display: Vec::new(),
         }
     }
 }
@@ -87,6 +100,26 @@ pub struct ControlEquipment {
     /// Seconds a shed lasts at most.
     #[serde(default = "two_hours")]
     pub max_shed: u64,
+    /// Minutes a machine's cycle lasts: it is launched this long before
+    /// the household's end-by time at the latest.
+    #[serde(default = "two_hours_in_minutes")]
+    pub cycle_minutes: u64,
+    /// Below this power (W) the load is idle…
+    #[serde(default = "five_watts")]
+    pub idle_below_w: f64,
+    /// …and idle this many minutes after drawing power, its cycle or its
+    /// charge is over.
+    #[serde(default = "ten")]
+    pub idle_minutes: u64,
+    /// Minutes after which a launched cycle no meter watches is over.
+    #[serde(default = "four_hours_in_minutes")]
+    pub longest_cycle_minutes: u64,
+    /// A car's battery capacity, in kWh.
+    #[serde(default = "fifty")]
+    pub battery_kwh: f64,
+    /// A car's charging power, in kW.
+    #[serde(default = "seven_point_four")]
+    pub charge_kw: f64,
     /// `[[control.equipment.device]]`: its devices.
     pub device: Vec<ControlDevice>,
 }
@@ -101,6 +134,30 @@ fn five_minutes() -> u64 {
 
 fn two_hours() -> u64 {
     7200
+}
+
+fn two_hours_in_minutes() -> u64 {
+    120
+}
+
+fn four_hours_in_minutes() -> u64 {
+    240
+}
+
+fn five_watts() -> f64 {
+    5.0
+}
+
+fn ten() -> u64 {
+    10
+}
+
+fn fifty() -> f64 {
+    50.0
+}
+
+fn seven_point_four() -> f64 {
+    7.4
 }
 
 /// `[[control.equipment.device]]`.
@@ -292,11 +349,15 @@ impl Config {
 
     /// The control loop's settings; `None` when no `broker` is set.
     pub fn control(&self) -> Result<Option<control::runtime::ControlConfig>, String> {
-        use control::runtime::{ControlConfig, DeviceConfig, EquipmentConfig, MqttConfig};
+        use control::runtime::{
+            ControlConfig, DeviceConfig, DisplayConfig, EquipmentConfig, MqttConfig,
+        };
         let c = &self.control;
         if c.broker.is_empty() {
-            if !c.equipment.is_empty() {
-                return Err("[control] equipments are configured, but no broker".into());
+            if !c.equipment.is_empty() || !c.display.is_empty() {
+                return Err(
+                    "[control] equipments or displays are configured, but no broker".into(),
+                );
             }
             return Ok(None);
         }
@@ -334,6 +395,19 @@ impl Config {
                 });
             }
             let micros = |s: u64| s.saturating_mul(1_000_000).min(i64::MAX as u64) as i64;
+            let minutes = |m: u64| micros(m.saturating_mul(60));
+            for (key, value) in [
+                ("idle_below_w", e.idle_below_w),
+                ("battery_kwh", e.battery_kwh),
+                ("charge_kw", e.charge_kw),
+            ] {
+                if !value.is_finite() || value < 0.0 {
+                    return Err(format!(
+                        "[control] equipment {:?}: {key} = {value}: expected a number, 0 or more",
+                        e.name
+                    ));
+                }
+            }
             equipments.push(EquipmentConfig {
                 name: e.name.clone(),
                 kind: e.kind.parse().map_err(|err| named("kind", err))?,
@@ -343,6 +417,14 @@ impl Config {
                     min_on: micros(e.min_on),
                     min_off: micros(e.min_off),
                     max_shed: micros(e.max_shed),
+                },
+                cycle: control::equipment::Cycle {
+                    duration: minutes(e.cycle_minutes),
+                    idle_below: e.idle_below_w,
+                    idle_for: minutes(e.idle_minutes),
+                    longest: minutes(e.longest_cycle_minutes),
+                    battery_wh: e.battery_kwh * 1000.0,
+                    charge_w: e.charge_kw * 1000.0,
                 },
                 groups: e.groups.clone(),
                 devices,
@@ -357,6 +439,15 @@ impl Config {
                 client_id: c.client_id.clone(),
             },
             equipments,
+            displays: c
+                .display
+                .iter()
+                .map(|d| DisplayConfig {
+                    plate: d.plate.clone(),
+                    equipments: d.equipments.clone(),
+                })
+                .collect(),
+            timezone: store::time_zone(&self.store.timezone)?,
         };
         control::runtime::check(&config).map_err(|e| format!("[control] {e}"))?;
         Ok(Some(config))
