@@ -181,4 +181,40 @@ topic = "x"
         ),
         "{err}"
     );
+    // A plate showing what is not an equipment.
+    std::fs::write(
+        &config,
+        r#"
+[control]
+broker = "mqtt://127.0.0.1:1"
+
+[[control.equipment]]
+name = "water-heater"
+kind = "water-heater"
+typology = "plug"
+
+[[control.equipment.device]]
+part = "switch"
+firmware = "tasmota"
+topic = "x"
+
+[[control.display]]
+plate = "plate01"
+equipments = ["water-heater", "boiler"]
+"#,
+    )
+    .unwrap();
+    let out = place.run(&[
+        "--config",
+        config.to_str().unwrap(),
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("[control] display \"plate01\" shows \"boiler\", which is no equipment"),
+        "{err}"
+    );
 }
