@@ -63,6 +63,7 @@ impl From<store::Error> for Problem {
             },
             store::Error::Invalid(detail) => Problem::bad_request(detail),
             store::Error::NotFound(detail) => Problem::new(StatusCode::NOT_FOUND, detail),
+            store::Error::Conflict(detail) => Problem::new(StatusCode::CONFLICT, detail),
             other => Problem::internal(&other),
         }
     }

@@ -38,6 +38,9 @@ pub enum Error {
     /// A stream, token or other object that does not exist.
     #[error("{0}")]
     NotFound(String),
+    /// An object that exists already (a name taken).
+    #[error("{0}")]
+    Conflict(String),
     /// The database URL or a setting cannot be used.
     #[error("configuration: {0}")]
     Config(String),
@@ -57,7 +60,7 @@ impl Error {
     pub fn is_caller_error(&self) -> bool {
         matches!(
             self,
-            Error::Refused(_) | Error::Invalid(_) | Error::NotFound(_)
+            Error::Refused(_) | Error::Invalid(_) | Error::NotFound(_) | Error::Conflict(_)
         )
     }
 }

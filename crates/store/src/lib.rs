@@ -27,6 +27,7 @@
 mod audit;
 mod calendar;
 mod chunk;
+mod coordination;
 mod db;
 mod error;
 mod federation;
@@ -51,6 +52,7 @@ pub use audit::{
 pub use calendar::{
     Every, HOUR, MAX_BUCKETS, ProfileBy, buckets, format_time, parse_time, time_zone,
 };
+pub use coordination::{StoredEquipment, StoredPlan, StoredStimulation};
 pub use ed25519_dalek::{SigningKey, VerifyingKey};
 pub use error::{Error, RecordError, Result};
 pub use federation::{

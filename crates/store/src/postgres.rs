@@ -65,10 +65,11 @@ CREATE TABLE tokens (
 "#;
 
 /// Schema versions, in order.
-fn migrations() -> [String; 2] {
+fn migrations() -> [String; 3] {
     [
         STORE_SCHEMA.to_owned(),
         crate::federation::schema("BIGSERIAL PRIMARY KEY", "BIGINT", "BYTEA"),
+        crate::coordination::schema("BIGSERIAL PRIMARY KEY", "BIGINT"),
     ]
 }
 

@@ -64,10 +64,11 @@ CREATE TABLE tokens (
 "#;
 
 /// Schema versions, in order; `PRAGMA user_version` says how many ran.
-fn migrations() -> [String; 2] {
+fn migrations() -> [String; 3] {
     [
         STORE_SCHEMA.to_owned(),
         crate::federation::schema("INTEGER PRIMARY KEY AUTOINCREMENT", "INTEGER", "BLOB"),
+        crate::coordination::schema("INTEGER PRIMARY KEY AUTOINCREMENT", "INTEGER"),
     ]
 }
 
