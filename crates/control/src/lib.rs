@@ -21,6 +21,9 @@
 //! - the pages an openHASP plate shows and what its buttons ask
 //!   ([`display`]).
 //!
+//! [`settings`] is how equipments are written in the node's TOML file and
+//! the HTTP API.
+//!
 //! [`runtime`] is the I/O around it: one MQTT session (rumqttc), the clock,
 //! and a journal of everything that happens. It keeps nothing itself.
 //!
@@ -36,6 +39,7 @@ pub mod machine;
 pub mod model;
 pub mod plan;
 pub mod runtime;
+pub mod settings;
 pub mod stimulation;
 
 /// What is wrong with an input from outside (a device's message, a plan,

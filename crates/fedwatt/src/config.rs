@@ -44,7 +44,7 @@ pub struct Control {
     /// node's topics (`fedwatt/<client_id>/plan/<equipment>`…).
     pub client_id: String,
     /// `[[control.equipment]]`: the equipments the node drives.
-    pub equipment: Vec<ControlEquipment>,
+    pub equipment: Vec<control::settings::EquipmentSettings>,
     /// `[[control.display]]`: the households' openHASP plates.
     pub display: Vec<ControlDisplay>,
 }
@@ -71,109 +71,6 @@ impl Default for Control {
             display: Vec::new(),
         }
     }
-}
-
-/// `[[control.equipment]]`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ControlEquipment {
-    /// Its name: unique; in topics, stimulations and stream names.
-    pub name: String,
-    /// `water-heater`, `heater`, `dishwasher`, `washing-machine`, `dryer`,
-    /// `machine` or `electric-vehicle`.
-    pub kind: String,
-    /// `plug`, `plug-and-finger`, `relay-and-meter`, `two-relays` or
-    /// `inverted-relay`.
-    pub typology: String,
-    /// `manual`, `piloted`, `not-piloted` or `disabled` at start-up.
-    #[serde(default = "default_mode")]
-    pub mode: String,
-    /// Groups it belongs to, for stimulations.
-    #[serde(default)]
-    pub groups: Vec<String>,
-    /// Seconds a load the node switched on stays on at least.
-    #[serde(default = "five_minutes")]
-    pub min_on: u64,
-    /// Seconds a load the node switched off stays off at least.
-    #[serde(default = "five_minutes")]
-    pub min_off: u64,
-    /// Seconds a shed lasts at most.
-    #[serde(default = "two_hours")]
-    pub max_shed: u64,
-    /// Minutes a machine's cycle lasts: it is launched this long before
-    /// the household's end-by time at the latest.
-    #[serde(default = "two_hours_in_minutes")]
-    pub cycle_minutes: u64,
-    /// Below this power (W) the load is idle…
-    #[serde(default = "five_watts")]
-    pub idle_below_w: f64,
-    /// …and idle this many minutes after drawing power, its cycle or its
-    /// charge is over.
-    #[serde(default = "ten")]
-    pub idle_minutes: u64,
-    /// Minutes after which a launched cycle no meter watches is over.
-    #[serde(default = "four_hours_in_minutes")]
-    pub longest_cycle_minutes: u64,
-    /// A car's battery capacity, in kWh.
-    #[serde(default = "fifty")]
-    pub battery_kwh: f64,
-    /// A car's charging power, in kW.
-    #[serde(default = "seven_point_four")]
-    pub charge_kw: f64,
-    /// `[[control.equipment.device]]`: its devices.
-    pub device: Vec<ControlDevice>,
-}
-
-fn default_mode() -> String {
-    "manual".into()
-}
-
-fn five_minutes() -> u64 {
-    300
-}
-
-fn two_hours() -> u64 {
-    7200
-}
-
-fn two_hours_in_minutes() -> u64 {
-    120
-}
-
-fn four_hours_in_minutes() -> u64 {
-    240
-}
-
-fn five_watts() -> f64 {
-    5.0
-}
-
-fn ten() -> u64 {
-    10
-}
-
-fn fifty() -> f64 {
-    50.0
-}
-
-fn seven_point_four() -> f64 {
-    7.4
-}
-
-/// `[[control.equipment.device]]`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ControlDevice {
-    /// `switch`, `second-relay` or `finger`.
-    pub part: String,
-    /// `shelly-gen1`, `shelly-gen2`, `tasmota`, `zigbee2mqtt` or `openhasp`.
-    pub firmware: String,
-    /// Its identity in its firmware's topics (Shelly id, Gen2 prefix,
-    /// Tasmota topic, Zigbee2MQTT name, openHASP plate).
-    pub topic: String,
-    /// Its relay number, from 0.
-    #[serde(default)]
-    pub channel: u8,
 }
 
 /// `[xmpp]`.
@@ -349,9 +246,7 @@ impl Config {
 
     /// The control loop's settings; `None` when no `broker` is set.
     pub fn control(&self) -> Result<Option<control::runtime::ControlConfig>, String> {
-        use control::runtime::{
-            ControlConfig, DeviceConfig, DisplayConfig, EquipmentConfig, MqttConfig,
-        };
+        use control::runtime::{ControlConfig, DisplayConfig, MqttConfig};
         let c = &self.control;
         if c.broker.is_empty() {
             if !c.equipment.is_empty() || !c.display.is_empty() {
@@ -375,61 +270,11 @@ impl Config {
             None => (address, 1883),
         };
         let password = secret(&c.password, &c.password_file, "[control]")?;
-        let mut equipments = Vec::new();
-        for e in &c.equipment {
-            let named = |what: &str, err: control::Error| {
-                format!("[control] equipment {:?}: {what}: {err}", e.name)
-            };
-            let mut devices = Vec::new();
-            for d in &e.device {
-                devices.push(DeviceConfig {
-                    part: d.part.parse().map_err(|err| named("device part", err))?,
-                    address: control::driver::DeviceAddress {
-                        firmware: d
-                            .firmware
-                            .parse()
-                            .map_err(|err| named("device firmware", err))?,
-                        topic: d.topic.clone(),
-                        channel: d.channel,
-                    },
-                });
-            }
-            let micros = |s: u64| s.saturating_mul(1_000_000).min(i64::MAX as u64) as i64;
-            let minutes = |m: u64| micros(m.saturating_mul(60));
-            for (key, value) in [
-                ("idle_below_w", e.idle_below_w),
-                ("battery_kwh", e.battery_kwh),
-                ("charge_kw", e.charge_kw),
-            ] {
-                if !value.is_finite() || value < 0.0 {
-                    return Err(format!(
-                        "[control] equipment {:?}: {key} = {value}: expected a number, 0 or more",
-                        e.name
-                    ));
-                }
-            }
-            equipments.push(EquipmentConfig {
-                name: e.name.clone(),
-                kind: e.kind.parse().map_err(|err| named("kind", err))?,
-                typology: e.typology.parse().map_err(|err| named("typology", err))?,
-                mode: e.mode.parse().map_err(|err| named("mode", err))?,
-                safety: control::equipment::Safety {
-                    min_on: micros(e.min_on),
-                    min_off: micros(e.min_off),
-                    max_shed: micros(e.max_shed),
-                },
-                cycle: control::equipment::Cycle {
-                    duration: minutes(e.cycle_minutes),
-                    idle_below: e.idle_below_w,
-                    idle_for: minutes(e.idle_minutes),
-                    longest: minutes(e.longest_cycle_minutes),
-                    battery_wh: e.battery_kwh * 1000.0,
-                    charge_w: e.charge_kw * 1000.0,
-                },
-                groups: e.groups.clone(),
-                devices,
-            });
-        }
+        let equipments = c
+            .equipment
+            .iter()
+            .map(|e| e.to_config().map_err(|err| format!("[control] {err}")))
+            .collect::<Result<Vec<_>, _>>()?;
         let config = ControlConfig {
             mqtt: MqttConfig {
                 host: host.to_owned(),

@@ -9,7 +9,7 @@
 
 use serde::Serialize;
 
-use crate::db::{Cell, Db, Param};
+use crate::db::{Cell, Param};
 use crate::error::{Error, Result};
 use crate::{Store, now_micros};
 
