@@ -9,6 +9,7 @@
 //! What it does not do: TLS (put the node behind a reverse proxy), serve the
 //! web UI (a later module).
 
+mod control_api;
 mod grants;
 mod handlers;
 mod metrics;
@@ -36,6 +37,7 @@ pub struct Api {
     metrics: Arc<Metrics>,
     body_limit: usize,
     federation: Option<Arc<federation::Status>>,
+    control: Option<control::runtime::Handle>,
 }
 
 impl Api {
@@ -46,12 +48,19 @@ impl Api {
             metrics: Arc::new(Metrics::default()),
             body_limit,
             federation: None,
+            control: None,
         }
     }
 
     /// Reports the federation's state in `/healthz` and `/metrics`.
     pub fn with_federation(mut self, status: Option<Arc<federation::Status>>) -> Api {
         self.federation = status;
+        self
+    }
+
+    /// Serves `/api/v1/control/…` through the control loop's handle.
+    pub fn with_control(mut self, control: Option<control::runtime::Handle>) -> Api {
+        self.control = control;
         self
     }
 
@@ -69,6 +78,20 @@ impl Api {
             .route("/api/v1/profile", get(handlers::profile))
             .route("/api/v1/grants", get(grants::list).post(grants::add))
             .route("/api/v1/grants/{id}", axum::routing::delete(grants::revoke))
+            .route(
+                "/api/v1/control/equipments",
+                get(control_api::list).post(control_api::add),
+            )
+            .route("/api/v1/control/equipments/{name}", get(control_api::show))
+            .route(
+                "/api/v1/control/equipments/{name}/plan",
+                axum::routing::put(control_api::put_plan),
+            )
+            .route(
+                "/api/v1/control/equipments/{name}/mode",
+                axum::routing::put(control_api::put_mode),
+            )
+            .route("/api/v1/control/stimulations", post(control_api::stimulate))
             .route("/api/v1/openapi.json", get(handlers::openapi))
             .route("/healthz", get(handlers::healthz))
             .route("/metrics", get(handlers::metrics))

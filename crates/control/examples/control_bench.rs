@@ -84,7 +84,9 @@ async fn node(devices: usize, host: String, port: u16) {
     };
     let (tx, mut rx) = mpsc::channel(65_536);
     let (_stop, stopped) = watch::channel(false);
-    tokio::spawn(runtime::run(config, tx, stopped));
+    // Nothing asks the loop anything here: the handle is dropped.
+    let (_, requests) = runtime::handle();
+    tokio::spawn(runtime::run(config, tx, requests, stopped));
     let (mut on, mut off, mut power) = (0usize, Vec::new(), 0usize);
     let mut power_first = None;
     let debug = std::env::var("BENCH_DEBUG").is_ok();

@@ -57,6 +57,12 @@ pub enum Error {
     /// An invalid value, named.
     #[error("{0}")]
     Invalid(String),
+    /// A plan, mode or stimulation for an equipment the node does not have.
+    #[error("no equipment is named {0:?}")]
+    NoEquipment(String),
+    /// The control loop is not running (it stopped, or never started).
+    #[error("the control loop is not running")]
+    Stopped,
 }
 
 /// Results of this crate.

@@ -13,13 +13,18 @@
 //!   touches on them ([`crate::display`]).
 //! - Wakes when an equipment has something due ([`Equipment::next_wake`])
 //!   and when an order's confirmation is due, at least every second.
-//! - Everything that happens is sent to the journal channel.
+//! - Other parts of the node (the HTTP API) reach it through a [`Handle`]:
+//!   its equipments' status, plans, modes, stimulations, new equipments.
+//! - Everything that happens is sent to the journal channel, plans and
+//!   stimulations included (so that they can be kept and applied again
+//!   after a restart, with [`Source::Store`]).
 
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
-use tokio::sync::{mpsc, watch};
+use serde_json::{Value, json};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use jiff::tz::TimeZone;
 
@@ -173,6 +178,31 @@ pub enum JournalEntry {
         /// In W.
         watts: f64,
     },
+    /// A plan accepted for an equipment from the node's MQTT topics, to
+    /// keep. (The HTTP API keeps those it takes before it answers; those
+    /// given back from the store are kept already.)
+    Plan {
+        /// When (µs).
+        at: i64,
+        /// The equipment.
+        equipment: String,
+        /// The plan, as received.
+        plan: Value,
+        /// Where it came from.
+        source: Source,
+    },
+    /// A stimulation accepted from the node's MQTT topics, to keep (as
+    /// plans are).
+    Stimulation {
+        /// When (µs).
+        at: i64,
+        /// The stimulation, as received.
+        body: Value,
+        /// When it ends (µs).
+        until: i64,
+        /// Where it came from.
+        source: Source,
+    },
     /// A message refused, and why.
     Refused {
         /// When (µs).
@@ -182,6 +212,195 @@ pub enum JournalEntry {
         /// Why.
         reason: String,
     },
+}
+
+/// Where a plan or a stimulation came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// The node's MQTT topics.
+    Mqtt,
+    /// The HTTP API.
+    Api,
+    /// The store, at start-up: accepted before, applied again.
+    Store,
+}
+
+impl Source {
+    /// Its name, as stored.
+    pub fn name(self) -> &'static str {
+        match self {
+            Source::Mqtt => "mqtt",
+            Source::Api => "api",
+            Source::Store => "store",
+        }
+    }
+}
+
+/// A device as the loop sees it now.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeviceStatus {
+    /// What it does for its equipment.
+    pub part: Part,
+    /// How it is reached.
+    pub address: DeviceAddress,
+    /// What it says of itself.
+    pub measured: Measured,
+    /// Since when (µs).
+    pub since: i64,
+    /// The last power it measured (W).
+    pub power: Option<f64>,
+    /// An order sent and not confirmed yet.
+    pub pending: Option<Order>,
+}
+
+/// An equipment as the loop sees it now.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EquipmentStatus {
+    /// Its name.
+    pub name: String,
+    /// What it is.
+    pub kind: EquipmentKind,
+    /// How it is wired.
+    pub typology: Typology,
+    /// Who is in charge.
+    pub mode: Mode,
+    /// Its command state.
+    pub state: State,
+    /// Its groups.
+    pub groups: Vec<String>,
+    /// The household's end-by time (µs).
+    pub end_by: Option<i64>,
+    /// A car's target charge (%).
+    pub target_charge: Option<u8>,
+    /// Its plan, as received.
+    pub plan: Option<Value>,
+    /// Its devices.
+    pub devices: Vec<DeviceStatus>,
+}
+
+impl EquipmentStatus {
+    /// As JSON, for the HTTP API (times in seconds since 1970).
+    pub fn to_json(&self) -> Value {
+        let seconds = |t: i64| t as f64 / 1e6;
+        json!({
+            "name": self.name,
+            "kind": self.kind.name(),
+            "typology": self.typology.name(),
+            "mode": self.mode.name(),
+            "state": self.state.name(),
+            "groups": self.groups,
+            "end_by": self.end_by.map(seconds),
+            "target_charge": self.target_charge,
+            "plan": self.plan,
+            "devices": self.devices.iter().map(|d| json!({
+                "part": d.part.name(),
+                "firmware": d.address.firmware.name(),
+                "topic": d.address.topic,
+                "channel": d.address.channel,
+                "measured": d.measured.name(),
+                "since": seconds(d.since),
+                "power": d.power,
+                "pending": d.pending.map(order_name),
+            })).collect::<Vec<_>>(),
+        })
+    }
+}
+
+/// An order's name in the journal and the API.
+pub fn order_name(order: Order) -> &'static str {
+    match order {
+        Order::On => "on",
+        Order::Off => "off",
+        Order::Press => "press",
+    }
+}
+
+/// What another part of the node asks the loop.
+enum Request {
+    Status(oneshot::Sender<Vec<EquipmentStatus>>),
+    Plan {
+        equipment: String,
+        plan: Value,
+        source: Source,
+        done: oneshot::Sender<Result<()>>,
+    },
+    Mode {
+        equipment: String,
+        mode: Mode,
+        done: oneshot::Sender<Result<()>>,
+    },
+    Stimulate {
+        body: Value,
+        source: Source,
+        done: oneshot::Sender<Result<i64>>,
+    },
+    Add {
+        equipment: Box<EquipmentConfig>,
+        done: oneshot::Sender<Result<()>>,
+    },
+}
+
+/// How the rest of the node reaches the control loop. Cheap to clone.
+#[derive(Clone)]
+pub struct Handle(mpsc::Sender<Request>);
+
+/// What [`run`] takes requests from: the other end of a [`Handle`].
+pub struct Requests(mpsc::Receiver<Request>);
+
+/// A handle, and the requests end to give [`run`].
+pub fn handle() -> (Handle, Requests) {
+    let (tx, rx) = mpsc::channel(1024);
+    (Handle(tx), Requests(rx))
+}
+
+impl Handle {
+    async fn ask<T>(&self, request: impl FnOnce(oneshot::Sender<T>) -> Request) -> Result<T> {
+        let (tx, rx) = oneshot::channel();
+        self.0.send(request(tx)).await.map_err(|_| Error::Stopped)?;
+        rx.await.map_err(|_| Error::Stopped)
+    }
+
+    /// Every equipment, as the loop sees it now.
+    pub async fn status(&self) -> Result<Vec<EquipmentStatus>> {
+        self.ask(Request::Status).await
+    }
+
+    /// A new plan for `equipment` (JSON, see [`crate::plan`]).
+    pub async fn set_plan(&self, equipment: &str, plan: Value, source: Source) -> Result<()> {
+        self.ask(|done| Request::Plan {
+            equipment: equipment.to_owned(),
+            plan,
+            source,
+            done,
+        })
+        .await?
+    }
+
+    /// Sets `equipment`'s mode, as the household would.
+    pub async fn set_mode(&self, equipment: &str, mode: Mode) -> Result<()> {
+        self.ask(|done| Request::Mode {
+            equipment: equipment.to_owned(),
+            mode,
+            done,
+        })
+        .await?
+    }
+
+    /// A stimulation (JSON, see [`crate::stimulation`]); returns when it
+    /// ends (µs).
+    pub async fn stimulate(&self, body: Value, source: Source) -> Result<i64> {
+        self.ask(|done| Request::Stimulate { body, source, done })
+            .await?
+    }
+
+    /// Drives a new equipment from now on.
+    pub async fn add_equipment(&self, equipment: EquipmentConfig) -> Result<()> {
+        self.ask(|done| Request::Add {
+            equipment: Box::new(equipment),
+            done,
+        })
+        .await?
+    }
 }
 
 /// The topic of plans for `equipment`.
@@ -202,6 +421,7 @@ fn now_micros() -> i64 {
 
 struct Device {
     part: Part,
+    address: DeviceAddress,
     driver: Box<dyn Driver>,
     link: DeviceLink,
 }
@@ -213,6 +433,8 @@ struct Controlled {
     devices: Vec<Device>,
     /// The plates that show it: (plate, its position on the plate).
     shown_on: Vec<(usize, usize)>,
+    /// Its plan, as received.
+    plan: Option<Value>,
 }
 
 /// A plate the loop draws and listens to.
@@ -232,6 +454,30 @@ fn required_parts(typology: Typology) -> &'static [Part] {
     }
 }
 
+/// Checks one equipment: a name usable in topics, its typology's devices,
+/// each device's address.
+pub fn check_equipment(e: &EquipmentConfig) -> Result<()> {
+    if e.name.is_empty() || e.name.contains(['/', '+', '#']) {
+        return Err(Error::Invalid(format!(
+            "equipment {:?}: a name must be non-empty, without / + #",
+            e.name
+        )));
+    }
+    for part in required_parts(e.typology) {
+        if !e.devices.iter().any(|d| d.part == *part) {
+            return Err(Error::Invalid(format!(
+                "equipment {:?} ({}) needs a device for its {part:?}",
+                e.name, e.typology
+            )));
+        }
+    }
+    for d in &e.devices {
+        driver(&d.address, "x")
+            .map_err(|err| Error::Invalid(format!("equipment {:?}: {err}", e.name)))?;
+    }
+    Ok(())
+}
+
 /// Checks a configuration whole: unique names, names usable in topics,
 /// each typology's devices, each device's address.
 pub fn check(config: &ControlConfig) -> Result<()> {
@@ -243,29 +489,12 @@ pub fn check(config: &ControlConfig) -> Result<()> {
     }
     let mut names = std::collections::HashSet::new();
     for e in &config.equipments {
-        if e.name.is_empty() || e.name.contains(['/', '+', '#']) {
-            return Err(Error::Invalid(format!(
-                "equipment {:?}: a name must be non-empty, without / + #",
-                e.name
-            )));
-        }
+        check_equipment(e)?;
         if !names.insert(e.name.as_str()) {
             return Err(Error::Invalid(format!(
                 "equipment {:?} is named twice",
                 e.name
             )));
-        }
-        for part in required_parts(e.typology) {
-            if !e.devices.iter().any(|d| d.part == *part) {
-                return Err(Error::Invalid(format!(
-                    "equipment {:?} ({}) needs a device for its {part:?}",
-                    e.name, e.typology
-                )));
-            }
-        }
-        for d in &e.devices {
-            driver(&d.address, "x")
-                .map_err(|err| Error::Invalid(format!("equipment {:?}: {err}", e.name)))?;
         }
     }
     let mut plates = std::collections::HashSet::new();
@@ -327,12 +556,19 @@ struct Loop {
     /// per message would not scale to a fleet).
     wake_at: i64,
     journal: mpsc::Sender<JournalEntry>,
+    /// Connected to the broker now.
+    connected: bool,
+    /// Listening for confirmations since the first connection: the
+    /// equipments are started.
+    started: bool,
 }
 
-/// Runs the control loop until `shutdown` turns true.
+/// Runs the control loop until `shutdown` turns true, taking requests
+/// from the [`Handle`] paired with `requests`.
 pub async fn run(
     config: ControlConfig,
     journal: mpsc::Sender<JournalEntry>,
+    mut requests: Requests,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<()> {
     check(&config)?;
@@ -347,72 +583,19 @@ pub async fn run(
         options.set_credentials(user, m.password.clone().unwrap_or_default());
     }
     let (client, mut eventloop) = AsyncClient::new(options, 65_536);
-    let reply_to = format!("fedwatt/{}/reply", m.client_id);
     let now = now_micros();
-    let mut equipments = Vec::new();
-    for e in &config.equipments {
-        let mut devices = Vec::new();
-        for d in &e.devices {
-            devices.push(Device {
-                part: d.part,
-                driver: driver(&d.address, &reply_to)?,
-                link: DeviceLink::new(now),
-            });
-        }
-        equipments.push(Controlled {
-            name: e.name.clone(),
-            groups: e.groups.clone(),
-            equipment: Equipment::new(e.kind, e.typology, e.mode, e.safety).with_cycle(e.cycle),
-            devices,
-            shown_on: Vec::new(),
-        });
-    }
-    let mut plates = Vec::new();
-    let mut plate_by_name = HashMap::new();
-    for (p, d) in config.displays.iter().enumerate() {
-        let mut shows = Vec::new();
-        for (position, name) in d.equipments.iter().enumerate() {
-            // check() made sure each is an equipment.
-            if let Some(i) = equipments.iter().position(|e| &e.name == name) {
-                equipments[i].shown_on.push((p, position));
-                shows.push(i);
-            }
-        }
-        plate_by_name.insert(d.plate.clone(), p);
-        plates.push(Plate {
-            name: d.plate.clone(),
-            hasp: OpenHasp::new(&d.plate),
-            shows,
-        });
-    }
-    let mut routes: HashMap<String, Vec<(usize, usize)>> = HashMap::new();
-    let mut wildcard_routes = Vec::new();
-    for (i, e) in equipments.iter().enumerate() {
-        for (d, device) in e.devices.iter().enumerate() {
-            for topic in device.driver.subscriptions() {
-                if topic == format!("{reply_to}/rpc") {
-                    continue;
-                }
-                if topic.contains(['+', '#']) {
-                    wildcard_routes.push((topic, i, d));
-                } else {
-                    routes.entry(topic).or_default().push((i, d));
-                }
-            }
-        }
-    }
     let mut control = Loop {
         client,
         client_id: m.client_id.clone(),
         own_prefix: format!("fedwatt/{}/", m.client_id),
-        reply_to,
-        equipments,
-        plates,
-        plate_by_name,
+        reply_to: format!("fedwatt/{}/reply", m.client_id),
+        equipments: Vec::new(),
+        plates: Vec::new(),
+        plate_by_name: HashMap::new(),
         redraw: Vec::new(),
         timezone: config.timezone.clone(),
-        routes,
-        wildcard_routes,
+        routes: HashMap::new(),
+        wildcard_routes: Vec::new(),
         requests: HashMap::new(),
         // Ids unique across restarts: a late reply to the previous run's
         // request is not taken for this run's.
@@ -420,15 +603,21 @@ pub async fn run(
         scheduled: Vec::new(),
         wake_at: now,
         journal,
+        connected: false,
+        started: false,
     };
+    for e in &config.equipments {
+        control.add(now, e)?;
+    }
+    for d in &config.displays {
+        control.add_plate(d);
+    }
     tracing::info!(
         "control: {} equipments, broker {}:{}",
         control.equipments.len(),
         m.host,
         m.port
     );
-    let mut connected = false;
-    let mut started = false;
     loop {
         let now = now_micros();
         let pause = Duration::from_micros((control.wake_at - now).clamp(0, 1_000_000) as u64);
@@ -436,12 +625,12 @@ pub async fn run(
             event = eventloop.poll() => match event {
                 Ok(Event::Incoming(Packet::ConnAck(_))) => {
                     tracing::info!("control: connected to the broker");
-                    connected = true;
+                    control.connected = true;
                     control.subscribe().await;
                     // The first orders go out once the node listens for
                     // their confirmations.
-                    if !started {
-                        started = true;
+                    if !control.started {
+                        control.started = true;
                         let now = now_micros();
                         for i in 0..control.equipments.len() {
                             let changes = control.equipments[i].equipment.start(now);
@@ -456,16 +645,20 @@ pub async fn run(
                 }
                 Ok(_) => {}
                 Err(e) => {
-                    if connected {
+                    if control.connected {
                         tracing::warn!("control: broker connection lost ({e}); reconnecting");
                     } else {
                         tracing::warn!("control: cannot reach the broker ({e}); retrying");
                     }
-                    connected = false;
+                    control.connected = false;
                     tokio::time::sleep(Duration::from_secs(1)).await;
                 }
             },
-            _ = tokio::time::sleep(pause), if started => {
+            Some(request) = requests.0.recv() => {
+                control.serve(now_micros(), request).await;
+                control.update_plates().await;
+            }
+            _ = tokio::time::sleep(pause), if control.started => {
                 control.tick(now_micros()).await;
                 control.update_plates().await;
             }
@@ -513,6 +706,216 @@ fn matches_filter(filter: &str, topic: &str) -> bool {
 }
 
 impl Loop {
+    /// Drives equipment `e` from now on: its devices' topics are routed
+    /// (and subscribed to, once connected); it starts once the loop does.
+    async fn add_live(&mut self, now: i64, e: &EquipmentConfig) -> Result<()> {
+        let i = self.add(now, e)?;
+        if self.connected {
+            let topics = self.equipment_topics(i);
+            self.subscribe_to(topics).await;
+            self.query_devices(i).await;
+        }
+        if self.started {
+            let changes = self.equipments[i].equipment.start(now);
+            self.carry_out(now, i, &changes).await;
+        }
+        tracing::info!("control: now driving {}", e.name);
+        Ok(())
+    }
+
+    /// Adds equipment `e` and routes its devices' topics; returns its index.
+    fn add(&mut self, now: i64, e: &EquipmentConfig) -> Result<usize> {
+        check_equipment(e)?;
+        if self.equipments.iter().any(|x| x.name == e.name) {
+            return Err(Error::Invalid(format!(
+                "equipment {:?} is named twice",
+                e.name
+            )));
+        }
+        let mut devices = Vec::new();
+        for d in &e.devices {
+            devices.push(Device {
+                part: d.part,
+                driver: driver(&d.address, &self.reply_to)?,
+                address: d.address.clone(),
+                link: DeviceLink::new(now),
+            });
+        }
+        let i = self.equipments.len();
+        let shared_reply = format!("{}/rpc", self.reply_to);
+        for (d, device) in devices.iter().enumerate() {
+            for topic in device.driver.subscriptions() {
+                if topic == shared_reply {
+                    continue;
+                }
+                if topic.contains(['+', '#']) {
+                    self.wildcard_routes.push((topic, i, d));
+                } else {
+                    self.routes.entry(topic).or_default().push((i, d));
+                }
+            }
+        }
+        self.equipments.push(Controlled {
+            name: e.name.clone(),
+            groups: e.groups.clone(),
+            equipment: Equipment::new(e.kind, e.typology, e.mode, e.safety).with_cycle(e.cycle),
+            devices,
+            shown_on: Vec::new(),
+            plan: None,
+        });
+        Ok(i)
+    }
+
+    /// Adds a plate (its equipments are there: [`check`] saw to it).
+    fn add_plate(&mut self, d: &DisplayConfig) {
+        let p = self.plates.len();
+        let mut shows = Vec::new();
+        for (position, name) in d.equipments.iter().enumerate() {
+            if let Some(i) = self.equipments.iter().position(|e| &e.name == name) {
+                self.equipments[i].shown_on.push((p, position));
+                shows.push(i);
+            }
+        }
+        self.plate_by_name.insert(d.plate.clone(), p);
+        self.plates.push(Plate {
+            name: d.plate.clone(),
+            hasp: OpenHasp::new(&d.plate),
+            shows,
+        });
+    }
+
+    /// Answers a request from the rest of the node.
+    async fn serve(&mut self, now: i64, request: Request) {
+        match request {
+            Request::Status(reply) => {
+                let _ = reply.send(self.status());
+            }
+            Request::Plan {
+                equipment,
+                plan,
+                source,
+                done,
+            } => {
+                let outcome = self.accept_plan(now, &equipment, plan, source).await;
+                let _ = done.send(outcome);
+            }
+            Request::Mode {
+                equipment,
+                mode,
+                done,
+            } => {
+                let outcome = match self.index_of(&equipment) {
+                    Ok(i) => {
+                        tracing::info!("control: {equipment} set {mode}");
+                        let changes = self.equipments[i].equipment.set_mode(now, mode);
+                        self.carry_out(now, i, &changes).await;
+                        self.shown_changed(i);
+                        Ok(())
+                    }
+                    Err(e) => Err(e),
+                };
+                let _ = done.send(outcome);
+            }
+            Request::Stimulate { body, source, done } => {
+                let outcome = self.accept_stimulation(now, body, source).await;
+                let _ = done.send(outcome);
+            }
+            Request::Add { equipment, done } => {
+                let outcome = self.add_live(now, &equipment).await;
+                let _ = done.send(outcome);
+            }
+        }
+    }
+
+    fn index_of(&self, name: &str) -> Result<usize> {
+        self.equipments
+            .iter()
+            .position(|e| e.name == name)
+            .ok_or_else(|| Error::NoEquipment(name.to_owned()))
+    }
+
+    fn status(&self) -> Vec<EquipmentStatus> {
+        self.equipments
+            .iter()
+            .map(|e| EquipmentStatus {
+                name: e.name.clone(),
+                kind: e.equipment.kind,
+                typology: e.equipment.typology,
+                mode: e.equipment.mode,
+                state: e.equipment.state,
+                groups: e.groups.clone(),
+                end_by: e.equipment.end_by(),
+                target_charge: (e.equipment.kind == EquipmentKind::ElectricVehicle)
+                    .then(|| e.equipment.target_charge()),
+                plan: e.plan.clone(),
+                devices: e
+                    .devices
+                    .iter()
+                    .map(|d| DeviceStatus {
+                        part: d.part,
+                        address: d.address.clone(),
+                        measured: d.link.measured,
+                        since: d.link.since,
+                        power: d.link.power,
+                        pending: d.link.pending.map(|p| p.order),
+                    })
+                    .collect(),
+            })
+            .collect()
+    }
+
+    /// A plan for equipment `name`, checked whole, applied, journaled.
+    async fn accept_plan(
+        &mut self,
+        now: i64,
+        name: &str,
+        json: Value,
+        source: Source,
+    ) -> Result<()> {
+        let i = self.index_of(name)?;
+        let plan = Plan::from_json(&json)?;
+        if source == Source::Mqtt {
+            self.note(JournalEntry::Plan {
+                at: now,
+                equipment: name.to_owned(),
+                plan: json.clone(),
+                source,
+            })
+            .await;
+        }
+        self.equipments[i].plan = Some(json);
+        let changes = self.equipments[i].equipment.set_plan(now, plan);
+        self.carry_out(now, i, &changes).await;
+        Ok(())
+    }
+
+    /// A stimulation, checked whole (its equipments included), applied or
+    /// scheduled, journaled.
+    async fn accept_stimulation(&mut self, now: i64, json: Value, source: Source) -> Result<i64> {
+        let s = Stimulation::from_json(&json, now)?;
+        let targets = match &s.ask {
+            Ask::Shed(t) | Ask::ConsumeNow(t) => Some(t),
+            Ask::Signal(_) => None,
+        };
+        if let Some(Targets::Equipments(names)) = targets {
+            for name in names {
+                self.index_of(name)?;
+            }
+        }
+        if source == Source::Mqtt {
+            self.note(JournalEntry::Stimulation {
+                at: now,
+                body: json,
+                until: s.until,
+                source,
+            })
+            .await;
+        }
+        let until = s.until;
+        self.stimulate(now, s).await;
+        Ok(until)
+    }
+
     /// Journals `entry`. The loop waits if the journal is full (its
     /// reader stores it): an entry is never dropped.
     async fn note(&self, entry: JournalEntry) {
@@ -532,6 +935,7 @@ impl Loop {
         .await;
     }
 
+    /// Every topic the node listens to.
     async fn subscribe(&mut self) {
         let mut topics: Vec<String> = self.routes.keys().cloned().collect();
         topics.extend(self.wildcard_routes.iter().map(|(t, _, _)| t.clone()));
@@ -541,6 +945,25 @@ impl Loop {
         for plate in &self.plates {
             topics.extend(plate.hasp.subscriptions());
         }
+        self.subscribe_to(topics).await;
+        // Ask every device where it stands: what it says reconciles it.
+        for i in 0..self.equipments.len() {
+            self.query_devices(i).await;
+        }
+    }
+
+    /// The topics of equipment `i`'s devices.
+    fn equipment_topics(&self, i: usize) -> Vec<String> {
+        let shared_reply = format!("{}/rpc", self.reply_to);
+        self.equipments[i]
+            .devices
+            .iter()
+            .flat_map(|d| d.driver.subscriptions())
+            .filter(|t| *t != shared_reply)
+            .collect()
+    }
+
+    async fn subscribe_to(&self, mut topics: Vec<String>) {
         topics.sort();
         topics.dedup();
         for chunk in topics.chunks(100) {
@@ -551,18 +974,19 @@ impl Loop {
                 tracing::error!("control: subscribing: {e}");
             }
         }
-        // Ask every device where it stands: what it says reconciles it.
-        for i in 0..self.equipments.len() {
-            for d in 0..self.equipments[i].devices.len() {
-                self.next_id += 1;
-                let id = self.next_id;
-                if let Some(q) = self.equipments[i].devices[d].driver.query(id) {
-                    self.requests.insert(id, (i, d));
-                    let _ = self
-                        .client
-                        .publish(q.topic, QoS::AtLeastOnce, false, q.payload)
-                        .await;
-                }
+    }
+
+    /// Asks equipment `i`'s devices their state.
+    async fn query_devices(&mut self, i: usize) {
+        for d in 0..self.equipments[i].devices.len() {
+            self.next_id += 1;
+            let id = self.next_id;
+            if let Some(q) = self.equipments[i].devices[d].driver.query(id) {
+                self.requests.insert(id, (i, d));
+                let _ = self
+                    .client
+                    .publish(q.topic, QoS::AtLeastOnce, false, q.payload)
+                    .await;
             }
         }
     }
@@ -591,8 +1015,7 @@ impl Loop {
             .partition(|s| s.from <= now);
         self.scheduled = later;
         for s in due {
-            let topic = stimulation_topic(&self.client_id);
-            self.stimulate(now, &topic, s).await;
+            self.stimulate(now, s).await;
         }
         for i in 0..self.equipments.len() {
             let changes = self.equipments[i].equipment.tick(now);
@@ -785,28 +1208,21 @@ impl Loop {
             }
             return;
         }
-        let json = match serde_json::from_slice::<serde_json::Value>(payload) {
+        let json = match serde_json::from_slice::<Value>(payload) {
             Ok(v) => v,
             Err(e) => return self.refuse(now, topic, format!("not JSON: {e}")).await,
         };
-        if let Some(name) = rest.strip_prefix("plan/") {
-            let Some(i) = self.equipments.iter().position(|e| e.name == name) else {
-                return self
-                    .refuse(now, topic, format!("no equipment is named {name:?}"))
-                    .await;
-            };
-            match Plan::from_json(&json) {
-                Ok(plan) => {
-                    let changes = self.equipments[i].equipment.set_plan(now, plan);
-                    self.carry_out(now, i, &changes).await;
-                }
-                Err(e) => self.refuse(now, topic, e.to_string()).await,
-            }
+        let outcome = if let Some(name) = rest.strip_prefix("plan/") {
+            self.accept_plan(now, name, json, Source::Mqtt).await
         } else if rest == "stimulation" {
-            match Stimulation::from_json(&json, now) {
-                Ok(s) => self.stimulate(now, topic, s).await,
-                Err(e) => self.refuse(now, topic, e.to_string()).await,
-            }
+            self.accept_stimulation(now, json, Source::Mqtt)
+                .await
+                .map(|_| ())
+        } else {
+            Ok(())
+        };
+        if let Err(e) = outcome {
+            self.refuse(now, topic, e.to_string()).await;
         }
     }
 
@@ -952,7 +1368,9 @@ impl Loop {
         self.equipments[i].equipment.set_end_by(end);
     }
 
-    async fn stimulate(&mut self, now: i64, topic: &str, s: Stimulation) {
+    /// Applies a stimulation now, or schedules it for its start. Its
+    /// equipments were checked when it was accepted.
+    async fn stimulate(&mut self, now: i64, s: Stimulation) {
         let (targets, shed) = match &s.ask {
             Ask::Shed(t) => (t, true),
             Ask::ConsumeNow(t) => (t, false),
@@ -962,19 +1380,9 @@ impl Loop {
             }
         };
         let chosen: Vec<usize> = match targets {
-            Targets::Equipments(names) => {
-                if let Some(unknown) = names
-                    .iter()
-                    .find(|n| !self.equipments.iter().any(|e| &e.name == *n))
-                {
-                    return self
-                        .refuse(now, topic, format!("no equipment is named {unknown:?}"))
-                        .await;
-                }
-                (0..self.equipments.len())
-                    .filter(|&i| names.contains(&self.equipments[i].name))
-                    .collect()
-            }
+            Targets::Equipments(names) => (0..self.equipments.len())
+                .filter(|&i| names.contains(&self.equipments[i].name))
+                .collect(),
             Targets::Group(group) => (0..self.equipments.len())
                 .filter(|&i| self.equipments[i].groups.contains(group))
                 .collect(),

@@ -292,6 +292,7 @@ fn equipment(name: &str, firmware: Firmware, device: &str, groups: &[&str]) -> E
 
 struct Node {
     client_id: String,
+    handle: runtime::Handle,
     journal: Arc<Mutex<Vec<JournalEntry>>>,
     _stop: watch::Sender<bool>,
 }
@@ -322,7 +323,8 @@ fn start_with_plates(
     };
     let (tx, mut rx) = mpsc::channel(10_000);
     let (stop, stopped) = watch::channel(false);
-    tokio::spawn(async move { runtime::run(config, tx, stopped).await.unwrap() });
+    let (handle, requests) = runtime::handle();
+    tokio::spawn(async move { runtime::run(config, tx, requests, stopped).await.unwrap() });
     let journal: Arc<Mutex<Vec<JournalEntry>>> = Arc::default();
     let keep = journal.clone();
     tokio::spawn(async move {
@@ -332,6 +334,7 @@ fn start_with_plates(
     });
     Node {
         client_id,
+        handle,
         journal,
         _stop: stop,
     }
@@ -832,4 +835,76 @@ async fn the_plate_shows_each_equipment_and_its_toggle_switches_manual_and_pilot
             && shown(1, 12, "obj") == Some(json!("led"))
     })
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_handle_adds_equipments_sets_modes_and_names_what_is_wrong() {
+    let Some((host, port)) = broker() else { return };
+    let devices = Devices::default();
+    let (a, b) = (unique("wh-handle"), unique("sh-handle"));
+    let _sim = devices.start(&host, port, "handle", &[&a, &b]).await;
+    let node = start(
+        &host,
+        port,
+        "handle",
+        vec![equipment("water-heater", Firmware::Tasmota, &a, &[])],
+    );
+    until("the heater on", || devices.told(&a) == ["ON"]).await;
+    // An equipment added while the node runs is driven at once.
+    let heater = equipment("heater", Firmware::ShellyGen1, &b, &["east"]);
+    node.handle.add_equipment(heater.clone()).await.unwrap();
+    until("the new one on", || devices.told(&b) == ["on"]).await;
+    assert_eq!(
+        node.handle
+            .add_equipment(heater)
+            .await
+            .unwrap_err()
+            .to_string(),
+        "equipment \"heater\" is named twice"
+    );
+    node.handle.set_mode("heater", Mode::Manual).await.unwrap();
+    let started = Instant::now();
+    loop {
+        let status = node.handle.status().await.unwrap();
+        let heater = status.iter().find(|e| e.name == "heater").unwrap();
+        assert_eq!((heater.mode, heater.state), (Mode::Manual, State::Manual));
+        if heater.devices[0].measured == Measured::On {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "waited 30 s for the heater's plug to say it is on"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // What cannot be is refused, named; nothing is applied.
+    let no = |e: control::Error| e.to_string();
+    assert_eq!(
+        no(node
+            .handle
+            .set_mode("boiler", Mode::Manual)
+            .await
+            .unwrap_err()),
+        "no equipment is named \"boiler\""
+    );
+    assert_eq!(
+        no(node
+            .handle
+            .set_plan("water-heater", json!({"start": 1}), runtime::Source::Api)
+            .await
+            .unwrap_err()),
+        "a plan needs \"decisions\" (with \"start\") or \"slots\""
+    );
+    let shed =
+        json!({"kind": "shed", "equipments": ["water-heater", "boiler"], "until": now_s() + 60});
+    assert_eq!(
+        no(node
+            .handle
+            .stimulate(shed, runtime::Source::Api)
+            .await
+            .unwrap_err()),
+        "no equipment is named \"boiler\""
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(devices.told(&a), ["ON"], "a refused shed cuts nothing");
 }

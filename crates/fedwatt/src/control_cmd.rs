@@ -15,8 +15,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use control::driver::Order;
-use control::runtime::{ControlConfig, JournalEntry};
+use control::runtime::{ControlConfig, Handle, JournalEntry, Requests, Source, order_name};
+use control::settings::EquipmentSettings;
 use senml::{Record, Value};
 use store::Store;
 use tokio::sync::{mpsc, watch};
@@ -27,10 +27,25 @@ const OWNER: &str = "control";
 /// Journal entries stored in one transaction, at most.
 const BATCH: usize = 4096;
 
-/// Runs the control loop and stores its journal, until `stopped`.
-pub async fn run(config: ControlConfig, store: Store, stopped: watch::Receiver<bool>) {
+/// Runs the control loop and stores its journal, until `stopped`. The
+/// equipments added at run time are driven too, and the plans and
+/// stimulations accepted before a restart apply again.
+pub async fn run(
+    mut config: ControlConfig,
+    store: Store,
+    handle: Handle,
+    requests: Requests,
+    stopped: watch::Receiver<bool>,
+) {
+    let stored = store.clone();
+    let configured = config_names(&config);
+    match tokio::task::spawn_blocking(move || stored_equipments(&stored, &configured)).await {
+        Ok(added) => config.equipments.extend(added),
+        Err(e) => tracing::error!("control: reading the stored equipments: {e}"),
+    }
     let (journal, mut entries) = mpsc::channel(65_536);
-    let control = tokio::spawn(control::runtime::run(config, journal, stopped));
+    let control = tokio::spawn(control::runtime::run(config, journal, requests, stopped));
+    restore(&store, &handle).await;
     while let Some(first) = entries.recv().await {
         let mut batch = vec![first];
         // What came meanwhile goes in the same transaction.
@@ -41,16 +56,10 @@ pub async fn run(config: ControlConfig, store: Store, stopped: watch::Receiver<b
                 Err(_) => break,
             }
         }
-        let records: Vec<(usize, Record)> = last_of_each_instant(batch.iter().filter_map(record))
-            .into_iter()
-            .enumerate()
-            .collect();
-        if records.is_empty() {
-            continue;
-        }
         let store = store.clone();
-        match tokio::task::spawn_blocking(move || store.ingest(&records, Some(OWNER))).await {
-            Ok(Ok(_)) => {}
+        let stored = tokio::task::spawn_blocking(move || keep(&store, &batch)).await;
+        match stored {
+            Ok(Ok(())) => {}
             Ok(Err(e)) => tracing::error!("control: storing its journal: {e}"),
             Err(e) => tracing::error!("control: storing its journal: {e}"),
         }
@@ -60,6 +69,98 @@ pub async fn run(config: ControlConfig, store: Store, stopped: watch::Receiver<b
         Err(e) => tracing::error!("control: {e}"),
         Ok(Ok(())) => {}
     }
+}
+
+fn config_names(config: &ControlConfig) -> Vec<String> {
+    config.equipments.iter().map(|e| e.name.clone()).collect()
+}
+
+/// The equipments added at run time, except those whose name the
+/// configuration file took since (each skipped with its reason logged).
+fn stored_equipments(
+    store: &Store,
+    configured: &[String],
+) -> Vec<control::runtime::EquipmentConfig> {
+    let stored = match store.equipments() {
+        Ok(stored) => stored,
+        Err(e) => {
+            tracing::error!("control: reading the stored equipments: {e}");
+            return Vec::new();
+        }
+    };
+    stored
+        .into_iter()
+        .filter_map(|e| {
+            if configured.contains(&e.name) {
+                tracing::error!(
+                    "control: equipment {:?} is both in the configuration file and added at run time; the file's is driven",
+                    e.name
+                );
+                return None;
+            }
+            let read = serde_json::from_value::<EquipmentSettings>(e.config)
+                .map_err(|err| err.to_string())
+                .and_then(|s| s.to_config().map_err(|err| err.to_string()));
+            read.map_err(|err| tracing::error!("control: stored equipment {:?}: {err}", e.name))
+                .ok()
+        })
+        .collect()
+}
+
+/// Gives the loop back the last plan of each equipment and the
+/// stimulations still in force.
+async fn restore(store: &Store, handle: &Handle) {
+    let read = store.clone();
+    let now = store::now_micros();
+    let kept = tokio::task::spawn_blocking(move || {
+        Ok::<_, store::Error>((read.plans()?, read.stimulations_in_force(now)?))
+    })
+    .await;
+    let (plans, stimulations) = match kept {
+        Ok(Ok(kept)) => kept,
+        Ok(Err(e)) => return tracing::error!("control: reading the kept plans: {e}"),
+        Err(e) => return tracing::error!("control: reading the kept plans: {e}"),
+    };
+    for p in plans {
+        if let Err(e) = handle.set_plan(&p.equipment, p.plan, Source::Store).await {
+            tracing::warn!("control: the kept plan of {}: {e}", p.equipment);
+        }
+    }
+    for s in stimulations {
+        if let Err(e) = handle.stimulate(s.body, Source::Store).await {
+            tracing::warn!("control: kept stimulation {}: {e}", s.id);
+        }
+    }
+}
+
+/// Stores a batch of journal entries: the streams' records in one pack,
+/// plans and stimulations in their tables.
+fn keep(store: &Store, batch: &[JournalEntry]) -> store::Result<()> {
+    for entry in batch {
+        match entry {
+            JournalEntry::Plan {
+                at,
+                equipment,
+                plan,
+                source,
+            } => store.save_plan(equipment, plan, source.name(), *at)?,
+            JournalEntry::Stimulation {
+                at,
+                body,
+                until,
+                source,
+            } => store.save_stimulation(body, source.name(), *at, *until)?,
+            _ => {}
+        }
+    }
+    let records: Vec<(usize, Record)> = last_of_each_instant(batch.iter().filter_map(record))
+        .into_iter()
+        .enumerate()
+        .collect();
+    if !records.is_empty() {
+        store.ingest(&records, Some(OWNER))?;
+    }
+    Ok(())
 }
 
 /// The records, keeping of several in one stream at one instant (two
@@ -79,14 +180,6 @@ fn last_of_each_instant(records: impl Iterator<Item = Record>) -> Vec<Record> {
         }
     }
     kept
-}
-
-fn order_word(order: Order) -> &'static str {
-    match order {
-        Order::On => "on",
-        Order::Off => "off",
-        Order::Press => "press",
-    }
 }
 
 /// A journal entry as a record of its stream, if it is stored.
@@ -116,7 +209,7 @@ fn record(entry: &JournalEntry) -> Option<Record> {
         } => text(
             format!("equipment/{equipment}/{}/order", part.name()),
             *at,
-            order_word(*order),
+            order_name(*order),
         ),
         JournalEntry::Confirmed {
             at,
@@ -126,7 +219,7 @@ fn record(entry: &JournalEntry) -> Option<Record> {
         } => text(
             format!("equipment/{equipment}/{}/confirmed", part.name()),
             *at,
-            order_word(*order),
+            order_name(*order),
         ),
         JournalEntry::Failed {
             at,
@@ -136,7 +229,7 @@ fn record(entry: &JournalEntry) -> Option<Record> {
         } => text(
             format!("equipment/{equipment}/{}/failed", part.name()),
             *at,
-            order_word(*order),
+            order_name(*order),
         ),
         JournalEntry::Power {
             at,
@@ -153,6 +246,8 @@ fn record(entry: &JournalEntry) -> Option<Record> {
         ),
         // Logged by the loop; nothing to chart.
         JournalEntry::Refused { .. } => None,
+        // Kept in their own tables (see `keep`).
+        JournalEntry::Plan { .. } | JournalEntry::Stimulation { .. } => None,
     }
 }
 

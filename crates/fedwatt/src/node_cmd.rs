@@ -120,10 +120,13 @@ pub fn serve(options: &NodeOptions, serve: Serve) -> Result<ExitCode, String> {
                 None
             }
         };
+        let (control_handle, requests) = control::runtime::handle();
         let control = match control {
             Some(control) => Some(tokio::spawn(crate::control_cmd::run(
                 control,
                 store.clone(),
+                control_handle.clone(),
+                requests,
                 stop.subscribe(),
             ))),
             None => {
@@ -133,6 +136,7 @@ pub fn serve(options: &NodeOptions, serve: Serve) -> Result<ExitCode, String> {
         };
         let app = api::Api::new(store, config.http.body_limit)
             .with_federation(federation.is_some().then_some(status))
+            .with_control(control.is_some().then_some(control_handle))
             .router();
         let served = axum::serve(listener, app)
             .with_graceful_shutdown(shutdown_signal())
