@@ -22,6 +22,7 @@ impl From<control::Error> for Problem {
     fn from(e: control::Error) -> Problem {
         match e {
             control::Error::NoEquipment(_) => Problem::new(StatusCode::NOT_FOUND, e.to_string()),
+            control::Error::NameTaken(_) => Problem::new(StatusCode::CONFLICT, e.to_string()),
             control::Error::Stopped => Problem::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
             control::Error::Invalid(_) | control::Error::Message { .. } => {
                 Problem::bad_request(e.to_string())

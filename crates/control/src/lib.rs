@@ -60,6 +60,9 @@ pub enum Error {
     /// A plan, mode or stimulation for an equipment the node does not have.
     #[error("no equipment is named {0:?}")]
     NoEquipment(String),
+    /// An equipment added under a name the node drives already.
+    #[error("an equipment named {0:?} is driven already")]
+    NameTaken(String),
     /// The control loop is not running (it stopped, or never started).
     #[error("the control loop is not running")]
     Stopped,

@@ -727,10 +727,7 @@ impl Loop {
     fn add(&mut self, now: i64, e: &EquipmentConfig) -> Result<usize> {
         check_equipment(e)?;
         if self.equipments.iter().any(|x| x.name == e.name) {
-            return Err(Error::Invalid(format!(
-                "equipment {:?} is named twice",
-                e.name
-            )));
+            return Err(Error::NameTaken(e.name.clone()));
         }
         let mut devices = Vec::new();
         for d in &e.devices {
@@ -1387,8 +1384,10 @@ impl Loop {
                 .filter(|&i| self.equipments[i].groups.contains(group))
                 .collect(),
         };
-        // One that starts later waits for its start.
-        if s.from > now {
+        // One that starts later waits for its start; one that comes before
+        // the equipments started (given back from the store at start-up)
+        // waits for them.
+        if s.from > now || !self.started {
             self.wake_at = self.wake_at.min(s.from);
             self.scheduled.push(s);
             return;

@@ -860,7 +860,7 @@ async fn the_handle_adds_equipments_sets_modes_and_names_what_is_wrong() {
             .await
             .unwrap_err()
             .to_string(),
-        "equipment \"heater\" is named twice"
+        "an equipment named \"heater\" is driven already"
     );
     node.handle.set_mode("heater", Mode::Manual).await.unwrap();
     let started = Instant::now();

@@ -218,3 +218,178 @@ equipments = ["water-heater", "boiler"]
         "{err}"
     );
 }
+
+#[test]
+fn the_api_drives_equipments_and_what_it_was_told_survives_a_restart() {
+    let Some(url) = broker() else { return };
+    let place = Place::new(Backend::Sqlite);
+    let pid = std::process::id();
+    let (heater, dishwasher) = (format!("wh-api-{pid}"), format!("dw-api-{pid}"));
+    tasmota_plug(&url, &heater);
+    tasmota_plug(&url, &dishwasher);
+    let config = place.dir.join("fedwatt.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[control]
+broker = "{url}"
+client_id = "api-{pid}"
+
+[[control.equipment]]
+name = "water-heater"
+kind = "water-heater"
+typology = "plug"
+mode = "piloted"
+
+[[control.equipment.device]]
+part = "switch"
+firmware = "tasmota"
+topic = "{heater}"
+"#
+        ),
+    )
+    .unwrap();
+    let admin = place.token("operator", "admin", "*");
+    let household = place.token("household", "write", "equipment/water-heater/*");
+    let args = ["--config", config.to_str().unwrap()];
+    let mut node = place.serve_with(&args, &[]);
+    let equipments = "/api/v1/control/equipments";
+    assert_eq!(node.get(equipments, None).status, 401);
+
+    // An equipment added over the API is driven at once, and kept.
+    let added = format!(
+        r#"{{"name":"dishwasher","kind":"dishwasher","typology":"plug","mode":"piloted",
+            "device":[{{"part":"switch","firmware":"tasmota","topic":"{dishwasher}"}}]}}"#
+    );
+    let post = |body: &str, token: &str| {
+        node.post(equipments, Some(token), "application/json", body.as_bytes())
+    };
+    assert_eq!(
+        post(&added, &household).status,
+        403,
+        "adding needs an admin"
+    );
+    let created = post(&added, &admin);
+    assert_eq!(created.status, 201, "{}", created.text());
+    assert_eq!(created.json()["state"], "stand-by");
+    let again = post(&added, &admin);
+    assert_eq!(again.status, 409);
+    assert_eq!(
+        again.json()["detail"],
+        "an equipment named \"dishwasher\" is driven already"
+    );
+    let bad = post(
+        &added.replace("\"dishwasher\",\"typology\"", "\"boiler\",\"typology\""),
+        &admin,
+    );
+    assert_eq!(bad.status, 400);
+    assert!(
+        bad.text()
+            .contains("kind: \\\"boiler\\\" is not a known equipment kind"),
+        "{}",
+        bad.text()
+    );
+
+    // A household's token sees and drives its own equipment only.
+    let seen = node.get(equipments, Some(&household)).json();
+    assert_eq!(seen["equipments"].as_array().unwrap().len(), 1);
+    assert_eq!(seen["equipments"][0]["name"], "water-heater");
+    let plan_path = "/api/v1/control/equipments/water-heater/plan";
+    let in_an_hour = (std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        / 900
+        + 4)
+        * 900;
+    let plan = format!(r#"{{"start":{in_an_hour},"decisions":[1,0,1,0]}}"#);
+    assert_eq!(node.put(plan_path, Some(&household), &plan).status, 204);
+    let wrong = node.put(
+        plan_path,
+        Some(&household),
+        r#"{"start":1,"decisions":[1]}"#,
+    );
+    assert_eq!(wrong.status, 400);
+    assert_eq!(
+        wrong.json()["detail"],
+        "start must be on a quarter-hour boundary (a multiple of 900 s)"
+    );
+    let other = node.put(
+        "/api/v1/control/equipments/dishwasher/mode",
+        Some(&household),
+        r#"{"mode":"manual"}"#,
+    );
+    assert_eq!(other.status, 403, "{}", other.text());
+    let unknown = node.put(
+        "/api/v1/control/equipments/boiler/plan",
+        Some(&admin),
+        &plan,
+    );
+    assert_eq!(unknown.status, 404);
+    assert_eq!(unknown.json()["detail"], "no equipment is named \"boiler\"");
+    let mode = node.put(
+        "/api/v1/control/equipments/dishwasher/mode",
+        Some(&admin),
+        r#"{"mode":"sometimes"}"#,
+    );
+    assert_eq!(mode.status, 400);
+    assert!(
+        mode.text()
+            .contains("is not a known mode; expected one of: not-piloted, manual"),
+        "{}",
+        mode.text()
+    );
+
+    // A stimulation acts on many equipments: operators only.
+    let shed = format!(
+        r#"{{"kind":"shed","equipments":["water-heater"],"until":{}}}"#,
+        in_an_hour + 3600
+    );
+    let stimulations = "/api/v1/control/stimulations";
+    let refused = node.post(
+        stimulations,
+        Some(&household),
+        "application/json",
+        shed.as_bytes(),
+    );
+    assert_eq!(refused.status, 403);
+    let accepted = node.post(
+        stimulations,
+        Some(&admin),
+        "application/json",
+        shed.as_bytes(),
+    );
+    assert_eq!(accepted.status, 202, "{}", accepted.text());
+    let shown = node
+        .get(&format!("{equipments}/water-heater"), Some(&admin))
+        .json();
+    assert_eq!(shown["state"], "shed");
+    assert_eq!(shown["plan"]["decisions"], serde_json::json!([1, 0, 1, 0]));
+
+    // Killed and started again: the added equipment, the plan and the shed
+    // still hold.
+    node.kill();
+    let node = place.serve_with(&args, &[]);
+    let start = Instant::now();
+    loop {
+        let listed = node.get(equipments, Some(&admin)).json();
+        let names: Vec<&str> = listed["equipments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["water-heater", "dishwasher"]);
+        let heater = &listed["equipments"][0];
+        assert_eq!(heater["plan"]["start"], in_an_hour);
+        if heater["state"] == "shed" {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the shed did not hold after the restart: {heater}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

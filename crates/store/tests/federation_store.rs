@@ -6,7 +6,7 @@ use senml::{Format, resolve_slice_indexed};
 mod common;
 
 use common::stores;
-use store::{Encoding, NewGrant, PeerPack, PushKind, Received, SigningKey, Store};
+use store::{Encoding, NewGrant, PeerPack, PushKind, Received, SigningKey};
 
 fn pack(name: &str, from: i64, n: i64) -> Vec<(usize, senml::Record)> {
     let records: Vec<String> = (0..n)

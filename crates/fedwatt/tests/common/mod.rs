@@ -273,6 +273,16 @@ impl Node {
         answer(request.call())
     }
 
+    pub fn put(&self, path: &str, token: Option<&str>, body: &str) -> Answer {
+        let mut request = agent()
+            .put(format!("{}{path}", self.base))
+            .header("Content-Type", "application/json");
+        if let Some(token) = token {
+            request = request.header("Authorization", format!("Bearer {token}"));
+        }
+        answer(request.send(body.as_bytes()))
+    }
+
     pub fn patch(&self, path: &str, token: Option<&str>, body: &str) -> Answer {
         let mut request = agent()
             .patch(format!("{}{path}", self.base))
