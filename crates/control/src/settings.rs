@@ -116,6 +116,28 @@ pub struct DeviceSettings {
 }
 
 impl EquipmentSettings {
+    /// An equipment with every other setting at its default, and no
+    /// device yet.
+    pub fn new(name: &str, kind: &str, typology: &str, mode: &str) -> EquipmentSettings {
+        EquipmentSettings {
+            name: name.to_owned(),
+            kind: kind.to_owned(),
+            typology: typology.to_owned(),
+            mode: mode.to_owned(),
+            groups: Vec::new(),
+            min_on: five_minutes(),
+            min_off: five_minutes(),
+            max_shed: two_hours(),
+            cycle_minutes: two_hours_in_minutes(),
+            idle_below_w: five_watts(),
+            idle_minutes: ten(),
+            longest_cycle_minutes: four_hours_in_minutes(),
+            battery_kwh: fifty(),
+            charge_kw: seven_point_four(),
+            device: Vec::new(),
+        }
+    }
+
     /// What the control loop runs on, or an error naming the equipment and
     /// the setting that is wrong.
     pub fn to_config(&self) -> Result<EquipmentConfig> {

@@ -6,6 +6,7 @@
 mod config;
 mod control_cmd;
 mod demo_cmd;
+mod device_cmd;
 mod fed_cmd;
 mod node_cmd;
 mod senml_cmd;
@@ -50,6 +51,10 @@ enum Command {
     /// The federation's audit trail: verify it, show it.
     #[command(subcommand)]
     Audit(fed_cmd::AuditCommand),
+    /// The equipments the node drives and their devices: list, show, add,
+    /// remove.
+    #[command(subcommand)]
+    Device(device_cmd::DeviceCommand),
     /// Work with SenML packs (RFC 8428): resolve, convert, validate.
     #[command(subcommand)]
     Senml(senml_cmd::SenmlCommand),
@@ -66,6 +71,7 @@ fn main() -> ExitCode {
         Command::Grant(command) => fed_cmd::grant(&cli.node, command),
         Command::Peer(command) => fed_cmd::peer(&cli.node, command),
         Command::Audit(command) => fed_cmd::audit(&cli.node, command),
+        Command::Device(command) => device_cmd::device(&cli.node, command),
         Command::Senml(command) => senml_cmd::run(command),
     };
     match result {

@@ -393,3 +393,143 @@ topic = "{heater}"
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+#[test]
+fn device_commands_add_list_show_and_remove_equipments() {
+    for backend in common::backends() {
+        let place = Place::new(backend);
+        let config = place.dir.join("fedwatt.toml");
+        std::fs::write(
+            &config,
+            r#"
+[control]
+broker = "mqtt://127.0.0.1:1"
+
+[[control.equipment]]
+name = "water-heater"
+kind = "water-heater"
+typology = "plug"
+
+[[control.equipment.device]]
+part = "switch"
+firmware = "tasmota"
+topic = "tasmota_5A1B2C"
+"#,
+        )
+        .unwrap();
+        let device = |args: &[&str]| {
+            let mut all = vec!["--config", config.to_str().unwrap(), "device"];
+            all.extend_from_slice(args);
+            let out = place.run(&all);
+            (
+                out.status.success(),
+                String::from_utf8_lossy(&out.stdout).into_owned(),
+                String::from_utf8_lossy(&out.stderr).into_owned(),
+            )
+        };
+        let add = |name: &str, typology: &str, devices: &[&str]| {
+            let mut args = vec![
+                "add",
+                "--name",
+                name,
+                "--kind",
+                "dishwasher",
+                "--typology",
+                typology,
+                "--mode",
+                "piloted",
+                "--group",
+                "east",
+            ];
+            for d in devices {
+                args.extend_from_slice(&["--device", d]);
+            }
+            device(&args)
+        };
+        let both = [
+            "switch:shelly-gen2:shellyplusplugs-1",
+            "finger:zigbee2mqtt:fingerbot",
+        ];
+        let (ok, out, err) = add("dishwasher", "plug-and-finger", &both);
+        assert!(ok, "{err}");
+        assert!(out.contains("equipment dishwasher added"), "{out}");
+
+        // Mistakes are refused, named; nothing is added.
+        for (name, typology, devices, expected) in [
+            (
+                "dishwasher",
+                "plug-and-finger",
+                &both[..],
+                "an equipment named \"dishwasher\" exists already",
+            ),
+            (
+                "water-heater",
+                "plug",
+                &both[..1],
+                "an equipment named \"water-heater\" exists already",
+            ),
+            (
+                "dryer",
+                "plug",
+                &["switch:espurna:x"][..],
+                "equipment \"dryer\": device firmware: \"espurna\" is not a known",
+            ),
+            (
+                "dryer",
+                "plug-and-finger",
+                &both[..1],
+                "equipment \"dryer\" (plug-and-finger) needs a device for its Finger",
+            ),
+            (
+                "dryer",
+                "plug",
+                &["switch-tasmota"][..],
+                "--device \"switch-tasmota\": expected PART:FIRMWARE:TOPIC",
+            ),
+        ] {
+            let (ok, _, err) = add(name, typology, devices);
+            assert!(!ok && err.contains(expected), "{name}: {err}");
+        }
+
+        let (ok, out, _) = device(&["list"]);
+        assert!(ok);
+        let rows: Vec<&str> = out.lines().skip(1).collect();
+        assert_eq!(rows.len(), 2, "{out}");
+        assert!(
+            rows[0].starts_with("water-heater") && rows[0].contains("file"),
+            "{out}"
+        );
+        assert!(
+            rows[1].starts_with("dishwasher") && rows[1].contains("added"),
+            "{out}"
+        );
+        let (_, json, _) = device(&["list", "--json"]);
+        let listed: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(listed[1]["device"][1]["firmware"], "zigbee2mqtt");
+        assert_eq!(listed[1]["groups"], serde_json::json!(["east"]));
+
+        let (ok, out, _) = device(&["show", "dishwasher"]);
+        assert!(ok);
+        assert!(
+            out.contains("dishwasher: dishwasher (plug-and-finger), piloted at start-up"),
+            "{out}"
+        );
+        assert!(
+            out.contains("finger — zigbee2mqtt fingerbot channel 0"),
+            "{out}"
+        );
+        assert!(out.contains("state: never driven yet"), "{out}");
+        let (ok, _, err) = device(&["show", "boiler"]);
+        assert!(
+            !ok && err.contains("no equipment is named \"boiler\""),
+            "{err}"
+        );
+
+        let (ok, _, err) = device(&["remove", "water-heater"]);
+        assert!(!ok && err.contains("is in the configuration file"), "{err}");
+        let (ok, _, err) = device(&["remove", "dishwasher"]);
+        assert!(ok, "{err}");
+        let (_, out, _) = device(&["list"]);
+        assert_eq!(out.lines().count(), 2, "{out}");
+    }
+}
