@@ -24,6 +24,8 @@
 //! [`settings`] is how equipments are written in the node's TOML file and
 //! the HTTP API.
 //!
+//! [`broker`] is a small MQTT broker for a node that has none to talk to.
+//!
 //! [`runtime`] is the I/O around it: one MQTT session (rumqttc), the clock,
 //! and a journal of everything that happens. It keeps nothing itself.
 //!
@@ -31,6 +33,7 @@
 //! a reason, never a panic; a state machine answers every event in every
 //! state (an event that does not apply is ignored, explicitly).
 
+pub mod broker;
 pub mod device;
 pub mod display;
 pub mod driver;

@@ -32,8 +32,11 @@ pub struct Config {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Control {
-    /// `mqtt://host:port` of the MQTT broker (Mosquitto…).
+    /// `mqtt://host:port` of the MQTT broker (Mosquitto…). Empty: the node
+    /// runs its own, on `listen`, when it has equipments to drive.
     pub broker: String,
+    /// Where the node's own broker listens when `broker` is empty.
+    pub listen: String,
     /// User name, if the broker wants one.
     pub user: String,
     /// Its password (or use `password_file`).
@@ -47,6 +50,23 @@ pub struct Control {
     pub equipment: Vec<control::settings::EquipmentSettings>,
     /// `[[control.display]]`: the households' openHASP plates.
     pub display: Vec<ControlDisplay>,
+}
+
+/// What `serve` runs for `[control]`.
+pub struct ControlSetup {
+    /// The control loop's settings.
+    pub config: control::runtime::ControlConfig,
+    /// The node's own broker, when `broker` is empty.
+    pub embedded_broker: Option<EmbeddedBroker>,
+}
+
+/// The node's own MQTT broker.
+pub struct EmbeddedBroker {
+    /// Where it listens.
+    pub listen: std::net::SocketAddr,
+    /// The user and password it asks of every client (the control loop
+    /// gives `[control] user` and `password`).
+    pub auth: control::broker::BrokerAuth,
 }
 
 /// `[[control.display]]`.
@@ -63,6 +83,7 @@ impl Default for Control {
     fn default() -> Self {
         Control {
             broker: String::new(),
+            listen: "127.0.0.1:1883".into(),
             user: String::new(),
             password: String::new(),
             password_file: String::new(),
@@ -244,30 +265,37 @@ impl Config {
         }))
     }
 
-    /// The control loop's settings; `None` when no `broker` is set.
-    pub fn control(&self) -> Result<Option<control::runtime::ControlConfig>, String> {
+    /// The control loop's settings, and the address of the node's own
+    /// broker when it runs one; `None` when there is nothing to drive (no
+    /// broker, no equipment in the file, none `stored` in the store).
+    pub fn control(&self, stored: bool) -> Result<Option<ControlSetup>, String> {
         use control::runtime::{ControlConfig, DisplayConfig, MqttConfig};
         let c = &self.control;
-        if c.broker.is_empty() {
-            if !c.equipment.is_empty() || !c.display.is_empty() {
-                return Err(
-                    "[control] equipments or displays are configured, but no broker".into(),
-                );
+        let (host, port, embedded) = if c.broker.is_empty() {
+            if c.equipment.is_empty() && c.display.is_empty() && !stored {
+                return Ok(None);
             }
-            return Ok(None);
-        }
-        let address = c
-            .broker
-            .strip_prefix("mqtt://")
-            .ok_or_else(|| format!("[control] broker {:?}: expected mqtt://HOST:PORT", c.broker))?;
-        let (host, port) = match address.rsplit_once(':') {
-            Some((host, port)) => (
-                host,
-                port.parse::<u16>().map_err(|_| {
-                    format!("[control] broker {:?}: {port:?} is not a port", c.broker)
-                })?,
-            ),
-            None => (address, 1883),
+            let address: std::net::SocketAddr = c.listen.parse().map_err(|_| {
+                format!(
+                    "[control] listen {:?}: expected IP:PORT (127.0.0.1:1883) for the node's own broker",
+                    c.listen
+                )
+            })?;
+            (address.ip().to_string(), address.port(), Some(address))
+        } else {
+            let address = c.broker.strip_prefix("mqtt://").ok_or_else(|| {
+                format!("[control] broker {:?}: expected mqtt://HOST:PORT", c.broker)
+            })?;
+            let (host, port) = match address.rsplit_once(':') {
+                Some((host, port)) => (
+                    host,
+                    port.parse::<u16>().map_err(|_| {
+                        format!("[control] broker {:?}: {port:?} is not a port", c.broker)
+                    })?,
+                ),
+                None => (address, 1883),
+            };
+            (host.to_owned(), port, None)
         };
         let password = secret(&c.password, &c.password_file, "[control]")?;
         let equipments = c
@@ -277,7 +305,7 @@ impl Config {
             .collect::<Result<Vec<_>, _>>()?;
         let config = ControlConfig {
             mqtt: MqttConfig {
-                host: host.to_owned(),
+                host,
                 port,
                 user: (!c.user.is_empty()).then(|| c.user.clone()),
                 password,
@@ -295,7 +323,20 @@ impl Config {
             timezone: store::time_zone(&self.store.timezone)?,
         };
         control::runtime::check(&config).map_err(|e| format!("[control] {e}"))?;
-        Ok(Some(config))
+        let embedded_broker = embedded.map(|listen| EmbeddedBroker {
+            listen,
+            auth: control::broker::BrokerAuth {
+                login: config
+                    .mqtt
+                    .user
+                    .clone()
+                    .map(|u| (u, config.mqtt.password.clone().unwrap_or_default())),
+            },
+        });
+        Ok(Some(ControlSetup {
+            config,
+            embedded_broker,
+        }))
     }
 
     /// Where the audit signing key lives.

@@ -82,7 +82,8 @@ pub fn serve(options: &NodeOptions, serve: Serve) -> Result<ExitCode, String> {
         federation::check(xmpp).map_err(|e| e.to_string())?;
     }
     let audit_key = crate::fed_cmd::audit_key(&config)?;
-    let control = config.control()?;
+    let stored_equipments = !store.equipments().map_err(|e| e.to_string())?.is_empty();
+    let control = config.control(stored_equipments)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -122,15 +123,35 @@ pub fn serve(options: &NodeOptions, serve: Serve) -> Result<ExitCode, String> {
         };
         let (control_handle, requests) = control::runtime::handle();
         let control = match control {
-            Some(control) => Some(tokio::spawn(crate::control_cmd::run(
-                control,
+            Some(mut setup) => {
+                if let Some(embedded) = setup.embedded_broker {
+                    let listener = tokio::net::TcpListener::bind(embedded.listen)
+                        .await
+                        .map_err(|e| {
+                            format!(
+                                "cannot run the node's own MQTT broker on {}: {e}; set [control] broker to the broker running there, or [control] listen to another address",
+                                embedded.listen
+                            )
+                        })?;
+                    let address = listener.local_addr().map_err(|e| e.to_string())?;
+                    setup.config.mqtt.port = address.port();
+                    tracing::info!(
+                        "no [control] broker configured: the node's own MQTT broker listens on {address}"
+                    );
+                    tokio::spawn(
+                        control::broker::Broker::new(embedded.auth).serve(listener, stop.subscribe()),
+                    );
+                }
+                Some(tokio::spawn(crate::control_cmd::run(
+                    setup.config,
                 store.clone(),
-                control_handle.clone(),
-                requests,
-                stop.subscribe(),
-            ))),
+                    control_handle.clone(),
+                    requests,
+                    stop.subscribe(),
+                )))
+            }
             None => {
-                tracing::info!("no [control] broker configured: driving no device");
+                tracing::info!("no [control] broker nor equipment configured: driving no device");
                 None
             }
         };

@@ -26,9 +26,16 @@ fn broker() -> Option<String> {
 /// A Tasmota plug on the broker: obeys `cmnd/<topic>/POWER1`, answers on
 /// `stat/<topic>/RESULT`, and reports its power on `tele/<topic>/SENSOR`.
 fn tasmota_plug(url: &str, topic: &str) {
+    tasmota_plug_with_login(url, topic, None);
+}
+
+fn tasmota_plug_with_login(url: &str, topic: &str, login: Option<(&str, &str)>) {
     let rest = url.strip_prefix("mqtt://").unwrap();
     let (host, port) = rest.rsplit_once(':').unwrap();
     let mut options = MqttOptions::new(format!("plug-{topic}"), host, port.parse().unwrap());
+    if let Some((user, password)) = login {
+        options.set_credentials(user, password);
+    }
     options.set_keep_alive(Duration::from_secs(30));
     let (client, mut connection) = Client::new(options, 100);
     client
@@ -40,6 +47,15 @@ fn tasmota_plug(url: &str, topic: &str) {
             break;
         }
     }
+    // Online, retained, as Tasmota says when it connects.
+    client
+        .publish(
+            format!("tele/{topic}/LWT"),
+            QoS::AtLeastOnce,
+            true,
+            "Online",
+        )
+        .unwrap();
     let topic = topic.to_owned();
     std::thread::spawn(move || {
         let mut on = false;
@@ -532,4 +548,74 @@ topic = "tasmota_5A1B2C"
         let (_, out, _) = device(&["list"]);
         assert_eq!(out.lines().count(), 2, "{out}");
     }
+}
+
+#[test]
+fn without_a_broker_the_node_runs_its_own_and_drives_through_it() {
+    let place = Place::new(Backend::Sqlite);
+    let port = {
+        let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        free.local_addr().unwrap().port()
+    };
+    let device = format!("wh-own-{}", std::process::id());
+    let config = place.dir.join("fedwatt.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[control]
+listen = "127.0.0.1:{port}"
+user = "node"
+password = "s3cret"
+
+[[control.equipment]]
+name = "water-heater"
+kind = "water-heater"
+typology = "plug"
+mode = "piloted"
+
+[[control.equipment.device]]
+part = "switch"
+firmware = "tasmota"
+topic = "{device}"
+"#
+        ),
+    )
+    .unwrap();
+    let token = place.token("reader", "read", "*");
+    let node = place.serve_with(&["--config", config.to_str().unwrap()], &[]);
+    // The plug connects to the node's broker once it is up, as a device
+    // does when its broker comes back.
+    tasmota_plug_with_login(
+        &format!("mqtt://127.0.0.1:{port}"),
+        &device,
+        Some(("node", "s3cret")),
+    );
+    let start = Instant::now();
+    loop {
+        let state = node.get(
+            &format!(
+                "/api/v1/streams/{}",
+                enc("equipment/water-heater/switch/confirmed")
+            ),
+            Some(&token),
+        );
+        if state.status == 200 {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "no confirmed order in 30 s through the node's own broker"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Its broker asks for the login it was given.
+    let mut options = MqttOptions::new("intruder", "127.0.0.1", port);
+    options.set_credentials("node", "guess");
+    let (_client, mut connection) = Client::new(options, 10);
+    let refused = connection.iter().next().unwrap();
+    assert!(
+        matches!(refused, Err(rumqttc::ConnectionError::ConnectionRefused(_))),
+        "{refused:?}"
+    );
 }
