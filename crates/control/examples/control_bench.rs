@@ -77,6 +77,7 @@ async fn node(devices: usize, host: String, port: u16) {
             user: None,
             password: None,
             client_id: CLIENT_ID.into(),
+            tls: None,
         },
         equipments,
         displays: Vec::new(),

@@ -52,6 +52,8 @@ pub struct MqttConfig {
     /// This node's client id, unique on the broker; it also names the
     /// node's topics and its Shelly Gen2 reply topic.
     pub client_id: String,
+    /// TLS to the broker, with whom to trust; plain TCP if `None`.
+    pub tls: Option<std::sync::Arc<rumqttc::tokio_rustls::rustls::ClientConfig>>,
 }
 
 /// A device of an equipment.
@@ -581,6 +583,11 @@ pub async fn run(
     options.set_max_packet_size(1 << 20, 1 << 20);
     if let Some(user) = &m.user {
         options.set_credentials(user, m.password.clone().unwrap_or_default());
+    }
+    if let Some(tls) = &m.tls {
+        options.set_transport(rumqttc::Transport::tls_with_config(
+            rumqttc::TlsConfiguration::Rustls(tls.clone()),
+        ));
     }
     let (client, mut eventloop) = AsyncClient::new(options, 65_536);
     let now = now_micros();

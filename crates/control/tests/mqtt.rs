@@ -316,6 +316,7 @@ fn start_with_plates(
             user: None,
             password: None,
             client_id: client_id.clone(),
+            tls: None,
         },
         equipments,
         displays,

@@ -59,55 +59,56 @@ impl Connector {
             }
             None => DnsConfig::srv_default_client(domain),
         };
-        let mut roots = RootCertStore::empty();
-        match ca_file {
-            Some(path) => {
-                let pem = std::fs::read(path).map_err(|e| {
-                    Error::Config(format!("[xmpp] ca_file {}: {e}", path.display()))
-                })?;
-                let mut n = 0;
-                for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
-                    let cert = cert.map_err(|e| {
-                        Error::Config(format!("[xmpp] ca_file {}: {e}", path.display()))
-                    })?;
-                    roots.add(cert).map_err(|e| {
-                        Error::Config(format!("[xmpp] ca_file {}: {e}", path.display()))
-                    })?;
-                    n += 1;
-                }
-                if n == 0 {
-                    return Err(Error::Config(format!(
-                        "[xmpp] ca_file {}: no PEM certificate in it",
-                        path.display()
-                    )));
-                }
+        let tls = tls_client_config(ca_file, "[xmpp]").map_err(Error::Config)?;
+        Ok(Connector { dns, tls })
+    }
+}
+
+/// A TLS client configuration (rustls with ring) that trusts `ca_file`
+/// (PEM; for self-hosted servers) if given, else the system's roots.
+/// Errors name `section` (`[xmpp]`, `[control]`) and the file.
+pub fn tls_client_config(
+    ca_file: Option<&Path>,
+    section: &str,
+) -> Result<Arc<ClientConfig>, String> {
+    let mut roots = RootCertStore::empty();
+    match ca_file {
+        Some(path) => {
+            let unusable =
+                |e: &dyn std::fmt::Display| format!("{section} ca_file {}: {e}", path.display());
+            let pem = std::fs::read(path).map_err(|e| unusable(&e))?;
+            let mut n = 0;
+            for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
+                let cert = cert.map_err(|e| unusable(&e))?;
+                roots.add(cert).map_err(|e| unusable(&e))?;
+                n += 1;
             }
-            None => {
-                for path in [
-                    "/etc/ssl/certs/ca-certificates.crt",
-                    "/etc/pki/tls/certs/ca-bundle.crt",
-                ] {
-                    if let Ok(pem) = std::fs::read(path) {
-                        for cert in rustls_pemfile::certs(&mut pem.as_slice()).flatten() {
-                            let _ = roots.add(cert);
-                        }
-                        break;
+            if n == 0 {
+                return Err(unusable(&"no PEM certificate in it"));
+            }
+        }
+        None => {
+            for path in [
+                "/etc/ssl/certs/ca-certificates.crt",
+                "/etc/pki/tls/certs/ca-bundle.crt",
+            ] {
+                if let Ok(pem) = std::fs::read(path) {
+                    for cert in rustls_pemfile::certs(&mut pem.as_slice()).flatten() {
+                        let _ = roots.add(cert);
                     }
+                    break;
                 }
             }
         }
-        let tls = ClientConfig::builder_with_provider(Arc::new(
-            tokio_rustls::rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .map_err(|e| Error::Config(format!("TLS: {e}")))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-        Ok(Connector {
-            dns,
-            tls: Arc::new(tls),
-        })
     }
+    let tls = ClientConfig::builder_with_provider(Arc::new(
+        tokio_rustls::rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| format!("TLS: {e}"))?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    Ok(Arc::new(tls))
 }
 
 fn header(domain: &str) -> StreamHeader<'_> {

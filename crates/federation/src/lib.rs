@@ -17,6 +17,7 @@
 //! Store calls are synchronous: they run on blocking threads.
 
 mod connect;
+pub use connect::tls_client_config;
 mod handlers;
 mod meta;
 mod node;

@@ -37,6 +37,9 @@ pub struct Control {
     pub broker: String,
     /// Where the node's own broker listens when `broker` is empty.
     pub listen: String,
+    /// PEM file of the CA certificates to trust for an `mqtts://` broker
+    /// (self-hosted); default: the system's.
+    pub ca_file: String,
     /// User name, if the broker wants one.
     pub user: String,
     /// Its password (or use `password_file`).
@@ -84,6 +87,7 @@ impl Default for Control {
         Control {
             broker: String::new(),
             listen: "127.0.0.1:1883".into(),
+            ca_file: String::new(),
             user: String::new(),
             password: String::new(),
             password_file: String::new(),
@@ -271,6 +275,7 @@ impl Config {
     pub fn control(&self, stored: bool) -> Result<Option<ControlSetup>, String> {
         use control::runtime::{ControlConfig, DisplayConfig, MqttConfig};
         let c = &self.control;
+        let mut tls_to_broker = false;
         let (host, port, embedded) = if c.broker.is_empty() {
             if c.equipment.is_empty() && c.display.is_empty() && !stored {
                 return Ok(None);
@@ -283,9 +288,16 @@ impl Config {
             })?;
             (address.ip().to_string(), address.port(), Some(address))
         } else {
-            let address = c.broker.strip_prefix("mqtt://").ok_or_else(|| {
-                format!("[control] broker {:?}: expected mqtt://HOST:PORT", c.broker)
-            })?;
+            let (address, tls, default_port) = match c.broker.split_once("://") {
+                Some(("mqtt", address)) => (address, false, 1883),
+                Some(("mqtts", address)) => (address, true, 8883),
+                _ => {
+                    return Err(format!(
+                        "[control] broker {:?}: expected mqtt://HOST:PORT, or mqtts://HOST:PORT for TLS",
+                        c.broker
+                    ));
+                }
+            };
             let (host, port) = match address.rsplit_once(':') {
                 Some((host, port)) => (
                     host,
@@ -293,8 +305,9 @@ impl Config {
                         format!("[control] broker {:?}: {port:?} is not a port", c.broker)
                     })?,
                 ),
-                None => (address, 1883),
+                None => (address, default_port),
             };
+            tls_to_broker = tls;
             (host.to_owned(), port, None)
         };
         let password = secret(&c.password, &c.password_file, "[control]")?;
@@ -310,6 +323,12 @@ impl Config {
                 user: (!c.user.is_empty()).then(|| c.user.clone()),
                 password,
                 client_id: c.client_id.clone(),
+                tls: if tls_to_broker {
+                    let ca_file = (!c.ca_file.is_empty()).then(|| std::path::Path::new(&c.ca_file));
+                    Some(federation::tls_client_config(ca_file, "[control]")?)
+                } else {
+                    None
+                },
             },
             equipments,
             displays: c

@@ -619,3 +619,84 @@ topic = "{device}"
         "{refused:?}"
     );
 }
+
+#[test]
+fn the_node_drives_through_a_broker_over_tls_trusting_its_ca_file() {
+    let Some(url) = broker() else { return };
+    let (Ok(tls_url), Ok(ca)) = (
+        std::env::var("MQTT_TLS_TEST_URL"),
+        std::env::var("MQTT_TEST_CA"),
+    ) else {
+        panic!("MQTT_TLS_TEST_URL and MQTT_TEST_CA are set with MQTT_TEST_URL by scripts/test")
+    };
+    let place = Place::new(Backend::Sqlite);
+    let device = format!("wh-tls-{}", std::process::id());
+    // The device on the plain listener, the node over TLS: one broker.
+    tasmota_plug(&url, &device);
+    let config = place.dir.join("fedwatt.toml");
+    let write = |ca_file: &str| {
+        std::fs::write(
+            &config,
+            format!(
+                r#"
+[control]
+broker = "{tls_url}"
+ca_file = "{ca_file}"
+client_id = "tls-{pid}"
+
+[[control.equipment]]
+name = "water-heater"
+kind = "water-heater"
+typology = "plug"
+mode = "piloted"
+
+[[control.equipment.device]]
+part = "switch"
+firmware = "tasmota"
+topic = "{device}"
+"#,
+                pid = std::process::id()
+            ),
+        )
+        .unwrap()
+    };
+    // A CA file that is no PEM is refused by name.
+    let not_pem = place.dir.join("not.pem");
+    std::fs::write(&not_pem, "hello").unwrap();
+    write(not_pem.to_str().unwrap());
+    let out = place.run(&[
+        "--config",
+        config.to_str().unwrap(),
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("[control] ca_file") && err.contains("no PEM certificate in it"),
+        "{err}"
+    );
+
+    write(&ca);
+    let token = place.token("reader", "read", "*");
+    let node = place.serve_with(&["--config", config.to_str().unwrap()], &[]);
+    let start = Instant::now();
+    while node
+        .get(
+            &format!(
+                "/api/v1/streams/{}",
+                enc("equipment/water-heater/switch/confirmed")
+            ),
+            Some(&token),
+        )
+        .status
+        != 200
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "no confirmed order in 30 s over TLS"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
