@@ -60,6 +60,7 @@ async fn node(devices: usize, host: String, port: u16) {
             },
             cycle: control::equipment::Cycle::default(),
             groups: vec!["all".into()],
+            site: None,
             devices: vec![DeviceConfig {
                 part: Part::Switch,
                 address: DeviceAddress {
@@ -81,6 +82,7 @@ async fn node(devices: usize, host: String, port: u16) {
         },
         equipments,
         displays: Vec::new(),
+        sites: Vec::new(),
         timezone: jiff::tz::TimeZone::UTC,
     };
     let (tx, mut rx) = mpsc::channel(65_536);

@@ -130,6 +130,8 @@ pub struct Equipment {
     end_by: Option<i64>,
     target_charge: u8,
     run: Option<Run>,
+    /// What the node decides where no plan does ([`crate::signals`]).
+    fallback: Option<bool>,
 }
 
 impl Equipment {
@@ -153,6 +155,7 @@ impl Equipment {
             end_by: None,
             target_charge: DEFAULT_TARGET_CHARGE,
             run: None,
+            fallback: None,
         }
     }
 
@@ -193,6 +196,17 @@ impl Equipment {
     /// start charging and still be ready in time.
     pub fn set_deadline(&mut self, deadline: Option<i64>) {
         self.deadline = deadline;
+    }
+
+    /// What to do where no plan decides: on, off, or `None` for the load's
+    /// default (see [`crate::signals::fallback`]). Applied at once if it
+    /// changes what the equipment does now.
+    pub fn set_fallback(&mut self, now: i64, fallback: Option<bool>) -> Vec<Change> {
+        if self.fallback == fallback {
+            return Vec::new();
+        }
+        self.fallback = fallback;
+        self.follow_plan(now)
     }
 
     /// The household's end-by time (µs): a machine's cycle is over by then,
@@ -379,9 +393,10 @@ impl Equipment {
         .or(held.filter(|&t| t <= now))
     }
 
-    /// The plan's decision now as a slot event, in the states that follow
-    /// a plan. A continuous load with no plan is kept on: the household's
-    /// comfort comes before a flexibility nobody asked for.
+    /// The plan's decision now (or, where no plan decides, the fallback's)
+    /// as a slot event, in the states that follow a plan. A continuous load
+    /// with neither is kept on: the household's comfort comes before a
+    /// flexibility nobody asked for.
     fn follow_plan(&mut self, now: i64) -> Vec<Change> {
         if !matches!(
             self.state,
@@ -389,7 +404,11 @@ impl Equipment {
         ) {
             return Vec::new();
         }
-        let decision = self.plan.as_ref().and_then(|p| p.decision(now));
+        let decision = self
+            .plan
+            .as_ref()
+            .and_then(|p| p.decision(now))
+            .or(self.fallback);
         let on = match (decision, self.load()) {
             (Some(on), _) => on,
             (None, Load::Continuous) => true,
@@ -758,5 +777,39 @@ mod tests {
         let done = e.tick(late + 210 * MINUTE);
         assert_eq!(states(&done), [State::StandBy]);
         assert_eq!(effects(&done), [Effect::Off]);
+    }
+
+    #[test]
+    fn where_no_plan_decides_the_fallback_does() {
+        let mut e = Equipment::new(
+            EquipmentKind::WaterHeater,
+            Typology::Plug,
+            Mode::Piloted,
+            Safety {
+                min_on: 0,
+                min_off: 0,
+                ..Safety::default()
+            },
+        );
+        assert_eq!(effects(&e.start(T0)), [Effect::On], "kept on by default");
+        assert_eq!(effects(&e.set_fallback(T0, Some(false))), [Effect::Off]);
+        assert!(
+            e.set_fallback(T0, Some(false)).is_empty(),
+            "no change, nothing"
+        );
+        // A plan comes first where it decides; past its end, the fallback.
+        let plan = Plan::from_json(&json!({"start": T0 / 1_000_000, "decisions": [1]})).unwrap();
+        assert_eq!(effects(&e.set_plan(T0, plan)), [Effect::On]);
+        assert_eq!(effects(&e.tick(T0 + Q)), [Effect::Off]);
+        assert_eq!(effects(&e.set_fallback(T0 + Q, None)), [Effect::On]);
+        // A machine in stand-by is launched by a favourable moment.
+        let mut m = Equipment::new(
+            EquipmentKind::Dishwasher,
+            Typology::Plug,
+            Mode::Piloted,
+            Safety::default(),
+        );
+        m.start(T0);
+        assert_eq!(effects(&m.set_fallback(T0, Some(true))), [Effect::Launch]);
     }
 }

@@ -18,6 +18,8 @@
 //!   communication errors, reconciliation when it comes back ([`device`]);
 //! - plans of quarter-hour decisions and time slots ([`plan`]), and
 //!   stimulations ([`stimulation`]);
+//! - what a piloted equipment with no plan does under its site's off-peak
+//!   windows and the signals ([`signals`]);
 //! - the pages an openHASP plate shows and what its buttons ask
 //!   ([`display`]).
 //!
@@ -43,6 +45,7 @@ pub mod model;
 pub mod plan;
 pub mod runtime;
 pub mod settings;
+pub mod signals;
 pub mod stimulation;
 
 /// What is wrong with an input from outside (a device's message, a plan,

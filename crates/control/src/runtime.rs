@@ -35,6 +35,7 @@ use crate::equipment::{Change, Cycle, Equipment, Safety};
 use crate::machine::{self, Effect, Event as MachineEvent, Part, State};
 use crate::model::{EquipmentKind, Measured, Mode, Typology};
 use crate::plan::Plan;
+use crate::signals::{self, OffPeak, Outlook, Signals};
 use crate::stimulation::{Ask, Stimulation, Targets};
 use crate::{Error, Result};
 
@@ -82,8 +83,20 @@ pub struct EquipmentConfig {
     pub cycle: Cycle,
     /// The groups it belongs to, for stimulations.
     pub groups: Vec<String>,
+    /// Its site (household), whose off-peak windows it follows where no
+    /// plan decides.
+    pub site: Option<String>,
     /// Its devices.
     pub devices: Vec<DeviceConfig>,
+}
+
+/// A site (a household, a building) and its off-peak windows.
+#[derive(Debug, Clone)]
+pub struct SiteConfig {
+    /// Its name, as equipments give it.
+    pub name: String,
+    /// Its off-peak windows, in local time.
+    pub off_peak: OffPeak,
 }
 
 /// An openHASP plate in a household, and what it shows.
@@ -105,6 +118,8 @@ pub struct ControlConfig {
     pub equipments: Vec<EquipmentConfig>,
     /// The households' plates.
     pub displays: Vec<DisplayConfig>,
+    /// The sites, with their off-peak windows.
+    pub sites: Vec<SiteConfig>,
     /// The households' time zone: end-by times set on a plate are local.
     pub timezone: TimeZone,
 }
@@ -437,6 +452,8 @@ struct Controlled {
     shown_on: Vec<(usize, usize)>,
     /// Its plan, as received.
     plan: Option<Value>,
+    /// Its site.
+    site: Option<String>,
 }
 
 /// A plate the loop draws and listens to.
@@ -489,9 +506,24 @@ pub fn check(config: &ControlConfig) -> Result<()> {
             "client id {id:?}: it must be non-empty, without / + #"
         )));
     }
+    let mut sites = std::collections::HashSet::new();
+    for site in &config.sites {
+        if !sites.insert(site.name.as_str()) {
+            return Err(Error::Invalid(format!(
+                "site {:?} is configured twice",
+                site.name
+            )));
+        }
+    }
     let mut names = std::collections::HashSet::new();
     for e in &config.equipments {
         check_equipment(e)?;
+        if let Some(site) = e.site.as_deref().filter(|s| !sites.contains(s)) {
+            return Err(Error::Invalid(format!(
+                "equipment {:?} is on site {site:?}, which is not configured",
+                e.name
+            )));
+        }
         if !names.insert(e.name.as_str()) {
             return Err(Error::Invalid(format!(
                 "equipment {:?} is named twice",
@@ -544,6 +576,10 @@ struct Loop {
     /// were last updated.
     redraw: Vec<usize>,
     timezone: TimeZone,
+    /// The signals given (local level, Ecowatt, Tempo).
+    signals: Signals,
+    /// Site name → its off-peak windows.
+    sites: HashMap<String, OffPeak>,
     /// Exact topic → (equipment, device).
     routes: HashMap<String, Vec<(usize, usize)>>,
     /// Subscriptions with wildcards, with their device.
@@ -601,6 +637,12 @@ pub async fn run(
         plate_by_name: HashMap::new(),
         redraw: Vec::new(),
         timezone: config.timezone.clone(),
+        signals: Signals::default(),
+        sites: config
+            .sites
+            .iter()
+            .map(|s| (s.name.clone(), s.off_peak.clone()))
+            .collect(),
         routes: HashMap::new(),
         wildcard_routes: Vec::new(),
         requests: HashMap::new(),
@@ -718,6 +760,12 @@ impl Loop {
     /// Adds equipment `e` and routes its devices' topics; returns its index.
     fn add(&mut self, now: i64, e: &EquipmentConfig) -> Result<usize> {
         check_equipment(e)?;
+        if let Some(site) = e.site.as_deref().filter(|s| !self.sites.contains_key(*s)) {
+            return Err(Error::Invalid(format!(
+                "equipment {:?} is on site {site:?}, which is not configured",
+                e.name
+            )));
+        }
         if self.equipments.iter().any(|x| x.name == e.name) {
             return Err(Error::NameTaken(e.name.clone()));
         }
@@ -751,6 +799,7 @@ impl Loop {
             devices,
             shown_on: Vec::new(),
             plan: None,
+            site: e.site.clone(),
         });
         Ok(i)
     }
@@ -884,7 +933,7 @@ impl Loop {
         let s = Stimulation::from_json(&json, now)?;
         let targets = match &s.ask {
             Ask::Shed(t) | Ask::ConsumeNow(t) => Some(t),
-            Ask::Signal(_) => None,
+            Ask::Signal(_) | Ask::Ecowatt(_) | Ask::Tempo(_) => None,
         };
         if let Some(Targets::Equipments(names)) = targets {
             for name in names {
@@ -1006,6 +1055,7 @@ impl Loop {
         for s in due {
             self.stimulate(now, s).await;
         }
+        self.follow_signals(now).await;
         for i in 0..self.equipments.len() {
             let changes = self.equipments[i].equipment.tick(now);
             self.carry_out(now, i, &changes).await;
@@ -1357,14 +1407,44 @@ impl Loop {
         self.equipments[i].equipment.set_end_by(end);
     }
 
+    /// Gives each equipment what its site's off-peak windows and the
+    /// signals say now, for where no plan decides ([`signals::fallback`]).
+    async fn follow_signals(&mut self, now: i64) {
+        self.signals.prune(now);
+        let mut outlooks: HashMap<Option<String>, Outlook> = HashMap::new();
+        for i in 0..self.equipments.len() {
+            let site = self.equipments[i].site.clone();
+            let outlook = *outlooks.entry(site.clone()).or_insert_with(|| {
+                let windows = site.as_deref().and_then(|s| self.sites.get(s));
+                signals::outlook(&self.signals, windows, now, &self.timezone)
+            });
+            let equipment = &mut self.equipments[i].equipment;
+            let decided = signals::fallback(equipment.kind, outlook);
+            let changes = equipment.set_fallback(now, decided);
+            if !changes.is_empty() {
+                self.carry_out(now, i, &changes).await;
+            }
+        }
+    }
+
     /// Applies a stimulation now, or schedules it for its start. Its
     /// equipments were checked when it was accepted.
     async fn stimulate(&mut self, now: i64, s: Stimulation) {
         let (targets, shed) = match &s.ask {
             Ask::Shed(t) => (t, true),
             Ask::ConsumeNow(t) => (t, false),
-            Ask::Signal(level) => {
-                tracing::info!("control: the local signal is {level} until {}", s.until);
+            Ask::Signal(_) | Ask::Ecowatt(_) | Ask::Tempo(_) => {
+                // Signals hold over their span, known in advance.
+                tracing::info!(
+                    "control: signal {:?} from {} until {}",
+                    s.ask,
+                    s.from,
+                    s.until
+                );
+                self.signals.take(&s);
+                if self.started {
+                    self.follow_signals(now).await;
+                }
                 return;
             }
         };

@@ -30,6 +30,10 @@ pub struct EquipmentSettings {
     /// Groups it belongs to, for stimulations.
     #[serde(default)]
     pub groups: Vec<String>,
+    /// Its site (`[[control.site]]`), whose off-peak windows it follows
+    /// where no plan decides.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub site: Option<String>,
     /// Seconds a load the node switched on stays on at least.
     #[serde(default = "five_minutes")]
     pub min_on: u64,
@@ -125,6 +129,7 @@ impl EquipmentSettings {
             typology: typology.to_owned(),
             mode: mode.to_owned(),
             groups: Vec::new(),
+            site: None,
             min_on: five_minutes(),
             min_off: five_minutes(),
             max_shed: two_hours(),
@@ -194,6 +199,7 @@ impl EquipmentSettings {
                 charge_w: self.charge_kw * 1000.0,
             },
             groups: self.groups.clone(),
+            site: self.site.clone(),
             devices,
         })
     }

@@ -8,15 +8,29 @@
 //! {"kind": "shed", "equipments": ["water-heater", "heater-living"], "until": 1700003600}
 //! {"kind": "consume-now", "group": "cooperative-east", "from": 1700000000, "until": 1700001800}
 //! {"kind": "signal", "level": "++", "until": 1700003600}
+//! {"kind": "ecowatt", "from": 1700002800, "levels": [1, 1, 2, 3, 3, 2]}
+//! {"kind": "tempo", "colour": "red", "from": 1700028000, "until": 1700114400}
 //! ```
+//!
+//! `ecowatt` gives RTE's level (1 green, 2 orange, 3 red) for each hour
+//! from `from` (on an hour boundary; 96 hours at most). `tempo` gives EDF's
+//! colour of a Tempo day, from its start to its end (06:00 to 06:00 local
+//! time, as the sender knows).
 
 use serde_json::{Map, Value};
 
-use crate::model::SignalLevel;
+use crate::model::{SignalLevel, TempoColour};
 use crate::{Error, Result, invalid, seconds};
 
 /// The longest a stimulation may last: a day.
 pub const LONGEST: i64 = 24 * 3600 * 1_000_000;
+
+/// An hour, in µs.
+pub const HOUR: i64 = 3600 * 1_000_000;
+
+/// Hours of Ecowatt levels one stimulation may give: four days, as RTE
+/// forecasts.
+pub const ECOWATT_HOURS: usize = 96;
 
 /// Which equipments a stimulation is for.
 #[derive(Debug, Clone, PartialEq)]
@@ -36,6 +50,10 @@ pub enum Ask {
     ConsumeNow(Targets),
     /// The local signal is at this level.
     Signal(SignalLevel),
+    /// RTE Ecowatt levels (1 to 3), one per hour from `from`.
+    Ecowatt(Vec<u8>),
+    /// The EDF Tempo day's colour.
+    Tempo(TempoColour),
 }
 
 /// A stimulation, checked whole.
@@ -59,9 +77,11 @@ impl Stimulation {
         let allowed: &[&str] = match kind {
             "shed" | "consume-now" => &["kind", "equipments", "group", "from", "until"],
             "signal" => &["kind", "level", "from", "until"],
+            "ecowatt" => &["kind", "levels", "from"],
+            "tempo" => &["kind", "colour", "from", "until"],
             other => {
                 return invalid(format!(
-                    "kind {other:?} is not a stimulation; expected shed, consume-now or signal"
+                    "kind {other:?} is not a stimulation; expected shed, consume-now, signal, ecowatt or tempo"
                 ));
             }
         };
@@ -72,6 +92,9 @@ impl Stimulation {
             None => now,
             Some(v) => seconds(Some(v), "from")?,
         };
+        if kind == "ecowatt" {
+            return ecowatt(fields, from);
+        }
         let Some(until) = fields.get("until") else {
             return invalid("a stimulation needs \"until\"");
         };
@@ -85,6 +108,17 @@ impl Stimulation {
         let ask = match kind {
             "shed" => Ask::Shed(targets(fields)?),
             "consume-now" => Ask::ConsumeNow(targets(fields)?),
+            "tempo" => {
+                let colour = fields
+                    .get("colour")
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| {
+                        Error::Invalid(
+                            "a tempo stimulation needs \"colour\" (blue, white or red)".into(),
+                        )
+                    })?;
+                Ask::Tempo(colour.parse()?)
+            }
             _ => {
                 let level = fields.get("level").and_then(Value::as_str).ok_or_else(|| {
                     Error::Invalid(
@@ -96,6 +130,36 @@ impl Stimulation {
         };
         Ok(Stimulation { ask, from, until })
     }
+}
+
+/// Ecowatt levels, one per hour from `from`.
+fn ecowatt(fields: &Map<String, Value>, from: i64) -> Result<Stimulation> {
+    if from % HOUR != 0 {
+        return invalid("an ecowatt stimulation's from must be on an hour boundary");
+    }
+    let Some(Value::Array(list)) = fields.get("levels") else {
+        return invalid("an ecowatt stimulation needs \"levels\": a list of 1, 2 or 3 per hour");
+    };
+    if list.is_empty() || list.len() > ECOWATT_HOURS {
+        return invalid(format!(
+            "an ecowatt stimulation gives 1 to {ECOWATT_HOURS} hourly levels, not {}",
+            list.len()
+        ));
+    }
+    let levels = list
+        .iter()
+        .enumerate()
+        .map(|(i, v)| match v.as_u64() {
+            Some(level @ 1..=3) => Ok(level as u8),
+            _ => invalid(format!("levels[{i}] is {v}, not 1, 2 or 3")),
+        })
+        .collect::<Result<Vec<u8>>>()?;
+    let until = from + HOUR * levels.len() as i64;
+    Ok(Stimulation {
+        ask: Ask::Ecowatt(levels),
+        from,
+        until,
+    })
 }
 
 fn targets(fields: &Map<String, Value>) -> Result<Targets> {
@@ -155,6 +219,19 @@ mod tests {
         )
         .unwrap();
         assert_eq!(signal.ask, Ask::Signal(SignalLevel::VeryLow));
+        let ecowatt = Stimulation::from_json(
+            &json!({"kind": "ecowatt", "from": 1_700_002_800, "levels": [1, 3]}),
+            NOW,
+        )
+        .unwrap();
+        assert_eq!(ecowatt.ask, Ask::Ecowatt(vec![1, 3]));
+        assert_eq!(ecowatt.until - ecowatt.from, 2 * HOUR);
+        let tempo = Stimulation::from_json(
+            &json!({"kind": "tempo", "colour": "red", "until": 1_700_050_000}),
+            NOW,
+        )
+        .unwrap();
+        assert_eq!(tempo.ask, Ask::Tempo(TempoColour::Red));
     }
 
     #[test]
@@ -162,7 +239,26 @@ mod tests {
         let refuse = |v: Value| Stimulation::from_json(&v, NOW).unwrap_err().to_string();
         assert_eq!(
             refuse(json!({"kind": "boost", "until": 1})),
-            "kind \"boost\" is not a stimulation; expected shed, consume-now or signal"
+            "kind \"boost\" is not a stimulation; expected shed, consume-now, signal, ecowatt or tempo"
+        );
+        assert_eq!(
+            refuse(json!({"kind": "ecowatt", "from": 1_700_000_000, "levels": [1]})),
+            "an ecowatt stimulation's from must be on an hour boundary"
+        );
+        assert_eq!(
+            refuse(json!({"kind": "ecowatt", "from": 1_700_002_800, "levels": [1, 4]})),
+            "levels[1] is 4, not 1, 2 or 3"
+        );
+        assert_eq!(
+            refuse(json!({"kind": "ecowatt", "from": 1_700_002_800, "levels": vec![1; 97]})),
+            "an ecowatt stimulation gives 1 to 96 hourly levels, not 97"
+        );
+        assert_eq!(
+            refuse(json!({"kind": "tempo", "colour": "green", "until": 1_700_050_000}))
+                .split(';')
+                .next()
+                .unwrap(),
+            "\"green\" is not a known Tempo colour"
         );
         assert_eq!(
             refuse(json!({"kind": "shed", "group": "g"})),

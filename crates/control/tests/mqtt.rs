@@ -13,7 +13,9 @@ use control::machine::{Part, State};
 use control::model::{EquipmentKind, Firmware, Measured, Mode, Typology};
 use control::runtime::{
     self, ControlConfig, DeviceConfig, DisplayConfig, EquipmentConfig, JournalEntry, MqttConfig,
+    SiteConfig,
 };
+use control::signals::OffPeak;
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use serde_json::{Map, Value, json};
 use tokio::sync::{mpsc, watch};
@@ -279,6 +281,7 @@ fn equipment(name: &str, firmware: Firmware, device: &str, groups: &[&str]) -> E
         },
         cycle: control::equipment::Cycle::default(),
         groups: groups.iter().map(|g| g.to_string()).collect(),
+        site: None,
         devices: vec![DeviceConfig {
             part: Part::Switch,
             address: DeviceAddress {
@@ -298,15 +301,16 @@ struct Node {
 }
 
 fn start(host: &str, port: u16, name: &str, equipments: Vec<EquipmentConfig>) -> Node {
-    start_with_plates(host, port, name, equipments, Vec::new())
+    start_with(host, port, name, equipments, Vec::new(), Vec::new())
 }
 
-fn start_with_plates(
+fn start_with(
     host: &str,
     port: u16,
     name: &str,
     equipments: Vec<EquipmentConfig>,
     displays: Vec<DisplayConfig>,
+    sites: Vec<SiteConfig>,
 ) -> Node {
     let client_id = unique(name);
     let config = ControlConfig {
@@ -320,6 +324,7 @@ fn start_with_plates(
         },
         equipments,
         displays,
+        sites,
         timezone: jiff::tz::TimeZone::UTC,
     };
     let (tx, mut rx) = mpsc::channel(10_000);
@@ -743,7 +748,7 @@ async fn the_plate_shows_each_equipment_and_its_toggle_switches_manual_and_pilot
         .await;
     let mut dryer = equipment("dryer", Firmware::Zigbee2Mqtt, &dryer_plug, &[]);
     dryer.kind = EquipmentKind::Dryer;
-    let node = start_with_plates(
+    let node = start_with(
         &host,
         port,
         "plate",
@@ -755,6 +760,7 @@ async fn the_plate_shows_each_equipment_and_its_toggle_switches_manual_and_pilot
             plate: plate.clone(),
             equipments: vec!["water-heater".into(), "dryer".into()],
         }],
+        Vec::new(),
     );
     // The plate says it is online (retained, as openHASP does): drawn.
     sim.publish(
@@ -908,4 +914,101 @@ async fn the_handle_adds_equipments_sets_modes_and_names_what_is_wrong() {
     );
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(devices.told(&a), ["ON"], "a refused shed cuts nothing");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn off_peak_windows_and_signals_decide_where_no_plan_does() {
+    let Some((host, port)) = broker() else { return };
+    let devices = Devices::default();
+    let (heater, now_plug, later_plug) = (unique("wh-sig"), unique("dw-now"), unique("dw-later"));
+    let sim = devices
+        .start(&host, port, "signals", &[&heater, &now_plug, &later_plug])
+        .await;
+    let dishwasher = |name: &str, plug: &str, site: &str| {
+        let mut d = equipment(name, Firmware::Tasmota, plug, &[]);
+        d.kind = EquipmentKind::Dishwasher;
+        d.site = Some(site.to_owned());
+        d
+    };
+    // Site "night" has its window in two hours (UTC); site "always" is
+    // off-peak all day.
+    let hm = |s: i64| format!("{:02}:{:02}", (s / 3600) % 24, (s / 60) % 60);
+    let later = format!("{}-{}", hm(now_s() + 7200), hm(now_s() + 10800));
+    let sites = vec![
+        SiteConfig {
+            name: "night".into(),
+            off_peak: OffPeak::parse(&[later]).unwrap(),
+        },
+        SiteConfig {
+            name: "always".into(),
+            off_peak: OffPeak::parse(&["00:00-24:00".into()]).unwrap(),
+        },
+    ];
+    let node = start_with(
+        &host,
+        port,
+        "signals",
+        vec![
+            equipment("water-heater", Firmware::Tasmota, &heater, &[]),
+            dishwasher("dw-now", &now_plug, "always"),
+            dishwasher("dw-later", &later_plug, "night"),
+        ],
+        Vec::new(),
+        sites,
+    );
+    until(
+        "a machine in its site's off-peak window is launched; the other waits",
+        || devices.told(&now_plug) == ["OFF", "ON"] && devices.told(&later_plug) == ["OFF"],
+    )
+    .await;
+    until("no window, no signal: the heater kept on", || {
+        devices.told(&heater) == ["ON"]
+    })
+    .await;
+    // The local signal says deficit for two seconds: the heater waits.
+    let stimulate = |body: String| {
+        let sim = sim.clone();
+        let topic = runtime::stimulation_topic(&node.client_id);
+        async move { send(&sim, topic, body).await }
+    };
+    stimulate(format!(
+        r#"{{"kind":"signal","level":"--","until":{}}}"#,
+        now_s() + 2
+    ))
+    .await;
+    until("off while the grid is short, on again after", || {
+        devices.told(&heater) == ["ON", "OFF", "ON"]
+    })
+    .await;
+    // Ecowatt red for this hour, then a newer forecast says green.
+    let hour = now_s() / 3600 * 3600;
+    stimulate(format!(
+        r#"{{"kind":"ecowatt","from":{hour},"levels":[3]}}"#
+    ))
+    .await;
+    until("off in a red Ecowatt hour", || {
+        devices.told(&heater) == ["ON", "OFF", "ON", "OFF"]
+    })
+    .await;
+    stimulate(format!(
+        r#"{{"kind":"ecowatt","from":{hour},"levels":[1]}}"#
+    ))
+    .await;
+    until("on again with the newer forecast", || {
+        devices.told(&heater) == ["ON", "OFF", "ON", "OFF", "ON"]
+    })
+    .await;
+    stimulate(r#"{"kind":"ecowatt","from":1,"levels":[1]}"#.to_owned()).await;
+    until("a malformed signal refused by name", || {
+        refused(
+            &node,
+            "an ecowatt stimulation's from must be on an hour boundary",
+        )
+    })
+    .await;
+    assert_eq!(
+        devices.told(&later_plug),
+        ["OFF"],
+        "still waiting for its window"
+    );
 }

@@ -53,6 +53,20 @@ pub struct Control {
     pub equipment: Vec<control::settings::EquipmentSettings>,
     /// `[[control.display]]`: the households' openHASP plates.
     pub display: Vec<ControlDisplay>,
+    /// `[[control.site]]`: the households' off-peak windows.
+    pub site: Vec<ControlSite>,
+}
+
+/// `[[control.site]]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ControlSite {
+    /// Its name, as equipments give it (`site = "…"`).
+    pub name: String,
+    /// Its off-peak windows in local time: `22:00-06:00` (every day),
+    /// `mon-fri 22:00-06:00`, `sat,sun 00:00-24:00`.
+    #[serde(default)]
+    pub off_peak: Vec<String>,
 }
 
 /// What `serve` runs for `[control]`.
@@ -94,6 +108,7 @@ impl Default for Control {
             client_id: "fedwatt".into(),
             equipment: Vec::new(),
             display: Vec::new(),
+            site: Vec::new(),
         }
     }
 }
@@ -339,6 +354,17 @@ impl Config {
                     equipments: d.equipments.clone(),
                 })
                 .collect(),
+            sites: c
+                .site
+                .iter()
+                .map(|s| {
+                    Ok(control::runtime::SiteConfig {
+                        name: s.name.clone(),
+                        off_peak: control::signals::OffPeak::parse(&s.off_peak)
+                            .map_err(|e| format!("[control] site {:?}: {e}", s.name))?,
+                    })
+                })
+                .collect::<Result<_, String>>()?,
             timezone: store::time_zone(&self.store.timezone)?,
         };
         control::runtime::check(&config).map_err(|e| format!("[control] {e}"))?;
