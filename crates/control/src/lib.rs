@@ -40,6 +40,7 @@ pub mod device;
 pub mod display;
 pub mod driver;
 pub mod equipment;
+pub mod fuzzing;
 pub mod machine;
 pub mod model;
 pub mod plan;

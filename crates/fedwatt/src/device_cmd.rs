@@ -56,7 +56,7 @@ pub struct DeviceAdd {
     /// A group it belongs to, for stimulations (repeat for several).
     #[arg(long = "group", value_name = "GROUP")]
     groups: Vec<String>,
-    /// A device, as PART:FIRMWARE:TOPIC[:CHANNEL]
+    /// A device, as `PART:FIRMWARE:TOPIC[:CHANNEL]`
     /// (`switch:tasmota:tasmota_5A1B2C`, `finger:zigbee2mqtt:fingerbot:0`);
     /// repeat for several.
     #[arg(
