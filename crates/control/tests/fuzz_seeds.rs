@@ -7,7 +7,8 @@ use std::path::Path;
 #[test]
 fn fuzz_seeds_and_findings_keep_the_invariants() {
     let seeds = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fuzz-seeds");
-    let targets: [(&str, fn(&[u8])); 4] = [
+    type Check = fn(&[u8]);
+    let targets: [(&str, Check); 4] = [
         ("device_message", control::fuzzing::check_device_message),
         ("plan", control::fuzzing::check_plan),
         ("stimulation", control::fuzzing::check_stimulation),
