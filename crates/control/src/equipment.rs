@@ -419,9 +419,18 @@ impl Equipment {
             return Vec::new();
         }
         let event = if on { Event::SlotOn } else { Event::SlotOff };
-        // A slot event that would change nothing is not journaled.
+        // A slot event that would change nothing is not journaled; but a
+        // load the node never switched is switched now, so that the device
+        // is known to do what the state says.
         match machine::step(self.load(), self.mode, self.state, event) {
-            Step::Go(next, Effect::Nothing) if next == self.state => Vec::new(),
+            Step::Go(next, Effect::Nothing) if next == self.state => {
+                if self.power.is_some() || self.load() == Load::OneShot {
+                    return Vec::new();
+                }
+                let effect = if on { Effect::On } else { Effect::Off };
+                self.powered(now, effect);
+                vec![Change::Released(effect)]
+            }
             _ => self.apply(now, event),
         }
     }
@@ -803,6 +812,12 @@ mod tests {
         assert_eq!(effects(&e.tick(T0 + Q)), [Effect::Off]);
         assert_eq!(effects(&e.set_fallback(T0 + Q, None)), [Effect::On]);
         // A machine in stand-by is launched by a favourable moment.
+        // Off from the start: the device is told so.
+        let mut off = water_heater(Safety::default());
+        off.plan = None;
+        off.set_fallback(T0, Some(false));
+        assert_eq!(effects(&off.start(T0)), [Effect::Off]);
+        assert_eq!(off.state, State::PilotedOff);
         let mut m = Equipment::new(
             EquipmentKind::Dishwasher,
             Typology::Plug,

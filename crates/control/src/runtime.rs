@@ -681,6 +681,9 @@ pub async fn run(
                     if !control.started {
                         control.started = true;
                         let now = now_micros();
+                        // What the windows and signals say is known before
+                        // the first orders, which follow it.
+                        control.follow_signals(now).await;
                         for i in 0..control.equipments.len() {
                             let changes = control.equipments[i].equipment.start(now);
                             control.carry_out(now, i, &changes).await;
@@ -750,6 +753,7 @@ impl Loop {
             self.query_devices(i).await;
         }
         if self.started {
+            self.follow_signals(now).await;
             let changes = self.equipments[i].equipment.start(now);
             self.carry_out(now, i, &changes).await;
         }

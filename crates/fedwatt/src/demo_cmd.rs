@@ -1,6 +1,8 @@
 //! `fedwatt demo`: a node with a year of sample data, ready to explore — a
 //! household's consumption, a school's, and the photovoltaic plant the
-//! household co-finances, as 30-minute Linky load curves.
+//! household co-finances, as 30-minute Linky load curves — and a household
+//! whose water heater, dishwasher and car it drives (simulated devices on
+//! the node's own MQTT broker, see `demo_household`).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -17,6 +19,10 @@ pub struct Demo {
     /// Address to listen on.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
     listen: String,
+    /// Address of the node's own MQTT broker, which the demo household's
+    /// devices connect to.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:18830")]
+    mqtt_listen: std::net::SocketAddr,
 }
 
 const HOUSE: &str = "urn:dev:prm:30001610071843_consumption/power/active/raw";
@@ -93,7 +99,23 @@ pub fn run(options: &NodeOptions, demo: Demo) -> Result<ExitCode, String> {
         "  curl -s {base}/api/v1/data -H 'Authorization: Bearer {writer}' -H 'Content-Type: application/senml+json' -d '[{{\"n\":\"demo:temperature\",\"u\":\"Cel\",\"v\":19.5}}]'"
     );
     println!("  the API: {base}/api/v1/openapi.json    metrics: {base}/metrics\n");
-    crate::node_cmd::serve(&options, Serve::on(demo.listen))
+    println!(
+        "A household's water heater, dishwasher and car, driven over MQTT (simulated devices on the node's own broker, mqtt://{}):",
+        demo.mqtt_listen
+    );
+    println!(
+        "  curl -s {base}/api/v1/control/equipments -H 'Authorization: Bearer {reader}'   # the water heater waits for off-peak hours (22:00-06:00 UTC)"
+    );
+    println!(
+        "  curl -s {base}/api/v1/control/stimulations -H 'Authorization: Bearer {writer}' -d '{{\"kind\":\"consume-now\",\"equipments\":[\"dishwasher\",\"car\"],\"until\":{}}}'",
+        now + 3600
+    );
+    println!(
+        "  # the dishwasher's cycle runs 3 minutes, then it goes back to manual; see docs/control.md\n"
+    );
+    crate::demo_household::spawn_devices(demo.mqtt_listen);
+    let household = crate::demo_household::control(&demo.mqtt_listen.to_string());
+    crate::node_cmd::serve(&options, Serve::on(demo.listen).driving(household))
 }
 
 /// Revokes and recreates a token, so that its secret can be shown.

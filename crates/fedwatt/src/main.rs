@@ -6,6 +6,7 @@
 mod config;
 mod control_cmd;
 mod demo_cmd;
+mod demo_household;
 mod device_cmd;
 mod fed_cmd;
 mod node_cmd;

@@ -52,6 +52,9 @@ pub struct Serve {
     /// Address to listen on (overrides `[http] listen`).
     #[arg(long, value_name = "ADDR")]
     listen: Option<String>,
+    /// A `[control]` section in place of the configuration's (the demo's).
+    #[arg(skip)]
+    control: Option<crate::config::Control>,
 }
 
 impl Serve {
@@ -59,7 +62,14 @@ impl Serve {
     pub fn on(listen: String) -> Serve {
         Serve {
             listen: Some(listen),
+            control: None,
         }
+    }
+
+    /// Driving what `control` says, whatever the configuration says.
+    pub fn driving(mut self, control: crate::config::Control) -> Serve {
+        self.control = Some(control);
+        self
     }
 }
 
@@ -75,6 +85,9 @@ pub fn serve(options: &NodeOptions, serve: Serve) -> Result<ExitCode, String> {
     let mut config = options.config()?;
     if let Some(listen) = serve.listen {
         config.http.listen = listen;
+    }
+    if let Some(control) = serve.control {
+        config.control = control;
     }
     let store = open_store(&config)?;
     let xmpp = config.xmpp()?;

@@ -11,18 +11,29 @@ use serde_json::Value;
 #[test]
 fn the_demo_node_serves_a_year_of_sample_data() {
     let place = Place::new(Backend::Sqlite);
-    let mut node = place.start(&["demo", "--listen", "127.0.0.1:0"], &[]);
-    let mut reader = None;
+    let mqtt = {
+        let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        free.local_addr().unwrap().to_string()
+    };
+    let mut node = place.start(
+        &["demo", "--listen", "127.0.0.1:0", "--mqtt-listen", &mqtt],
+        &[],
+    );
+    let (mut reader, mut writer) = (None, None);
     for line in (&mut node.stdout).lines() {
         let line = line.unwrap();
         if let Some(token) = line.trim().strip_prefix("reader token: ") {
             reader = Some(token.to_owned());
+        }
+        if let Some(token) = line.trim().strip_prefix("writer token: ") {
+            writer = Some(token.to_owned());
         }
         if line.contains("openapi.json") {
             break;
         }
     }
     let reader = reader.expect("the demo prints a reader token");
+    let writer = writer.expect("the demo prints a writer token");
     let get = |path: &str, token: Option<&str>| {
         let answer = node.get(path, token);
         (
@@ -73,4 +84,38 @@ fn the_demo_node_serves_a_year_of_sample_data() {
         days[0],
         days[6]
     );
+
+    // Its household: a consume-now launches the dishwasher and charges the
+    // car, through their simulated devices on the node's own broker.
+    let (status, listed) = get("/api/v1/control/equipments", Some(&reader));
+    assert_eq!(status, 200, "{listed}");
+    let names: Vec<&str> = listed["equipments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["water-heater", "dishwasher", "car"]);
+    let until = store::now_micros() / 1_000_000 + 600;
+    let body =
+        format!(r#"{{"kind":"consume-now","equipments":["dishwasher","car"],"until":{until}}}"#);
+    let answer = node.post(
+        "/api/v1/control/stimulations",
+        Some(&writer),
+        "application/json",
+        body.as_bytes(),
+    );
+    assert_eq!(answer.status, 202, "{}", answer.text());
+    let start = std::time::Instant::now();
+    loop {
+        let (_, dishwasher) = get("/api/v1/control/equipments/dishwasher", Some(&reader));
+        if dishwasher["state"] == "running" && dishwasher["devices"][0]["measured"] == "on" {
+            break;
+        }
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(30),
+            "the dishwasher did not run: {dishwasher}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
 }
