@@ -1223,7 +1223,12 @@ impl Loop {
                 })
                 .await;
                 let changes = self.equipments[i].equipment.measured_power(now, watts);
-                self.carry_out(now, i, &changes).await;
+                if !changes.is_empty() {
+                    self.carry_out(now, i, &changes).await;
+                } else if let Some(t) = self.equipments[i].equipment.next_wake(now) {
+                    // A cycle's end may be due later: wake for it.
+                    self.wake_at = self.wake_at.min(t);
+                }
             }
             let next_id = &mut self.next_id;
             let outcomes = self.equipments[i].devices[d]
