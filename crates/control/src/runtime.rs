@@ -1420,13 +1420,21 @@ impl Loop {
     /// signals say now, for where no plan decides ([`signals::fallback`]).
     async fn follow_signals(&mut self, now: i64) {
         self.signals.prune(now);
-        let mut outlooks: HashMap<Option<String>, Outlook> = HashMap::new();
+        // One outlook per site (they are few), then a look-up per equipment.
+        let anywhere = signals::outlook(&self.signals, None, now, &self.timezone);
+        let by_site: HashMap<String, Outlook> = self
+            .sites
+            .iter()
+            .map(|(name, windows)| {
+                let outlook = signals::outlook(&self.signals, Some(windows), now, &self.timezone);
+                (name.clone(), outlook)
+            })
+            .collect();
         for i in 0..self.equipments.len() {
-            let site = self.equipments[i].site.clone();
-            let outlook = *outlooks.entry(site.clone()).or_insert_with(|| {
-                let windows = site.as_deref().and_then(|s| self.sites.get(s));
-                signals::outlook(&self.signals, windows, now, &self.timezone)
-            });
+            let outlook = match &self.equipments[i].site {
+                Some(site) => by_site.get(site).copied().unwrap_or(anywhere),
+                None => anywhere,
+            };
             let equipment = &mut self.equipments[i].equipment;
             let decided = signals::fallback(equipment.kind, outlook);
             let changes = equipment.set_fallback(now, decided);
