@@ -36,6 +36,7 @@ pub async fn run(
     handle: Handle,
     requests: Requests,
     stopped: watch::Receiver<bool>,
+    restored: tokio::sync::oneshot::Sender<()>,
 ) {
     let stored = store.clone();
     let configured = config_names(&config);
@@ -46,6 +47,8 @@ pub async fn run(
     let (journal, mut entries) = mpsc::channel(65_536);
     let control = tokio::spawn(control::runtime::run(config, journal, requests, stopped));
     restore(&store, &handle).await;
+    // The API answers once the loop holds what it held before.
+    let _ = restored.send(());
     while let Some(first) = entries.recv().await {
         let mut batch = vec![first];
         // What came meanwhile goes in the same transaction.

@@ -135,6 +135,7 @@ pub fn serve(options: &NodeOptions, serve: Serve) -> Result<ExitCode, String> {
             }
         };
         let (control_handle, requests) = control::runtime::handle();
+        let (restored, control_restored) = tokio::sync::oneshot::channel();
         let control = match control {
             Some(mut setup) => {
                 if let Some(embedded) = setup.embedded_broker {
@@ -161,6 +162,7 @@ pub fn serve(options: &NodeOptions, serve: Serve) -> Result<ExitCode, String> {
                     control_handle.clone(),
                     requests,
                     stop.subscribe(),
+                    restored,
                 )))
             }
             None => {
@@ -168,6 +170,11 @@ pub fn serve(options: &NodeOptions, serve: Serve) -> Result<ExitCode, String> {
                 None
             }
         };
+        if control.is_some() {
+            // Its kept plans and stimulations first: an API call made right
+            // after the start sees them.
+            let _ = tokio::time::timeout(Duration::from_secs(10), control_restored).await;
+        }
         let app = api::Api::new(store, config.http.body_limit)
             .with_federation(federation.is_some().then_some(status))
             .with_control(control.is_some().then_some(control_handle))
