@@ -86,6 +86,26 @@ fn tasmota_plug_with_login(url: &str, topic: &str, login: Option<(&str, &str)>) 
     });
 }
 
+/// `[[control.equipment]]` for a piloted water heater on the Tasmota plug
+/// `topic`, with no minimum on or off durations.
+fn water_heater(topic: &str) -> String {
+    format!(
+        r#"[[control.equipment]]
+name = "water-heater"
+kind = "water-heater"
+typology = "plug"
+mode = "piloted"
+min_on = 0
+min_off = 0
+
+[[control.equipment.device]]
+part = "switch"
+firmware = "tasmota"
+topic = "{topic}"
+"#
+    )
+}
+
 #[test]
 fn the_node_drives_a_water_heater_and_keeps_its_states_as_streams() {
     let Some(url) = broker() else { return };
@@ -101,20 +121,10 @@ fn the_node_drives_a_water_heater_and_keeps_its_states_as_streams() {
 broker = "{url}"
 client_id = "node-{pid}"
 
-[[control.equipment]]
-name = "water-heater"
-kind = "water-heater"
-typology = "plug"
-mode = "piloted"
-min_on = 0
-min_off = 0
-
-[[control.equipment.device]]
-part = "switch"
-firmware = "tasmota"
-topic = "{device}"
+{water_heater}
 "#,
-            pid = std::process::id()
+            pid = std::process::id(),
+            water_heater = water_heater(&device),
         ),
     )
     .unwrap();
@@ -200,24 +210,19 @@ topic = "x"
     // A plate showing what is not an equipment.
     std::fs::write(
         &config,
-        r#"
+        format!(
+            r#"
 [control]
 broker = "mqtt://127.0.0.1:1"
 
-[[control.equipment]]
-name = "water-heater"
-kind = "water-heater"
-typology = "plug"
-
-[[control.equipment.device]]
-part = "switch"
-firmware = "tasmota"
-topic = "x"
+{water_heater}
 
 [[control.display]]
 plate = "plate01"
 equipments = ["water-heater", "boiler"]
 "#,
+            water_heater = water_heater("x"),
+        ),
     )
     .unwrap();
     let out = place.run(&[
@@ -252,17 +257,9 @@ fn the_api_drives_equipments_and_what_it_was_told_survives_a_restart() {
 broker = "{url}"
 client_id = "api-{pid}"
 
-[[control.equipment]]
-name = "water-heater"
-kind = "water-heater"
-typology = "plug"
-mode = "piloted"
-
-[[control.equipment.device]]
-part = "switch"
-firmware = "tasmota"
-topic = "{heater}"
-"#
+{water_heater}
+"#,
+            water_heater = water_heater(&heater),
         ),
     )
     .unwrap();
@@ -417,20 +414,15 @@ fn device_commands_add_list_show_and_remove_equipments() {
         let config = place.dir.join("fedwatt.toml");
         std::fs::write(
             &config,
-            r#"
+            format!(
+                r#"
 [control]
 broker = "mqtt://127.0.0.1:1"
 
-[[control.equipment]]
-name = "water-heater"
-kind = "water-heater"
-typology = "plug"
-
-[[control.equipment.device]]
-part = "switch"
-firmware = "tasmota"
-topic = "tasmota_5A1B2C"
+{water_heater}
 "#,
+                water_heater = water_heater("tasmota_5A1B2C"),
+            ),
         )
         .unwrap();
         let device = |args: &[&str]| {
@@ -568,17 +560,9 @@ listen = "127.0.0.1:{port}"
 user = "node"
 password = "s3cret"
 
-[[control.equipment]]
-name = "water-heater"
-kind = "water-heater"
-typology = "plug"
-mode = "piloted"
-
-[[control.equipment.device]]
-part = "switch"
-firmware = "tasmota"
-topic = "{device}"
-"#
+{water_heater}
+"#,
+            water_heater = water_heater(&device),
         ),
     )
     .unwrap();
@@ -644,18 +628,10 @@ broker = "{tls_url}"
 ca_file = "{ca_file}"
 client_id = "tls-{pid}"
 
-[[control.equipment]]
-name = "water-heater"
-kind = "water-heater"
-typology = "plug"
-mode = "piloted"
-
-[[control.equipment.device]]
-part = "switch"
-firmware = "tasmota"
-topic = "{device}"
+{water_heater}
 "#,
-                pid = std::process::id()
+                pid = std::process::id(),
+                water_heater = water_heater(&device),
             ),
         )
         .unwrap()
