@@ -58,6 +58,14 @@ async fn over_everything(api: &Api, headers: &HeaderMap, scope: Scope) -> Result
     Ok(())
 }
 
+/// 401/403 unless the caller may drive equipment `name` (write on its
+/// state stream).
+async fn may_drive(api: &Api, headers: &HeaderMap, name: &str) -> Result<(), Problem> {
+    Caller::of(api, headers)
+        .await?
+        .check(Scope::Write, &state_stream(name), None)
+}
+
 fn json_body(body: &Bytes, what: &str) -> Result<Json_, Problem> {
     serde_json::from_slice(body)
         .map_err(|e| Problem::bad_request(format!("{what}: the body is not JSON: {e}")))
@@ -129,8 +137,7 @@ pub(crate) async fn put_plan(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<StatusCode, Problem> {
-    let caller = Caller::of(&api, &headers).await?;
-    caller.check(Scope::Write, &state_stream(&name), None)?;
+    may_drive(&api, &headers, &name).await?;
     let plan = json_body(&body, "a plan")?;
     handle(&api)?
         .set_plan(&name, plan.clone(), Source::Api)
@@ -149,8 +156,7 @@ pub(crate) async fn put_mode(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<StatusCode, Problem> {
-    let caller = Caller::of(&api, &headers).await?;
-    caller.check(Scope::Write, &state_stream(&name), None)?;
+    may_drive(&api, &headers, &name).await?;
     let body = json_body(&body, "a mode")?;
     let mode = match body.get("mode").and_then(Json_::as_str) {
         Some(mode) => mode.parse()?,
