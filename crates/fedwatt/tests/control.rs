@@ -545,10 +545,7 @@ broker = "mqtt://127.0.0.1:1"
 #[test]
 fn without_a_broker_the_node_runs_its_own_and_drives_through_it() {
     let place = Place::new(Backend::Sqlite);
-    let port = {
-        let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        free.local_addr().unwrap().port()
-    };
+    let port = common::free_port();
     let device = format!("wh-own-{}", std::process::id());
     let config = place.dir.join("fedwatt.toml");
     std::fs::write(

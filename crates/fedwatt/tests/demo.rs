@@ -11,10 +11,7 @@ use serde_json::Value;
 #[test]
 fn the_demo_node_serves_a_year_of_sample_data() {
     let place = Place::new(Backend::Sqlite);
-    let mqtt = {
-        let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        free.local_addr().unwrap().to_string()
-    };
+    let mqtt = format!("127.0.0.1:{}", common::free_port());
     let mut node = place.start(
         &["demo", "--listen", "127.0.0.1:0", "--mqtt-listen", &mqtt],
         &[],

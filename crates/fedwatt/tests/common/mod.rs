@@ -333,6 +333,13 @@ impl Drop for Node {
     }
 }
 
+/// A loopback port free now (the system's pick), for a server a test
+/// starts.
+pub fn free_port() -> u16 {
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    free.local_addr().unwrap().port()
+}
+
 /// URL-encodes a query value.
 pub fn enc(text: &str) -> String {
     text.bytes()
