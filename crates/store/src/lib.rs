@@ -3,9 +3,10 @@
 //! default) or PostgreSQL, chosen by the database URL.
 //!
 //! Data enters through one door, [`Store::ingest`]: a resolved pack is
-//! checked whole, then written in one transaction, or refused whole with
-//! the record and field to blame. A point re-sent at the same time
-//! replaces the old one; rollups are corrected.
+//! checked whole, then written whole (on SQLite, with the packs posted at
+//! the same moment, in one transaction where each has its savepoint), or
+//! refused whole with the record and field to blame. A point re-sent at
+//! the same time replaces the old one; rollups are corrected.
 //!
 //! The store is synchronous: each call holds a connection for its
 //! duration. An async caller runs it on a blocking thread.
@@ -40,7 +41,7 @@ mod rollup;
 mod sqlite;
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 
 use senml::Record;
 use sha2::{Digest, Sha256};
@@ -106,7 +107,7 @@ impl<C> Pool<C> {
     }
 
     fn take(&self) -> Result<C> {
-        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut state = locked(&self.state);
         loop {
             if let Some(c) = state.idle.pop() {
                 return Ok(c);
@@ -128,21 +129,30 @@ impl<C> Pool<C> {
         if broken {
             return self.lose();
         }
-        self.state
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .idle
-            .push(c);
+        locked(&self.state).idle.push(c);
         self.returned.notify_one();
     }
 
     fn lose(&self) {
-        self.state
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .open -= 1;
+        locked(&self.state).open -= 1;
         self.returned.notify_one();
     }
+}
+
+/// A pack waiting for SQLite's writer, then what became of it.
+struct WaitingPack {
+    /// Taken by the writer.
+    batches: Mutex<Option<Vec<ingest::StreamBatch>>>,
+    owner: Option<String>,
+    /// Set by the writer, in the transaction's order.
+    outcome: Mutex<Option<Result<ingest::Applied>>>,
+}
+
+/// A mutex's guard. A panic elsewhere while holding it leaves nothing half
+/// done (every write is in a transaction, a pool's state is counts and a
+/// list), so poisoning is ignored.
+fn locked<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// Whether a transaction must be on disk when its commit returns.
@@ -164,6 +174,8 @@ enum Backend {
         /// One writer at a time: SQLite allows no more.
         writer: Mutex<rusqlite::Connection>,
         readers: Pool<rusqlite::Connection>,
+        /// Packs waiting for the writer (see [`Store::ingest`]).
+        waiting: Mutex<Vec<Arc<WaitingPack>>>,
     },
     Postgres {
         clients: Pool<::postgres::Client>,
@@ -249,6 +261,7 @@ impl Store {
         Ok(Backend::Sqlite {
             path,
             writer: Mutex::new(writer),
+            waiting: Mutex::new(Vec::new()),
             readers: Pool::new(
                 SQLITE_READERS,
                 Vec::new(),
@@ -304,7 +317,7 @@ impl Store {
         let deferred = matches!(durability, Durability::Deferred);
         match &self.inner.backend {
             Backend::Sqlite { writer, .. } => {
-                let mut conn = writer.lock().unwrap_or_else(PoisonError::into_inner);
+                let mut conn = locked(writer);
                 if deferred {
                     // In WAL mode, NORMAL skips the flush at commit; the next
                     // FULL commit flushes this one's pages with its own.
@@ -357,33 +370,117 @@ impl Store {
     /// `owner`. Returns the number of points written.
     pub fn ingest(&self, records: &[(usize, Record)], owner: Option<&str>) -> Result<u64> {
         let mut batches = ingest::prepare(records)?;
-        let now = now_micros();
-        let tz = self.inner.timezone.clone();
-        let applied = self.write(|db| ingest::apply(db, &mut batches, owner, None, &tz, now))?;
+        let applied = match &self.inner.backend {
+            Backend::Sqlite {
+                writer, waiting, ..
+            } => self.ingest_together(writer, waiting, batches, owner)?,
+            Backend::Postgres { .. } => {
+                let now = now_micros();
+                let tz = self.inner.timezone.clone();
+                self.write(|db| ingest::apply(db, &mut batches, owner, None, &tz, now))?
+            }
+        };
         if applied.queued > 0 {
             self.outbox_changed();
         }
         Ok(applied.written)
     }
 
+    /// SQLite's group commit. A pack waits with the others for the one
+    /// writer; whoever gets it writes every pack waiting in one
+    /// transaction, each in its own savepoint. Packs posted at once then
+    /// share one disk flush instead of queuing for one each, and a refused
+    /// pack takes back only itself.
+    fn ingest_together(
+        &self,
+        writer: &Mutex<rusqlite::Connection>,
+        waiting: &Mutex<Vec<Arc<WaitingPack>>>,
+        batches: Vec<ingest::StreamBatch>,
+        owner: Option<&str>,
+    ) -> Result<ingest::Applied> {
+        let mine = Arc::new(WaitingPack {
+            batches: Mutex::new(Some(batches)),
+            owner: owner.map(str::to_owned),
+            outcome: Mutex::new(None),
+        });
+        locked(waiting).push(Arc::clone(&mine));
+        let mut conn = locked(writer);
+        if let Some(outcome) = locked(&mine.outcome).take() {
+            // Written, or refused, by the writer before.
+            return outcome;
+        }
+        // Still waiting, so in this group: outcomes are set under `writer`.
+        let group = std::mem::take(&mut *locked(waiting));
+        let now = now_micros();
+        let tz = &self.inner.timezone;
+        let outcomes = (|| {
+            let mut tx =
+                conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let mut outcomes = Vec::with_capacity(group.len());
+            for pack in &group {
+                let Some(mut batches) = locked(&pack.batches).take() else {
+                    // Taken by a writer that panicked before it could say
+                    // what became of them: not stored, and not to be
+                    // reported as stored.
+                    outcomes.push(Err(Error::Io(std::io::Error::other(
+                        "the pack's writer failed before it was written; send it again",
+                    ))));
+                    continue;
+                };
+                let savepoint = tx.savepoint()?;
+                let owner = pack.owner.as_deref();
+                match ingest::apply(
+                    &mut sqlite::Lite(&savepoint),
+                    &mut batches,
+                    owner,
+                    None,
+                    tz,
+                    now,
+                ) {
+                    Ok(applied) => {
+                        savepoint.commit()?;
+                        outcomes.push(Ok(applied));
+                    }
+                    // Dropping the savepoint takes this pack's writes back.
+                    Err(e) if e.is_caller_error() => outcomes.push(Err(e)),
+                    Err(e) => return Err(e),
+                }
+            }
+            tx.commit()?;
+            Ok(outcomes)
+        })();
+        match outcomes {
+            Ok(outcomes) => {
+                let mut own = None;
+                for (pack, outcome) in group.iter().zip(outcomes) {
+                    if Arc::ptr_eq(pack, &mine) {
+                        own = Some(outcome);
+                    } else {
+                        *locked(&pack.outcome) = Some(outcome);
+                    }
+                }
+                own.unwrap_or_else(|| unreachable!("a pack still waiting is in its group"))
+            }
+            Err(e) => {
+                for pack in group.iter().filter(|p| !Arc::ptr_eq(p, &mine)) {
+                    let failed = std::io::Error::other(format!(
+                        "the transaction this pack was written in with others failed: {e}"
+                    ));
+                    *locked(&pack.outcome) = Some(Err(Error::Io(failed)));
+                }
+                Err(e)
+            }
+        }
+    }
+
     /// Calls `listener` after every commit that queues pushes (in this
     /// process), so that the sender need not poll.
     pub fn on_outbox(&self, listener: impl Fn() + Send + Sync + 'static) {
-        self.inner
-            .outbox_listeners
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(Box::new(listener));
+        locked(&self.inner.outbox_listeners).push(Box::new(listener));
     }
 
     fn outbox_changed(&self) {
-        for listener in self
-            .inner
-            .outbox_listeners
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .iter()
-        {
+        for listener in locked(&self.inner.outbox_listeners).iter() {
             listener();
         }
     }

@@ -5,9 +5,14 @@ use senml::{Format, resolve_slice_indexed};
 use store::{Error, Every, ProfileBy, Store};
 
 fn store(test: &str) -> Store {
+    Store::open(None, &fresh_dir(test), "Europe/Paris").unwrap()
+}
+
+/// An empty data directory of this test's own.
+fn fresh_dir(test: &str) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("fedwatt-store-{test}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    Store::open(None, &dir, "Europe/Paris").unwrap()
+    dir
 }
 
 fn ingest(store: &Store, json: &str) -> Result<u64, Error> {
@@ -127,4 +132,67 @@ fn rollups_follow_points_written_in_any_order_and_replaced() {
         (120, 1000.0, 1499.0)
     );
     assert_eq!(store.streams(None).unwrap()[0].count, 2 * 1440);
+}
+
+/// A point added to a day already stored rewrites that day's rows where
+/// they are: a commit writes every page it changed, and a row deleted and
+/// inserted anew (under a new rowid) changed three pages instead of one.
+#[test]
+fn a_new_point_rewrites_its_day_in_place_in_small_pages() {
+    let dir = fresh_dir("in-place");
+    let store = Store::open(None, &dir, "UTC").unwrap();
+    let rowids = || {
+        let db = rusqlite::Connection::open(dir.join("fedwatt.sqlite")).unwrap();
+        let rowid = |table: &str| -> i64 {
+            db.query_row(&format!("SELECT rowid FROM {table}"), [], |r| r.get(0))
+                .unwrap()
+        };
+        let page_size: i64 = db.query_row("PRAGMA page_size", [], |r| r.get(0)).unwrap();
+        (rowid("chunks"), rowid("hours"), page_size)
+    };
+    ingest(&store, &minutes(&["urn:dev:x:1_power"], 10)).unwrap();
+    let before = rowids();
+    ingest(
+        &store,
+        r#"[{"n":"urn:dev:x:1_power","t":1704070000,"v":7}]"#,
+    )
+    .unwrap();
+    assert_eq!(rowids(), before);
+    assert_eq!(before.2, 8192);
+}
+
+/// Packs ingested at once from many threads are written together (group
+/// commit): each accepted one is stored whole, each refused one leaves
+/// nothing, not even the new stream it named before its refused record.
+#[test]
+fn packs_ingested_at_once_are_kept_or_refused_each_on_its_own() {
+    let store = store("together");
+    ingest(&store, &minutes(&["a"], 1)).unwrap();
+    let threads: Vec<_> = (0..8)
+        .map(|k| {
+            let store = store.clone();
+            std::thread::spawn(move || {
+                let mut accepted = 0;
+                for i in 0..40 {
+                    let t = 1_704_067_260 + 60 * (k * 40 + i);
+                    if i % 3 == 0 {
+                        // A new stream, then strings into numeric stream a.
+                        let pack = format!(
+                            r#"[{{"n":"new-{k}-{i}","t":{t},"v":1}},{{"n":"a","t":{t},"vs":"x"}}]"#
+                        );
+                        let e = ingest(&store, &pack).unwrap_err();
+                        assert!(matches!(e, Error::Refused(ref r) if r.record == 1), "{e}");
+                    } else {
+                        ingest(&store, &format!(r#"[{{"n":"a","t":{t},"v":{i}}}]"#)).unwrap();
+                        accepted += 1;
+                    }
+                }
+                accepted
+            })
+        })
+        .collect();
+    let accepted: u64 = threads.into_iter().map(|t| t.join().unwrap()).sum();
+    let streams = store.streams(None).unwrap();
+    assert_eq!(streams.len(), 1, "{streams:?}");
+    assert_eq!(streams[0].count, 1 + accepted);
 }
