@@ -184,6 +184,8 @@ async fn fleet(devices: usize, host: String, port: u16, monitoring: usize) {
         let mut state: HashMap<String, bool> = HashMap::new();
         loop {
             let Ok(event) = events.poll().await else {
+                // The broker is away: pause rather than spin.
+                tokio::time::sleep(Duration::from_millis(200)).await;
                 continue;
             };
             let Event::Incoming(Packet::Publish(p)) = event else {

@@ -20,6 +20,9 @@ use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use serde_json::{Map, Value, json};
 use tokio::sync::{mpsc, watch};
 
+/// How long a simulated device waits before trying a broker that is away.
+const RECONNECT: Duration = Duration::from_millis(200);
+
 /// The broker scripts/test started, or none (then the test fails in CI and
 /// is skipped, loudly, elsewhere).
 fn broker() -> Option<(String, u16)> {
@@ -118,8 +121,10 @@ impl Devices {
         // Listening before anything is sent to it, as a device is.
         let mut acks = 0;
         while acks < topics.len() {
-            if let Ok(Event::Incoming(Packet::SubAck(_))) = events.poll().await {
-                acks += 1;
+            match events.poll().await {
+                Ok(Event::Incoming(Packet::SubAck(_))) => acks += 1,
+                Ok(_) => {}
+                Err(_) => tokio::time::sleep(RECONNECT).await,
             }
         }
         let me = self.clone();
@@ -127,8 +132,16 @@ impl Devices {
         tokio::spawn(async move {
             let mut state: HashMap<String, bool> = HashMap::new();
             loop {
-                let Ok(Event::Incoming(Packet::Publish(p))) = events.poll().await else {
-                    continue;
+                let p = match events.poll().await {
+                    Ok(Event::Incoming(Packet::Publish(p))) => p,
+                    Ok(_) => continue,
+                    // The broker is away: an error comes back at once, and
+                    // polling again without a pause would spin a worker of
+                    // the test's runtime, starving the node under test.
+                    Err(_) => {
+                        tokio::time::sleep(RECONNECT).await;
+                        continue;
+                    }
                 };
                 if *me.mute.lock().unwrap() {
                     continue;
