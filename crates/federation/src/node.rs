@@ -322,7 +322,12 @@ fn serve(shared: &Arc<Shared>, stanza: Stanza, permit: tokio::sync::OwnedSemapho
 /// Serves one incoming stanza; returns the answer to send, if any.
 async fn handle(shared: &Arc<Shared>, stanza: Stanza) -> Option<Stanza> {
     match stanza {
-        Stanza::Iq(iq) => handle_iq(shared, iq).await.map(Stanza::Iq),
+        Stanza::Iq(iq) => {
+            tracing::debug!("iq {:?} from {:?}", iq.id(), iq.from());
+            let answer = handle_iq(shared, iq).await;
+            tracing::debug!("answering {:?}", answer.as_ref().map(Iq::id));
+            answer.map(Stanza::Iq)
+        }
         Stanza::Message(message) => handle_message(shared, message).await.map(Stanza::Message),
         Stanza::Presence(_) => None,
     }

@@ -350,10 +350,12 @@ fn history_is_served_only_under_a_grant_with_precise_refusals() {
 
     // A stream the grant covers but that does not exist: item-not-found.
     let out = ask(PRODUCTION);
-    assert!(String::from_utf8_lossy(&out.stderr).contains("item-not-found"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("item-not-found"), "{err}");
     // A stream outside the grant, existing or not: not-authorized.
     let out = ask("urn:dev:prm:99999999999999_consumption/power/active/raw");
-    assert!(String::from_utf8_lossy(&out.stderr).contains("not-authorized"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("not-authorized"), "{err}");
 
     // Malformed requests, from an independent client: bad-request.
     let client = xmpp.account("b", "client");

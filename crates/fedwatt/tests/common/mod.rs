@@ -77,7 +77,9 @@ impl Place {
     pub fn command(&self) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_fedwatt"));
         command.arg("--data-dir").arg(&self.dir);
-        for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("FEDWATT_")) {
+        for (key, _) in
+            std::env::vars().filter(|(k, _)| k.starts_with("FEDWATT_") && k != "FEDWATT_LOG")
+        {
             command.env_remove(key);
         }
         if let Some(url) = &self.database_url {
