@@ -7,6 +7,8 @@
 #   bench/federation.sh                     # full volumes
 #   bench/federation.sh --scale 0.1         # a quick run
 #   bench/federation.sh --phases latency    # single-record pushes only
+#   BENCH_DIR=/dev/shm bench/federation.sh  # the nodes' stores in memory,
+#                                           # to tell what the disk costs
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,10 +20,12 @@ fedwatt=$PWD/target/release/fedwatt
 deploy/dev/xmpp stop >&2 || true
 xmpp_dir=$(deploy/dev/xmpp start)
 
-work=$(mktemp -d /tmp/fedwatt-fedbench.XXXXXX)
+work=$(mktemp -d ${BENCH_DIR:-/tmp}/fedwatt-fedbench.XXXXXX)
 pids=()
 cleanup() {
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  # The benchmark restarts node A: its process is no longer one of $pids.
+  pkill -f "$work/a.toml serve" 2>/dev/null || true
   wait 2>/dev/null || true
   # The nodes' logs and audit trails stay for a look.
   rm -rf /tmp/fedwatt-fedbench-last
@@ -62,25 +66,26 @@ $fedwatt --config "$work/a.toml" grant add --to "bench-$run@b.fedwatt.test" --st
 $fedwatt --config "$work/b.toml" peer subscribe "bench-$run@a.fedwatt.test/node" "$stream" >&2
 
 results="$work/results.jsonl"
-python3 bench/federation.py --fedwatt "$fedwatt" \
-  --a "${port[a]},${token[a]},${pid[a]},$work/a" --b "${port[b]},${token[b]},${pid[b]},$work/b" \
+python3 bench/federation.py --fedwatt "$fedwatt" --work "$work" \
+  --a "${port[a]},${token[a]},${pid[a]},$work/a.toml" --b "${port[b]},${token[b]},${pid[b]},$work/b.toml" \
   --prosody-a "$(cat "$xmpp_dir/a/prosody.pid")" --prosody-b "$(cat "$xmpp_dir/b/prosody.pid")" "$@" | tee "$results"
 
 python3 - "$results" <<'PY'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
 print()
-print("| pack | records | records/s A→B | pushes/s | CPU s: node A (its federation) / Prosody a / Prosody b / node B |")
-print("|---:|---:|---:|---:|---|")
+print("| pack | records | records/s A→B | pushes/s | CPU s: node A / Prosody a / Prosody b / node B | A's HTTP ingest of the same packs: s, CPU s |")
+print("|---:|---:|---:|---:|---|---|")
 for r in (r["throughput"] for r in rows if "throughput" in r):
-    c = r["cpu_seconds"]
+    c, h = r["cpu_seconds"], r["http_ingest_at_a"]
     print(f"| {r['pack']:,} | {r['records']:,} | {r['records_per_s']:,} | {r['pushes_per_s']} | "
-          f"{c['node A']} ({c['node A, federation']}) / {c['Prosody a']} / {c['Prosody b']} / {c['node B']} "
-          f"(over {r['seconds']} s) |")
+          f"{c['node A']} / {c['Prosody a']} / {c['Prosody b']} / {c['node B']} (over {r['seconds']} s) | "
+          f"{h['seconds']}, {h['cpu_seconds']} |")
 for l in (r["latency"] for r in rows if "latency" in r):
     c = l["cpu_seconds"]
     print()
     print(f"single-record pushes at {l['achieved_rate']}/s ({l['pushes']} pushes), ingest at A to commit at B: "
           f"p50 {l['p50_ms']} ms, p99 {l['p99_ms']} ms, max {l['max_ms']} ms; "
-          f"CPU s node A {c['node A']}, Prosody a {c['Prosody a']}, Prosody b {c['Prosody b']}, node B {c['node B']}")
+          f"CPU s node A {c['node A']} (its HTTP ingest alone {c['node A, HTTP ingest alone']}), "
+          f"Prosody a {c['Prosody a']}, Prosody b {c['Prosody b']}, node B {c['node B']}")
 PY
