@@ -6,14 +6,18 @@
 //! the running node (the command line sends no presence, so it receives
 //! none of them).
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use futures::StreamExt;
 use quoalise::{CatalogueEntry, Element, Encoding, Request};
 use store::{PeerPack, Received, Store};
+use tokio_xmpp::Stanza;
 use tokio_xmpp::jid::{BareJid, FullJid, Jid};
+use tokio_xmpp::parsers::iq::Iq;
+use tokio_xmpp::parsers::stanza_error::{DefinedCondition, ErrorType, StanzaError};
+use tokio_xmpp::stanzastream::{Event, StanzaStream, StreamEvent};
 use tokio_xmpp::xmlstream::Timeouts;
-use tokio_xmpp::{Client, Event, IqRequest, IqResponse};
 
 use crate::connect::Connector;
 use crate::handlers::hex_sha256;
@@ -22,9 +26,17 @@ use crate::{Error, XmppConfig, meta, parse_full_jid};
 /// How long to wait for the server, then for each answer.
 const TIMEOUT: Duration = Duration::from_secs(30);
 
+/// Stanzas queued each way; a session asks one thing at a time.
+const QUEUE: usize = 16;
+
 /// A short XMPP session for requests to peers.
+///
+/// It runs on tokio-xmpp's stanza stream and matches answers to requests
+/// itself. (tokio-xmpp's `Client` could miss an answer: its worker polls
+/// the stream shared with the sender with `try_lock`, and a poll made
+/// while a request was being queued never woke again.)
 pub struct Session {
-    client: Client,
+    stream: StanzaStream,
 }
 
 /// Checks a peer's address: requests go to a node's full JID.
@@ -50,26 +62,26 @@ impl Session {
             config.address.as_deref(),
             config.ca_file.as_deref(),
         )?;
-        let mut client = Client::new_with_connector(
-            jid,
-            config.password.clone(),
+        let mut stream = StanzaStream::new_c2s(
             connector,
+            Jid::from(jid),
+            config.password.clone(),
             Timeouts::default(),
+            QUEUE,
         );
         let online = tokio::time::timeout(TIMEOUT, async {
-            while let Some(event) = client.next().await {
-                match event {
-                    Event::Online { .. } => return Ok(()),
-                    Event::Disconnected(e) => return Err(Error::Xmpp(e.to_string())),
-                    Event::Stanza(_) => {}
+            while let Some(event) = stream.next().await {
+                if let Event::Stream(StreamEvent::Reset { .. }) = event {
+                    return true;
                 }
             }
-            Err(Error::Xmpp("the connection closed".into()))
+            false
         })
         .await;
         match online {
-            Ok(Ok(())) => Ok(Session { client }),
-            Ok(Err(e)) => Err(e),
+            Ok(true) => Ok(Session { stream }),
+            Ok(false) => Err(Error::Xmpp("the connection closed".into())),
+            // The stream retries on its own; why it failed is in the log.
             Err(_) => Err(Error::Xmpp(format!(
                 "no session with the XMPP server after {}s (address, password, certificate?)",
                 TIMEOUT.as_secs()
@@ -84,22 +96,66 @@ impl Session {
         request: &Request,
         accept: Encoding,
     ) -> Result<Element, Error> {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
         let peer = to.to_string();
-        let command = request.to_command(accept).to_element();
-        let token = self
-            .client
-            .send_iq(Some(Jid::from(to.clone())), IqRequest::Set(command))
-            .await;
-        // Keep reading the stream while waiting, so that nothing stalls.
-        let client = &mut self.client;
+        let id = format!(
+            "fedwatt-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
+        let from_peer = Jid::from(to.clone());
+        let iq = Iq::Set {
+            from: None,
+            to: Some(from_peer.clone()),
+            id: id.clone(),
+            payload: request.to_command(accept).to_element(),
+        };
+        // Only queued: the stream writes it, and again after a reconnection
+        // if the server had not acknowledged it.
+        drop(self.stream.send(Box::new(iq.into())).await);
         let answer = tokio::time::timeout(TIMEOUT, async {
-            tokio::pin!(token);
             loop {
-                tokio::select! {
-                    answer = &mut token => return answer.map_err(|e| Error::Xmpp(e.to_string())),
-                    event = client.next() => if event.is_none() {
-                        return Err(Error::Xmpp("the connection closed".into()));
-                    },
+                let Some(event) = self.stream.next().await else {
+                    return Err(Error::Xmpp("the connection closed".into()));
+                };
+                let Event::Stanza(Stanza::Iq(iq)) = event else {
+                    continue;
+                };
+                match iq {
+                    Iq::Result {
+                        from,
+                        id: answered,
+                        payload,
+                        ..
+                    } if answered == id && from.as_ref() == Some(&from_peer) => {
+                        return Ok(Ok(payload));
+                    }
+                    Iq::Error {
+                        from,
+                        id: answered,
+                        error,
+                        ..
+                    } if answered == id && from.as_ref() == Some(&from_peer) => {
+                        return Ok(Err(error));
+                    }
+                    // Nothing is served here: an entity that asks this
+                    // session something hears so, as RFC 6120 requires.
+                    Iq::Get { from, id, .. } | Iq::Set { from, id, .. } => {
+                        let refusal = Iq::Error {
+                            from: None,
+                            to: from,
+                            id,
+                            error: StanzaError::new(
+                                ErrorType::Cancel,
+                                DefinedCondition::ServiceUnavailable,
+                                "en",
+                                "a command-line session of a fedwatt node serves nothing",
+                            ),
+                            payload: None,
+                        };
+                        drop(self.stream.send(Box::new(refusal.into())).await);
+                    }
+                    _ => {}
                 }
             }
         })
@@ -111,12 +167,12 @@ impl Session {
             ))
         })??;
         match answer {
-            IqResponse::Result(Some(el)) if el.is("command", quoalise::COMMANDS_NS) => Ok(el),
-            IqResponse::Result(_) => Err(Error::BadAnswer {
+            Ok(Some(el)) if el.is("command", quoalise::COMMANDS_NS) => Ok(el),
+            Ok(_) => Err(Error::BadAnswer {
                 peer,
                 why: "no <command/> in the answer".into(),
             }),
-            IqResponse::Error(e) => {
+            Err(e) => {
                 let condition = format!("{:?}", e.defined_condition);
                 Err(Error::Refused {
                     peer,
@@ -129,7 +185,7 @@ impl Session {
 
     /// Ends the session.
     pub async fn close(self) {
-        let _ = tokio::time::timeout(Duration::from_secs(5), self.client.send_end()).await;
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.stream.close()).await;
     }
 }
 

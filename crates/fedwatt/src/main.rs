@@ -12,6 +12,7 @@ mod fed_cmd;
 mod node_cmd;
 mod senml_cmd;
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -63,6 +64,9 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // A node tells what it does; a command only what went wrong.
+    let running = matches!(cli.command, Command::Serve(_) | Command::Demo(_));
+    init_logging(if running { "info" } else { "warn" });
     let result = match cli.command {
         Command::Serve(serve) => node_cmd::serve(&cli.node, serve),
         Command::Demo(demo) => demo_cmd::run(&cli.node, demo),
@@ -82,4 +86,18 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Logs to stderr at the level `FEDWATT_LOG` gives (`info`,
+/// `warn,federation=debug`, …), else at `default`. Libraries that log
+/// with the `log` crate (the XMPP and MQTT clients) are included.
+fn init_logging(default: &str) {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("FEDWATT_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default)),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
 }

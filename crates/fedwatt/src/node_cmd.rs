@@ -74,14 +74,6 @@ impl Serve {
 }
 
 pub fn serve(options: &NodeOptions, serve: Serve) -> Result<ExitCode, String> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("FEDWATT_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
     let mut config = options.config()?;
     if let Some(listen) = serve.listen {
         config.http.listen = listen;

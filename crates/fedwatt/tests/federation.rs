@@ -333,8 +333,13 @@ fn history_is_served_only_under_a_grant_with_precise_refusals() {
         "--retention",
         "P1Y",
     ]);
-    let said = String::from_utf8(ask(METER).stdout).unwrap();
-    assert!(said.starts_with("336 records of"), "{said}");
+    let out = ask(METER);
+    let said = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        said.starts_with("336 records of"),
+        "{said}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     // Exactly the week asked, values included.
     let expected: Vec<(i64, f64)> = load_curve()
         .into_iter()
