@@ -125,6 +125,26 @@ async fn time_requests(State(api): State<Api>, request: Request, next: Next) -> 
     response
 }
 
+/// The secret of a request's bearer token, if it has an Authorization
+/// header; 401 if that header is not `Bearer <token>`.
+fn bearer(headers: &axum::http::HeaderMap) -> Result<Option<String>, Problem> {
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    value
+        .to_str()
+        .ok()
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(|s| Some(s.trim().to_owned()))
+        .ok_or_else(|| Problem {
+            detail: "the Authorization header must be `Bearer <token>`".into(),
+            ..Problem::unauthorized()
+        })
+}
+
 /// Who is calling: nobody, or the holder of a token.
 #[derive(Debug, Clone)]
 pub(crate) enum Caller {
@@ -136,28 +156,25 @@ impl Caller {
     /// Reads the bearer token of a request; an unknown token is refused
     /// outright rather than treated as no token.
     async fn of(api: &Api, headers: &axum::http::HeaderMap) -> Result<Caller, Problem> {
-        let Some(value) = headers.get(header::AUTHORIZATION) else {
-            return Ok(Caller::Anonymous);
-        };
-        let secret = value
-            .to_str()
-            .ok()
-            .and_then(|v| {
-                v.strip_prefix("Bearer ")
-                    .or_else(|| v.strip_prefix("bearer "))
-            })
-            .map(|s| s.trim().to_owned())
+        match bearer(headers)? {
+            None => Ok(Caller::Anonymous),
+            Some(secret) => {
+                api.blocking(move |store| Caller::holder(store, &secret))
+                    .await
+            }
+        }
+    }
+
+    /// The holder of the token `secret`, or 401; for a caller already on
+    /// a blocking thread.
+    fn holder(store: &Store, secret: &str) -> Result<Caller, Problem> {
+        store
+            .authenticate(secret)?
+            .map(Caller::Holder)
             .ok_or_else(|| Problem {
-                detail: "the Authorization header must be `Bearer <token>`".into(),
+                detail: "unknown or revoked token".into(),
                 ..Problem::unauthorized()
-            })?;
-        let token = api
-            .blocking(move |store| Ok(store.authenticate(&secret)?))
-            .await?;
-        token.map(Caller::Holder).ok_or_else(|| Problem {
-            detail: "unknown or revoked token".into(),
-            ..Problem::unauthorized()
-        })
+            })
     }
 
     /// The token, or 401.
