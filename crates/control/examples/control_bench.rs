@@ -330,7 +330,7 @@ async fn main() {
             .map(|i| args[i + 1].clone())
     };
     let devices: usize = arg("--devices").map_or(10_000, |d| d.parse().unwrap());
-    let broker = arg("--broker").unwrap_or_else(|| "127.0.0.1:51883".into());
+    let broker = arg("--broker").unwrap_or_else(|| "127.0.0.1:21883".into());
     let (host, port) = broker.rsplit_once(':').unwrap();
     let (host, port) = (host.to_owned(), port.parse().unwrap());
     match args.get(1).map(String::as_str) {

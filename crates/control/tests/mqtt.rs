@@ -119,9 +119,13 @@ impl Devices {
             client.subscribe(t, QoS::AtLeastOnce).await.unwrap();
         }
         // Listening before anything is sent to it, as a device is.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
         let mut acks = 0;
         while acks < topics.len() {
-            match events.poll().await {
+            let Ok(event) = tokio::time::timeout_at(deadline, events.poll()).await else {
+                panic!("the simulated devices got no SUBACK from {host}:{port} in 30 s");
+            };
+            match event {
                 Ok(Event::Incoming(Packet::SubAck(_))) => acks += 1,
                 Ok(_) => {}
                 Err(_) => tokio::time::sleep(RECONNECT).await,
@@ -593,7 +597,9 @@ async fn after_a_broker_restart_the_node_reconnects_and_no_order_is_lost() {
     let Some((host, _)) = broker() else { return };
     let own = OwnBroker {
         dir: format!("/tmp/fedwatt-mqtt-restart-{}", std::process::id()),
-        port: 51_900 + (std::process::id() % 90) as u16,
+        // Below the ephemeral ports (see scripts/mosquitto): the node and
+        // the device reconnect in a loop while this broker is down.
+        port: 21_900 + 2 * (std::process::id() % 45) as u16,
     };
     own.script("start");
     let devices = Devices::default();
