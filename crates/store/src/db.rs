@@ -8,30 +8,16 @@ use crate::error::Result;
 use crate::model::{Metadata, StreamInfo, StreamPattern, Token, ValueKind};
 use crate::rollup::Partial;
 
-/// A chunk as read: its day, and its blob.
+/// A chunk as read within its day: its part (the key of its time range),
+/// and its blob.
 pub(crate) type ChunkRow = (i64, Vec<u8>);
 
-/// A chunk to write: its day, its number of points (0 deletes the row), its blob.
-pub(crate) type ChunkWrite = (i64, u64, Vec<u8>);
+/// A chunk to write: its day, its part, its number of points (0 deletes
+/// the row), its blob.
+pub(crate) type ChunkWrite = (i64, i64, u64, Vec<u8>);
 
 /// Called with (day, blob) for each chunk; returns whether to go on.
 pub(crate) type ChunkVisitor<'a> = dyn FnMut(i64, &[u8]) -> Result<bool> + 'a;
-
-/// The chunks of days in `[from_day, to_day]`, oldest first, in memory: for
-/// ranges a caller knows to be short (the days a pack touches).
-pub(crate) fn collect_chunks(
-    db: &mut dyn Db,
-    stream: i64,
-    from_day: i64,
-    to_day: i64,
-) -> Result<Vec<ChunkRow>> {
-    let mut rows = Vec::new();
-    db.chunks(stream, from_day, to_day, &mut |day, data| {
-        rows.push((day, data.to_vec()));
-        Ok(true)
-    })?;
-    Ok(rows)
-}
 
 /// Called with (day, blob) for each hours row.
 pub(crate) type HoursVisitor<'a> = dyn FnMut(i64, &[u8]) -> Result<()> + 'a;
@@ -139,7 +125,8 @@ pub(crate) trait Db {
     fn stream(&mut self, name: &str) -> Result<Option<(i64, StreamInfo)>>;
     fn set_stream(&mut self, stream: i64, metadata: &Metadata, open: bool) -> Result<()>;
 
-    // Points: one chunk per stream and UTC day (see `chunk`).
+    // Points: chunks of at most `chunk::CHUNK_POINTS` points, by stream and
+    // UTC day, then by part (see `chunk`).
     /// Visits the chunks of days in `[from_day, to_day]`, oldest first, as
     /// the database returns them, until `visit` returns false: a range of
     /// any length is read in bounded memory.
@@ -150,7 +137,10 @@ pub(crate) trait Db {
         to_day: i64,
         visit: &mut ChunkVisitor<'_>,
     ) -> Result<()>;
-    /// Writes chunks, replacing those of the same days.
+    /// The chunks of `day` from the one whose range holds `time` (the
+    /// day's first if none does) to the day's last, oldest first.
+    fn day_chunks_from(&mut self, stream: i64, day: i64, time: i64) -> Result<Vec<ChunkRow>>;
+    /// Writes chunks, replacing those of the same day and part.
     fn put_chunks(&mut self, stream: i64, rows: &[ChunkWrite]) -> Result<()>;
     /// Deletes the chunks and hours of days before `day`; returns the points deleted.
     fn delete_days_before(&mut self, stream: i64, day: i64) -> Result<u64>;

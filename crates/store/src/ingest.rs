@@ -9,9 +9,10 @@ use senml::{Record, Text, Value};
 
 use crate::calendar::{HOUR, day_around};
 use crate::chunk::{
-    DAY, Point, day_of, decode_hours, decode_points, encode_hours, encode_points, hours_of, merge,
+    DAY, Point, add_to_hours, day_of, decode_hours, decode_points, encode_hours, encode_points,
+    hours_of, merge, parts_of,
 };
-use crate::db::{Db, Param, collect_chunks};
+use crate::db::{ChunkRow, ChunkWrite, Db, Param};
 use crate::error::{Result, refused};
 use crate::federation;
 use crate::model::ValueKind;
@@ -268,50 +269,90 @@ pub(crate) fn apply(
 /// Merges a stream's points into the chunks of their days, rewrites those
 /// days' hourly partials, then the daily partials of the node's days they
 /// fall in. Returns the number of points that were new (not replacements).
+///
+/// Points later than every point of their day, as live data comes, are
+/// appended to the day's last chunk and added to its hours: a commit reads
+/// and writes a bounded amount whatever the day holds. Points among the
+/// day's existing ones make the whole day merged again.
 fn write_points(db: &mut dyn Db, stream: i64, batch: &StreamBatch, tz: &TimeZone) -> Result<u64> {
-    let (Some(first), Some(last)) = (batch.points.first(), batch.points.last()) else {
-        return Ok(0);
-    };
-    let existing = collect_chunks(
-        db,
-        stream,
-        day_of(first.point.time),
-        day_of(last.point.time),
-    )?;
-    let mut existing = existing.into_iter().peekable();
     let mut chunks = Vec::new();
     let mut hours = Vec::new();
+    let mut touched = Vec::new();
     let mut added = 0;
     for run in batch
         .points
         .chunk_by(|a, b| day_of(a.point.time) == day_of(b.point.time))
     {
         let day = day_of(run[0].point.time);
-        while existing.next_if(|(d, _)| *d < day).is_some() {}
-        let mut old = Vec::new();
-        if let Some((_, data)) = existing.next_if(|(d, _)| *d == day) {
-            decode_points(&data, |p| old.push(p)).map_err(|e| corrupt(stream, day, e))?;
-        }
         let new: Vec<Point> = run.iter().map(|p| p.point.clone()).collect();
-        let new_points = new.len();
+        // The chunk whose range holds the first new point, and the later ones.
+        let mut loaded = db.day_chunks_from(stream, day, new[0].time)?;
+        let mut old = decode_chunks(stream, day, &loaded)?;
+        let appended = loaded.len() <= 1 && old.last().is_none_or(|p| p.time < new[0].time);
+        if !appended {
+            loaded = db.day_chunks_from(stream, day, i64::MIN)?;
+            old = decode_chunks(stream, day, &loaded)?;
+        }
+        let (old_points, new_points) = (old.len(), new.len());
         let (merged, replaced) = merge(old, new);
         added += (new_points - replaced) as u64;
         if batch.kind.is_aggregated() {
-            let partials = hours_of(&merged);
-            hours.push((
-                day,
-                (!partials.is_empty()).then(|| encode_hours(day, &partials)),
-            ));
+            let partials = if appended {
+                let mut partials = Vec::new();
+                db.hours(stream, day, day, &mut |day, data| {
+                    decode_hours(day, data, |hour, p| partials.push((hour, p)))
+                        .map_err(|e| corrupt(stream, day, e))
+                })?;
+                add_to_hours(&mut partials, &merged[old_points..]);
+                partials
+            } else {
+                hours_of(&merged)
+            };
+            hours.push((day, partials));
         }
-        chunks.push((day, merged.len() as u64, encode_points(&merged)));
+        chunks.extend(rewrite_day(day, &loaded, &merged));
+        touched.push(day);
     }
     db.put_chunks(stream, &chunks)?;
     if batch.kind.is_aggregated() {
-        db.put_hours(stream, &hours)?;
-        let touched: Vec<i64> = chunks.iter().map(|c| c.0).collect();
+        let rows: Vec<(i64, Option<Vec<u8>>)> = hours
+            .iter()
+            .map(|(day, partials)| {
+                let encoded = (!partials.is_empty()).then(|| encode_hours(*day, partials));
+                (*day, encoded)
+            })
+            .collect();
+        db.put_hours(stream, &rows)?;
         update_days(db, stream, &touched, tz)?;
     }
     Ok(added)
+}
+
+/// The points of chunks of one day, in order.
+pub(crate) fn decode_chunks(stream: i64, day: i64, chunks: &[ChunkRow]) -> Result<Vec<Point>> {
+    let mut points = Vec::new();
+    for (_, data) in chunks {
+        decode_points(data, |p| points.push(p)).map_err(|e| corrupt(stream, day, e))?;
+    }
+    Ok(points)
+}
+
+/// The writes that replace the chunks `loaded` (a day's chunks from some
+/// part to its last) with `points`, split anew: the chunks written, and the
+/// deletion of the loaded parts that no longer exist.
+pub(crate) fn rewrite_day(day: i64, loaded: &[ChunkRow], points: &[Point]) -> Vec<ChunkWrite> {
+    let first_part = loaded.first().map_or(day, |(part, _)| *part);
+    let parts = parts_of(first_part, points);
+    let mut writes: Vec<ChunkWrite> = parts
+        .iter()
+        .map(|(part, points)| (day, *part, points.len() as u64, encode_points(*points)))
+        .collect();
+    for (part, _) in loaded {
+        if !parts.iter().any(|(p, _)| p == part) {
+            writes.push((day, *part, 0, Vec::new()));
+        }
+    }
+    writes
 }
 
 /// Recomputes the daily partials of the node's days that overlap the given

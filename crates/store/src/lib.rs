@@ -930,17 +930,14 @@ fn purge_stream(
     let cut_day = chunk::day_of(before);
     let mut deleted = db.delete_days_before(id, cut_day)?;
     // The day cut in two keeps its later points.
-    for (day, data) in db::collect_chunks(db, id, cut_day, cut_day)? {
-        let mut kept = Vec::new();
-        chunk::decode_points(&data, |p| {
-            if p.time >= before {
-                kept.push(p);
-            } else {
-                deleted += 1;
-            }
-        })
-        .map_err(|e| ingest::corrupt(id, day, e))?;
-        db.put_chunks(id, &[(day, kept.len() as u64, chunk::encode_points(&kept))])?;
+    let day = cut_day;
+    let loaded = db.day_chunks_from(id, day, i64::MIN)?;
+    if !loaded.is_empty() {
+        let mut kept = ingest::decode_chunks(id, day, &loaded)?;
+        let total = kept.len();
+        kept.retain(|p| p.time >= before);
+        deleted += (total - kept.len()) as u64;
+        db.put_chunks(id, &ingest::rewrite_day(day, &loaded, &kept))?;
         if kind.is_aggregated() {
             let hours = chunk::hours_of(&kept);
             db.put_hours(
@@ -962,12 +959,10 @@ fn purge_stream(
     let mut first = None;
     let mut last = None;
     for day in [first_day, last_day].into_iter().flatten() {
-        for (_, data) in db::collect_chunks(db, id, day, day)? {
-            chunk::decode_points(&data, |p| {
-                first = Some(first.map_or(p.time, |f: i64| f.min(p.time)));
-                last = Some(last.map_or(p.time, |l: i64| l.max(p.time)));
-            })
-            .map_err(|e| ingest::corrupt(id, day, e))?;
+        let loaded = db.day_chunks_from(id, day, i64::MIN)?;
+        for p in ingest::decode_chunks(id, day, &loaded)? {
+            first = Some(first.map_or(p.time, |f: i64| f.min(p.time)));
+            last = Some(last.map_or(p.time, |l: i64| l.max(p.time)));
         }
     }
     db.set_stream_stats(id, count, first, last)?;

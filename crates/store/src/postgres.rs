@@ -7,8 +7,8 @@ use postgres::types::ToSql;
 use postgres::{Client, GenericClient, NoTls, Row};
 
 use crate::db::{
-    Cell, ChunkVisitor, ChunkWrite, Db, Dialect, HoursVisitor, Param, STREAM_COLUMNS, StreamHead,
-    pending_migrations, stream_from_row, token_from_row,
+    Cell, ChunkRow, ChunkVisitor, ChunkWrite, Db, Dialect, HoursVisitor, Param, STREAM_COLUMNS,
+    StreamHead, pending_migrations, stream_from_row, token_from_row,
 };
 use crate::error::Result;
 use crate::model::{Metadata, StreamInfo, Token, ValueKind};
@@ -64,12 +64,24 @@ CREATE TABLE tokens (
 );
 "#;
 
+/// Chunks keyed by part as well as by day: a day holds several chunks of
+/// bounded size. A day's one chunk so far becomes its first part, whose key
+/// is the day itself.
+const CHUNK_PARTS: &str = r#"
+ALTER TABLE chunks ADD COLUMN part BIGINT;
+UPDATE chunks SET part = day;
+ALTER TABLE chunks ALTER COLUMN part SET NOT NULL;
+ALTER TABLE chunks DROP CONSTRAINT chunks_pkey;
+ALTER TABLE chunks ADD PRIMARY KEY (stream, day, part);
+"#;
+
 /// Schema versions, in order.
-fn migrations() -> [String; 3] {
+fn migrations() -> [String; 4] {
     [
         STORE_SCHEMA.to_owned(),
         crate::federation::schema("BIGSERIAL PRIMARY KEY", "BIGINT", "BYTEA"),
         crate::coordination::schema("BIGSERIAL PRIMARY KEY", "BIGINT"),
+        CHUNK_PARTS.to_owned(),
     ]
 }
 
@@ -354,7 +366,8 @@ impl<C: GenericClient> Db for Pg<'_, C> {
     ) -> Result<()> {
         let params: [&(dyn ToSql + Sync); 3] = [&stream, &from_day, &to_day];
         let mut rows = self.0.query_raw(
-            "SELECT day, data FROM chunks WHERE stream = $1 AND day >= $2 AND day <= $3 ORDER BY day",
+            "SELECT day, data FROM chunks WHERE stream = $1 AND day >= $2 AND day <= $3
+             ORDER BY day, part",
             params,
         )?;
         while let Some(row) = rows.next()? {
@@ -365,25 +378,40 @@ impl<C: GenericClient> Db for Pg<'_, C> {
         Ok(())
     }
 
+    fn day_chunks_from(&mut self, stream: i64, day: i64, time: i64) -> Result<Vec<ChunkRow>> {
+        let rows = self.0.query(
+            "SELECT part, data FROM chunks WHERE stream = $1 AND day = $2 AND part >= coalesce(
+                 (SELECT max(part) FROM chunks WHERE stream = $1 AND day = $2 AND part <= $3), $2)
+             ORDER BY part",
+            &[&stream, &day, &time],
+        )?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+
     fn put_chunks(&mut self, stream: i64, rows: &[ChunkWrite]) -> Result<()> {
-        let gone: Vec<i64> = rows.iter().filter(|r| r.1 == 0).map(|r| r.0).collect();
+        let (gone, kept): (Vec<&ChunkWrite>, Vec<&ChunkWrite>) =
+            rows.iter().partition(|r| r.2 == 0);
         if !gone.is_empty() {
+            let days: Vec<i64> = gone.iter().map(|r| r.0).collect();
+            let parts: Vec<i64> = gone.iter().map(|r| r.1).collect();
             self.0.execute(
-                "DELETE FROM chunks WHERE stream = $1 AND day = ANY($2)",
-                &[&stream, &gone],
+                "DELETE FROM chunks WHERE stream = $1
+                 AND (day, part) IN (SELECT * FROM unnest($2::BIGINT[], $3::BIGINT[]))",
+                &[&stream, &days, &parts],
             )?;
         }
-        let kept: Vec<&ChunkWrite> = rows.iter().filter(|r| r.1 > 0).collect();
         if kept.is_empty() {
             return Ok(());
         }
         let days: Vec<i64> = kept.iter().map(|r| r.0).collect();
-        let counts: Vec<i64> = kept.iter().map(|r| r.1 as i64).collect();
-        let data: Vec<&[u8]> = kept.iter().map(|r| r.2.as_slice()).collect();
+        let parts: Vec<i64> = kept.iter().map(|r| r.1).collect();
+        let counts: Vec<i64> = kept.iter().map(|r| r.2 as i64).collect();
+        let data: Vec<&[u8]> = kept.iter().map(|r| r.3.as_slice()).collect();
         self.0.execute(
-            "INSERT INTO chunks SELECT $1, * FROM unnest($2::BIGINT[], $3::BIGINT[], $4::BYTEA[])
-             ON CONFLICT (stream, day) DO UPDATE SET count = excluded.count, data = excluded.data",
-            &[&stream, &days, &counts, &data],
+            "INSERT INTO chunks (stream, day, part, count, data)
+             SELECT $1, * FROM unnest($2::BIGINT[], $3::BIGINT[], $4::BIGINT[], $5::BYTEA[])
+             ON CONFLICT (stream, day, part) DO UPDATE SET count = excluded.count, data = excluded.data",
+            &[&stream, &days, &parts, &counts, &data],
         )?;
         Ok(())
     }

@@ -6,8 +6,8 @@ use std::path::Path;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::db::{
-    Cell, ChunkVisitor, ChunkWrite, Db, Dialect, HoursVisitor, Param, STREAM_COLUMNS, StreamHead,
-    pending_migrations, stream_from_row, token_from_row,
+    Cell, ChunkRow, ChunkVisitor, ChunkWrite, Db, Dialect, HoursVisitor, Param, STREAM_COLUMNS,
+    StreamHead, pending_migrations, stream_from_row, token_from_row,
 };
 use crate::error::Result;
 use crate::model::{Metadata, StreamInfo, Token, ValueKind};
@@ -63,12 +63,30 @@ CREATE TABLE tokens (
 );
 "#;
 
+/// Chunks keyed by part as well as by day: a day holds several chunks of
+/// bounded size. A day's one chunk so far becomes its first part, whose key
+/// is the day itself.
+const CHUNK_PARTS: &str = r#"
+CREATE TABLE chunk_parts (
+    stream INTEGER NOT NULL,
+    day INTEGER NOT NULL,
+    part INTEGER NOT NULL,
+    count INTEGER NOT NULL,
+    data BLOB NOT NULL,
+    PRIMARY KEY (stream, day, part)
+);
+INSERT INTO chunk_parts SELECT stream, day, day, count, data FROM chunks;
+DROP TABLE chunks;
+ALTER TABLE chunk_parts RENAME TO chunks;
+"#;
+
 /// Schema versions, in order; `PRAGMA user_version` says how many ran.
-fn migrations() -> [String; 3] {
+fn migrations() -> [String; 4] {
     [
         STORE_SCHEMA.to_owned(),
         crate::federation::schema("INTEGER PRIMARY KEY AUTOINCREMENT", "INTEGER", "BLOB"),
         crate::coordination::schema("INTEGER PRIMARY KEY AUTOINCREMENT", "INTEGER"),
+        CHUNK_PARTS.to_owned(),
     ]
 }
 
@@ -324,7 +342,8 @@ impl Db for Lite<'_> {
         visit: &mut ChunkVisitor<'_>,
     ) -> Result<()> {
         let mut stmt = self.0.prepare_cached(
-            "SELECT day, data FROM chunks WHERE stream = ?1 AND day >= ?2 AND day <= ?3 ORDER BY day",
+            "SELECT day, data FROM chunks WHERE stream = ?1 AND day >= ?2 AND day <= ?3
+             ORDER BY day, part",
         )?;
         let mut rows = stmt.query(params![stream, from_day, to_day])?;
         while let Some(row) = rows.next()? {
@@ -336,22 +355,32 @@ impl Db for Lite<'_> {
         Ok(())
     }
 
+    fn day_chunks_from(&mut self, stream: i64, day: i64, time: i64) -> Result<Vec<ChunkRow>> {
+        let mut stmt = self.0.prepare_cached(
+            "SELECT part, data FROM chunks WHERE stream = ?1 AND day = ?2 AND part >= coalesce(
+                 (SELECT max(part) FROM chunks WHERE stream = ?1 AND day = ?2 AND part <= ?3), ?2)
+             ORDER BY part",
+        )?;
+        let rows = stmt.query_map(params![stream, day, time], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
     fn put_chunks(&mut self, stream: i64, rows: &[ChunkWrite]) -> Result<()> {
         // An upsert rewrites the row where it is; REPLACE would delete it and
         // insert it anew under a new rowid, touching the old leaf, the
         // table's last leaf and the key's index: three pages, not one.
         let mut put = self.0.prepare_cached(
-            "INSERT INTO chunks (stream, day, count, data) VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT (stream, day) DO UPDATE SET count = excluded.count, data = excluded.data",
+            "INSERT INTO chunks (stream, day, part, count, data) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (stream, day, part) DO UPDATE SET count = excluded.count, data = excluded.data",
         )?;
         let mut delete = self
             .0
-            .prepare_cached("DELETE FROM chunks WHERE stream = ?1 AND day = ?2")?;
-        for (day, count, data) in rows {
+            .prepare_cached("DELETE FROM chunks WHERE stream = ?1 AND day = ?2 AND part = ?3")?;
+        for (day, part, count, data) in rows {
             if *count == 0 {
-                delete.execute(params![stream, day])?;
+                delete.execute(params![stream, day, part])?;
             } else {
-                put.execute(params![stream, day, *count as i64, data])?;
+                put.execute(params![stream, day, part, *count as i64, data])?;
             }
         }
         Ok(())

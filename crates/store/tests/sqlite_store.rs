@@ -196,3 +196,58 @@ fn packs_ingested_at_once_are_kept_or_refused_each_on_its_own() {
     assert_eq!(streams.len(), 1, "{streams:?}");
     assert_eq!(streams[0].count, 1 + accepted);
 }
+
+/// A store written when a day was one chunk (schema version 3) is read
+/// whole after the upgrade, and its days grow into parts from there.
+#[test]
+fn a_store_of_one_chunk_a_day_is_upgraded_in_place() {
+    let dir = fresh_dir("upgrade-parts");
+    let store = Store::open(None, &dir, "UTC").unwrap();
+    ingest(&store, &minutes(&["m"], 200)).unwrap();
+    drop(store);
+    // Back to version 3: chunks keyed by stream and day alone.
+    let db = rusqlite::Connection::open(dir.join("fedwatt.sqlite")).unwrap();
+    db.execute_batch(
+        "CREATE TABLE old_chunks (stream INTEGER NOT NULL, day INTEGER NOT NULL,
+             count INTEGER NOT NULL, data BLOB NOT NULL, PRIMARY KEY (stream, day));
+         INSERT INTO old_chunks SELECT stream, day, count, data FROM chunks;
+         DROP TABLE chunks;
+         ALTER TABLE old_chunks RENAME TO chunks;
+         PRAGMA user_version = 3;",
+    )
+    .unwrap();
+    drop(db);
+
+    let store = Store::open(None, &dir, "UTC").unwrap();
+    let names = vec!["m".to_owned()];
+    let all = |store: &Store| store.records(&names, 0, i64::MAX / 2, u64::MAX, usize::MAX);
+    assert_eq!(all(&store).unwrap()[0].1.len(), 200);
+    // 200 more: the day's first chunk fills up, a second one starts.
+    let more: Vec<String> = (200..400)
+        .map(|i| format!(r#"{{"n":"m","t":{},"v":{i}}}"#, 1_704_067_200 + 60 * i))
+        .collect();
+    ingest(&store, &format!("[{}]", more.join(","))).unwrap();
+    let values: Vec<f64> = all(&store).unwrap()[0]
+        .1
+        .iter()
+        .map(|r| match r.value {
+            Some(senml::Value::Number(v)) => v,
+            _ => f64::NAN,
+        })
+        .collect();
+    assert_eq!(values, (0..400).map(f64::from).collect::<Vec<_>>());
+    let db = rusqlite::Connection::open(dir.join("fedwatt.sqlite")).unwrap();
+    let parts: Vec<(i64, i64, i64)> = db
+        .prepare("SELECT day, part, count FROM chunks ORDER BY part")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let day = 1_704_067_200_000_000;
+    assert_eq!(
+        parts,
+        [(day, day, 256), (day, day + 256 * 60_000_000, 144)],
+        "the first part keyed by its day, the second by its first point"
+    );
+}
