@@ -137,9 +137,11 @@ pub(crate) trait Db {
         to_day: i64,
         visit: &mut ChunkVisitor<'_>,
     ) -> Result<()>;
-    /// The chunks of `day` from the one whose range holds `time` (the
-    /// day's first if none does) to the day's last, oldest first.
-    fn day_chunks_from(&mut self, stream: i64, day: i64, time: i64) -> Result<Vec<ChunkRow>>;
+    /// For each (day, time) of `starts`: the chunks of that day from the
+    /// one whose range holds `time` (the day's first if none does) to the
+    /// day's last, as (day, chunk), oldest first. One query for all of them
+    /// where a round trip costs.
+    fn chunks_from(&mut self, stream: i64, starts: &[(i64, i64)]) -> Result<Vec<(i64, ChunkRow)>>;
     /// Writes chunks, replacing those of the same day and part.
     fn put_chunks(&mut self, stream: i64, rows: &[ChunkWrite]) -> Result<()>;
     /// Deletes the chunks and hours of days before `day`; returns the points deleted.

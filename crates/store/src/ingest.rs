@@ -275,34 +275,73 @@ pub(crate) fn apply(
 /// and writes a bounded amount whatever the day holds. Points among the
 /// day's existing ones make the whole day merged again.
 fn write_points(db: &mut dyn Db, stream: i64, batch: &StreamBatch, tz: &TimeZone) -> Result<u64> {
+    let runs: Vec<&[PointRow]> = batch
+        .points
+        .chunk_by(|a, b| day_of(a.point.time) == day_of(b.point.time))
+        .collect();
+    // Each day's chunk holding its first new point, and the later ones; and
+    // the hours of those days: one read each for the whole batch.
+    let starts: Vec<(i64, i64)> = runs
+        .iter()
+        .map(|run| (day_of(run[0].point.time), run[0].point.time))
+        .collect();
+    if starts.is_empty() {
+        return Ok(0);
+    }
+    let mut tails = db.chunks_from(stream, &starts)?.into_iter().peekable();
+    // Per day: its chunks read, their points, and whether the new points
+    // all come after them.
+    let mut days = Vec::with_capacity(runs.len());
+    for &(day, first_time) in &starts {
+        let mut loaded = Vec::new();
+        while let Some((_, chunk)) = tails.next_if(|(d, _)| *d == day) {
+            loaded.push(chunk);
+        }
+        let mut old = decode_chunks(stream, day, &loaded)?;
+        let appended = loaded.len() <= 1 && old.last().is_none_or(|p| p.time < first_time);
+        if !appended {
+            let whole_day = db.chunks_from(stream, &[(day, i64::MIN)])?;
+            loaded = whole_day.into_iter().map(|(_, chunk)| chunk).collect();
+            old = decode_chunks(stream, day, &loaded)?;
+        }
+        days.push((loaded, old, appended));
+    }
+    // The stored hours that appended points add to (a new day has none).
+    let mut stored_hours: Vec<(i64, Vec<(i64, Partial)>)> = Vec::new();
+    let extended = starts
+        .iter()
+        .zip(&days)
+        .filter(|(_, (loaded, _, appended))| *appended && !loaded.is_empty())
+        .map(|(&(day, _), _)| day);
+    if let (true, Some(from), Some(to)) = (
+        batch.kind.is_aggregated(),
+        extended.clone().min(),
+        extended.max(),
+    ) {
+        db.hours(stream, from, to, &mut |day, data| {
+            let mut partials = Vec::new();
+            decode_hours(day, data, |hour, p| partials.push((hour, p)))
+                .map_err(|e| corrupt(stream, day, e))?;
+            stored_hours.push((day, partials));
+            Ok(())
+        })?;
+    }
     let mut chunks = Vec::new();
     let mut hours = Vec::new();
     let mut touched = Vec::new();
     let mut added = 0;
-    for run in batch
-        .points
-        .chunk_by(|a, b| day_of(a.point.time) == day_of(b.point.time))
-    {
-        let day = day_of(run[0].point.time);
+    for ((run, &(day, _)), (loaded, old, appended)) in runs.iter().zip(&starts).zip(days) {
         let new: Vec<Point> = run.iter().map(|p| p.point.clone()).collect();
-        // The chunk whose range holds the first new point, and the later ones.
-        let mut loaded = db.day_chunks_from(stream, day, new[0].time)?;
-        let mut old = decode_chunks(stream, day, &loaded)?;
-        let appended = loaded.len() <= 1 && old.last().is_none_or(|p| p.time < new[0].time);
-        if !appended {
-            loaded = db.day_chunks_from(stream, day, i64::MIN)?;
-            old = decode_chunks(stream, day, &loaded)?;
-        }
         let (old_points, new_points) = (old.len(), new.len());
         let (merged, replaced) = merge(old, new);
         added += (new_points - replaced) as u64;
         if batch.kind.is_aggregated() {
             let partials = if appended {
-                let mut partials = Vec::new();
-                db.hours(stream, day, day, &mut |day, data| {
-                    decode_hours(day, data, |hour, p| partials.push((hour, p)))
-                        .map_err(|e| corrupt(stream, day, e))
-                })?;
+                let mut partials = stored_hours
+                    .iter_mut()
+                    .find(|(d, _)| *d == day)
+                    .map(|(_, partials)| std::mem::take(partials))
+                    .unwrap_or_default();
                 add_to_hours(&mut partials, &merged[old_points..]);
                 partials
             } else {

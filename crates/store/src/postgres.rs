@@ -378,14 +378,40 @@ impl<C: GenericClient> Db for Pg<'_, C> {
         Ok(())
     }
 
-    fn day_chunks_from(&mut self, stream: i64, day: i64, time: i64) -> Result<Vec<ChunkRow>> {
+    fn chunks_from(&mut self, stream: i64, starts: &[(i64, i64)]) -> Result<Vec<(i64, ChunkRow)>> {
+        if let [(day, time)] = starts {
+            // One day, as live data comes: only the chunks asked for.
+            let rows = self.0.query(
+                "SELECT part, data FROM chunks WHERE stream = $1 AND day = $2 AND part >= coalesce(
+                     (SELECT max(part) FROM chunks WHERE stream = $1 AND day = $2 AND part <= $3), $2)
+                 ORDER BY part",
+                &[&stream, day, time],
+            )?;
+            return Ok(rows.iter().map(|r| (*day, (r.get(0), r.get(1)))).collect());
+        }
+        // Several days, as a backfill comes: one plain range read, cheaper
+        // for the server than a query per day, then the chunks asked for.
+        let (Some(from), Some(to)) = (
+            starts.iter().map(|s| s.0).min(),
+            starts.iter().map(|s| s.0).max(),
+        ) else {
+            return Ok(Vec::new());
+        };
         let rows = self.0.query(
-            "SELECT part, data FROM chunks WHERE stream = $1 AND day = $2 AND part >= coalesce(
-                 (SELECT max(part) FROM chunks WHERE stream = $1 AND day = $2 AND part <= $3), $2)
-             ORDER BY part",
-            &[&stream, &day, &time],
+            "SELECT day, part, data FROM chunks WHERE stream = $1 AND day >= $2 AND day <= $3
+             ORDER BY day, part",
+            &[&stream, &from, &to],
         )?;
-        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+        let mut chunks: Vec<(i64, ChunkRow)> = Vec::new();
+        for &(day, time) in starts {
+            let of_day: Vec<&Row> = rows.iter().filter(|r| r.get::<_, i64>(0) == day).collect();
+            let first = of_day
+                .iter()
+                .rposition(|r| r.get::<_, i64>(1) <= time)
+                .unwrap_or(0);
+            chunks.extend(of_day[first..].iter().map(|r| (day, (r.get(1), r.get(2)))));
+        }
+        Ok(chunks)
     }
 
     fn put_chunks(&mut self, stream: i64, rows: &[ChunkWrite]) -> Result<()> {

@@ -355,14 +355,23 @@ impl Db for Lite<'_> {
         Ok(())
     }
 
-    fn day_chunks_from(&mut self, stream: i64, day: i64, time: i64) -> Result<Vec<ChunkRow>> {
+    fn chunks_from(&mut self, stream: i64, starts: &[(i64, i64)]) -> Result<Vec<(i64, ChunkRow)>> {
+        // In process, a query a day costs less than building one for all.
         let mut stmt = self.0.prepare_cached(
             "SELECT part, data FROM chunks WHERE stream = ?1 AND day = ?2 AND part >= coalesce(
                  (SELECT max(part) FROM chunks WHERE stream = ?1 AND day = ?2 AND part <= ?3), ?2)
              ORDER BY part",
         )?;
-        let rows = stmt.query_map(params![stream, day, time], |r| Ok((r.get(0)?, r.get(1)?)))?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        let mut chunks = Vec::new();
+        for &(day, time) in starts {
+            let rows = stmt.query_map(params![stream, day, time], |r| {
+                Ok((day, (r.get(0)?, r.get(1)?)))
+            })?;
+            for row in rows {
+                chunks.push(row?);
+            }
+        }
+        Ok(chunks)
     }
 
     fn put_chunks(&mut self, stream: i64, rows: &[ChunkWrite]) -> Result<()> {
