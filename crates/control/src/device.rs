@@ -10,6 +10,8 @@
 //!   error, and nothing more is sent to it;
 //! - when the device shows it is back (online again, or any message from
 //!   it), what it should be doing is sent again: its state is reconciled;
+//! - a device that announces it has just come online is sent again the
+//!   order still waiting for it: it was not there to hear it;
 //! - the latest wish wins: an order replaces one still waiting.
 
 use crate::driver::{Observation, Order};
@@ -177,6 +179,21 @@ impl DeviceLink {
         out
     }
 
+    /// The device just announced it is online (live, not a message the
+    /// broker kept): an order still waiting was sent while it was away, so
+    /// it is sent again now, numbered by `next_id`, rather than failing
+    /// when its time is up.
+    pub fn came_online(&mut self, now: i64, next_id: impl FnOnce() -> u64) -> Vec<Outcome> {
+        match self.pending.as_mut() {
+            Some(p) if p.sent < now => {
+                p.id = next_id();
+                p.sent = now;
+                vec![Outcome::Send(p.order, p.id)]
+            }
+            _ => Vec::new(),
+        }
+    }
+
     /// At `now`: an order unconfirmed for [`CONFIRM_WITHIN`] fails, and
     /// the device is in communication error until it shows it is back. One
     /// that spoke since the order was sent (but did not obey) is there: the
@@ -249,6 +266,26 @@ mod tests {
                 Outcome::Failed(Order::On)
             ]
         );
+    }
+
+    #[test]
+    fn a_device_that_comes_online_after_an_order_is_sent_it_again_at_once() {
+        let mut d = DeviceLink::new(0);
+        d.order(0, Order::Off, 1);
+        // Online in the same instant as the order: it may have heard it.
+        assert!(d.came_online(0, || 99).is_empty());
+        assert_eq!(d.came_online(S, || 2), [Outcome::Send(Order::Off, 2)]);
+        // Confirmed as usual, and nothing times out.
+        assert_eq!(
+            d.observe(2 * S, &Observation::Switch(false), || 99),
+            [
+                Outcome::Measured(Measured::Off),
+                Outcome::Confirmed(Order::Off)
+            ]
+        );
+        assert!(d.check(CONFIRM_WITHIN + S, || 99).is_empty());
+        // Nothing waiting: nothing to send.
+        assert!(d.came_online(10 * S, || 99).is_empty());
     }
 
     #[test]

@@ -694,7 +694,7 @@ pub async fn run(
                     }
                 }
                 Ok(Event::Incoming(Packet::Publish(p))) => {
-                    control.take(now_micros(), &p.topic, &p.payload).await;
+                    control.take(now_micros(), &p.topic, &p.payload, p.retain).await;
                     control.update_plates().await;
                 }
                 Ok(_) => {}
@@ -1169,7 +1169,9 @@ impl Loop {
     }
 
     /// Takes a message from the broker.
-    async fn take(&mut self, now: i64, topic: &str, payload: &[u8]) {
+    /// Takes a message; `retained` when the broker replays one it kept
+    /// (on the node's subscription), rather than passing on a live one.
+    async fn take(&mut self, now: i64, topic: &str, payload: &[u8], retained: bool) {
         if let Some(rest) = topic.strip_prefix(self.own_prefix.as_str()) {
             return self.take_own(now, topic, rest, payload).await;
         }
@@ -1189,11 +1191,19 @@ impl Loop {
                 .map(|&(_, i, d)| (i, d)),
         );
         for (i, d) in targets {
-            self.take_for(now, i, d, topic, payload).await;
+            self.take_for(now, i, d, topic, payload, retained).await;
         }
     }
 
-    async fn take_for(&mut self, now: i64, i: usize, d: usize, topic: &str, payload: &[u8]) {
+    async fn take_for(
+        &mut self,
+        now: i64,
+        i: usize,
+        d: usize,
+        topic: &str,
+        payload: &[u8],
+        retained: bool,
+    ) {
         let seen = match self.equipments[i].devices[d].driver.read(topic, payload) {
             Ok(seen) => seen,
             Err(e) => return self.refuse(now, topic, e.to_string()).await,
@@ -1216,12 +1226,17 @@ impl Loop {
                 }
             }
             let next_id = &mut self.next_id;
-            let outcomes = self.equipments[i].devices[d]
-                .link
-                .observe(now, &observation, || {
+            let link = &mut self.equipments[i].devices[d].link;
+            let mut outcomes = link.observe(now, &observation, || {
+                *next_id += 1;
+                *next_id
+            });
+            if observation == crate::driver::Observation::Available(true) && !retained {
+                outcomes.extend(link.came_online(now, || {
                     *next_id += 1;
                     *next_id
-                });
+                }));
+            }
             self.outcomes(now, i, d, outcomes).await;
         }
     }
@@ -1233,7 +1248,7 @@ impl Loop {
                 .ok()
                 .and_then(|v| v.get("id").and_then(serde_json::Value::as_u64));
             match id.and_then(|id| self.requests.remove(&id)) {
-                Some((i, d)) => self.take_for(now, i, d, topic, payload).await,
+                Some((i, d)) => self.take_for(now, i, d, topic, payload, false).await,
                 None => {
                     self.refuse(now, topic, "a reply to no request of this node".into())
                         .await
