@@ -279,8 +279,8 @@ fn write_points(db: &mut dyn Db, stream: i64, batch: &StreamBatch, tz: &TimeZone
         .points
         .chunk_by(|a, b| day_of(a.point.time) == day_of(b.point.time))
         .collect();
-    // Each day's chunk holding its first new point, and the later ones; and
-    // the hours of those days: one read each for the whole batch.
+    // Each day's chunk holding its first new point, and the later ones: one
+    // read for the whole batch.
     let starts: Vec<(i64, i64)> = runs
         .iter()
         .map(|run| (day_of(run[0].point.time), run[0].point.time))
