@@ -25,6 +25,10 @@ pub mod peer;
 
 use std::path::PathBuf;
 
+use tokio_xmpp::jid::Jid;
+use tokio_xmpp::parsers::iq::Iq;
+use tokio_xmpp::parsers::stanza_error::{DefinedCondition, ErrorType, StanzaError};
+
 pub use node::{Status, run};
 
 /// The `[xmpp]` section of the node's configuration.
@@ -99,4 +103,21 @@ pub fn parse_full_jid(
         )));
     }
     Ok((full.to_bare(), full))
+}
+
+/// An error answer to the IQ `id` of `to`.
+pub(crate) fn iq_error(
+    to: Option<Jid>,
+    id: String,
+    type_: ErrorType,
+    condition: DefinedCondition,
+    text: &str,
+) -> Iq {
+    Iq::Error {
+        from: None,
+        to,
+        id,
+        error: StanzaError::new(type_, condition, "en", text),
+        payload: None,
+    }
 }

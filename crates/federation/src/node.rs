@@ -21,13 +21,13 @@ use tokio_xmpp::jid::{BareJid, Jid};
 use tokio_xmpp::parsers::iq::Iq;
 use tokio_xmpp::parsers::message::{Id, Message};
 use tokio_xmpp::parsers::presence::Presence;
-use tokio_xmpp::parsers::stanza_error::{DefinedCondition, ErrorType, StanzaError};
+use tokio_xmpp::parsers::stanza_error::{DefinedCondition, ErrorType};
 use tokio_xmpp::stanzastream::{Event, StanzaStream, StreamEvent};
 use tokio_xmpp::xmlstream::Timeouts;
 
 use crate::connect::Connector;
 use crate::handlers::{self, hex_sha256};
-use crate::{Error, XmppConfig, meta, parse_full_jid};
+use crate::{Error, XmppConfig, iq_error, meta, parse_full_jid};
 
 /// Pushes sent and not yet acknowledged, at most: beyond, the sender waits
 /// for receipts, so that a slow peer is not flooded.
@@ -330,22 +330,6 @@ async fn handle(shared: &Arc<Shared>, stanza: Stanza) -> Option<Stanza> {
         }
         Stanza::Message(message) => handle_message(shared, message).await.map(Stanza::Message),
         Stanza::Presence(_) => None,
-    }
-}
-
-fn iq_error(
-    to: Option<Jid>,
-    id: String,
-    type_: ErrorType,
-    condition: DefinedCondition,
-    text: &str,
-) -> Iq {
-    Iq::Error {
-        from: None,
-        to,
-        id,
-        error: StanzaError::new(type_, condition, "en", text),
-        payload: None,
     }
 }
 

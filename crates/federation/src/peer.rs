@@ -15,13 +15,13 @@ use store::{PeerPack, Received, Store};
 use tokio_xmpp::Stanza;
 use tokio_xmpp::jid::{BareJid, FullJid, Jid};
 use tokio_xmpp::parsers::iq::Iq;
-use tokio_xmpp::parsers::stanza_error::{DefinedCondition, ErrorType, StanzaError};
+use tokio_xmpp::parsers::stanza_error::{DefinedCondition, ErrorType};
 use tokio_xmpp::stanzastream::{Event, StanzaStream, StreamEvent};
 use tokio_xmpp::xmlstream::Timeouts;
 
 use crate::connect::Connector;
 use crate::handlers::hex_sha256;
-use crate::{Error, XmppConfig, meta, parse_full_jid};
+use crate::{Error, XmppConfig, iq_error, meta, parse_full_jid};
 
 /// How long to wait for the server, then for each answer.
 const TIMEOUT: Duration = Duration::from_secs(30);
@@ -121,38 +121,20 @@ impl Session {
                 let Event::Stanza(Stanza::Iq(iq)) = event else {
                     continue;
                 };
+                let answers = iq.id() == id && iq.from() == Some(&from_peer);
                 match iq {
-                    Iq::Result {
-                        from,
-                        id: answered,
-                        payload,
-                        ..
-                    } if answered == id && from.as_ref() == Some(&from_peer) => {
-                        return Ok(Ok(payload));
-                    }
-                    Iq::Error {
-                        from,
-                        id: answered,
-                        error,
-                        ..
-                    } if answered == id && from.as_ref() == Some(&from_peer) => {
-                        return Ok(Err(error));
-                    }
+                    Iq::Result { payload, .. } if answers => return Ok(Ok(payload)),
+                    Iq::Error { error, .. } if answers => return Ok(Err(error)),
                     // Nothing is served here: an entity that asks this
                     // session something hears so, as RFC 6120 requires.
                     Iq::Get { from, id, .. } | Iq::Set { from, id, .. } => {
-                        let refusal = Iq::Error {
-                            from: None,
-                            to: from,
+                        let refusal = iq_error(
+                            from,
                             id,
-                            error: StanzaError::new(
-                                ErrorType::Cancel,
-                                DefinedCondition::ServiceUnavailable,
-                                "en",
-                                "a command-line session of a fedwatt node serves nothing",
-                            ),
-                            payload: None,
-                        };
+                            ErrorType::Cancel,
+                            DefinedCondition::ServiceUnavailable,
+                            "a command-line session of a fedwatt node serves nothing",
+                        );
                         drop(self.stream.send(Box::new(refusal.into())).await);
                     }
                     _ => {}
