@@ -1168,9 +1168,8 @@ impl Loop {
         }
     }
 
-    /// Takes a message from the broker.
-    /// Takes a message; `retained` when the broker replays one it kept
-    /// (on the node's subscription), rather than passing on a live one.
+    /// Takes a message from the broker; `retained` when the broker replays
+    /// one it kept (on the node's subscription) rather than a live one.
     async fn take(&mut self, now: i64, topic: &str, payload: &[u8], retained: bool) {
         if let Some(rest) = topic.strip_prefix(self.own_prefix.as_str()) {
             return self.take_own(now, topic, rest, payload).await;
@@ -1226,16 +1225,14 @@ impl Loop {
                 }
             }
             let next_id = &mut self.next_id;
-            let link = &mut self.equipments[i].devices[d].link;
-            let mut outcomes = link.observe(now, &observation, || {
+            let mut fresh_id = || {
                 *next_id += 1;
                 *next_id
-            });
+            };
+            let link = &mut self.equipments[i].devices[d].link;
+            let mut outcomes = link.observe(now, &observation, &mut fresh_id);
             if observation == crate::driver::Observation::Available(true) && !retained {
-                outcomes.extend(link.came_online(now, || {
-                    *next_id += 1;
-                    *next_id
-                }));
+                outcomes.extend(link.came_online(now, &mut fresh_id));
             }
             self.outcomes(now, i, d, outcomes).await;
         }
