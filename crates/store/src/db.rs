@@ -16,6 +16,12 @@ pub(crate) type ChunkRow = (i64, Vec<u8>);
 /// the row), its blob.
 pub(crate) type ChunkWrite = (i64, i64, u64, Vec<u8>);
 
+/// Every chunk of `day`, oldest first.
+pub(crate) fn day_chunks(db: &mut dyn Db, stream: i64, day: i64) -> Result<Vec<ChunkRow>> {
+    let chunks = db.chunks_from(stream, &[(day, i64::MIN)])?;
+    Ok(chunks.into_iter().map(|(_, chunk)| chunk).collect())
+}
+
 /// Called with (day, blob) for each chunk; returns whether to go on.
 pub(crate) type ChunkVisitor<'a> = dyn FnMut(i64, &[u8]) -> Result<bool> + 'a;
 

@@ -12,7 +12,7 @@ use crate::chunk::{
     DAY, Point, add_to_hours, day_of, decode_hours, decode_points, encode_hours, encode_points,
     hours_of, merge, parts_of,
 };
-use crate::db::{ChunkRow, ChunkWrite, Db, Param};
+use crate::db::{ChunkRow, ChunkWrite, Db, Param, day_chunks};
 use crate::error::{Result, refused};
 use crate::federation;
 use crate::model::ValueKind;
@@ -300,8 +300,7 @@ fn write_points(db: &mut dyn Db, stream: i64, batch: &StreamBatch, tz: &TimeZone
         let mut old = decode_chunks(stream, day, &loaded)?;
         let appended = loaded.len() <= 1 && old.last().is_none_or(|p| p.time < first_time);
         if !appended {
-            let whole_day = db.chunks_from(stream, &[(day, i64::MIN)])?;
-            loaded = whole_day.into_iter().map(|(_, chunk)| chunk).collect();
+            loaded = day_chunks(db, stream, day)?;
             old = decode_chunks(stream, day, &loaded)?;
         }
         days.push((loaded, old, appended));

@@ -931,11 +931,7 @@ fn purge_stream(
     let mut deleted = db.delete_days_before(id, cut_day)?;
     // The day cut in two keeps its later points.
     let day = cut_day;
-    let loaded: Vec<db::ChunkRow> = db
-        .chunks_from(id, &[(day, i64::MIN)])?
-        .into_iter()
-        .map(|(_, chunk)| chunk)
-        .collect();
+    let loaded = db::day_chunks(db, id, day)?;
     if !loaded.is_empty() {
         let mut kept = ingest::decode_chunks(id, day, &loaded)?;
         let total = kept.len();
@@ -963,12 +959,7 @@ fn purge_stream(
     let mut first = None;
     let mut last = None;
     for day in [first_day, last_day].into_iter().flatten() {
-        let loaded: Vec<db::ChunkRow> = db
-            .chunks_from(id, &[(day, i64::MIN)])?
-            .into_iter()
-            .map(|(_, chunk)| chunk)
-            .collect();
-        for p in ingest::decode_chunks(id, day, &loaded)? {
+        for p in ingest::decode_chunks(id, day, &db::day_chunks(db, id, day)?)? {
             first = Some(first.map_or(p.time, |f: i64| f.min(p.time)));
             last = Some(last.map_or(p.time, |l: i64| l.max(p.time)));
         }

@@ -402,14 +402,20 @@ impl<C: GenericClient> Db for Pg<'_, C> {
              ORDER BY day, part",
             &[&stream, &from, &to],
         )?;
+        // Both in day order: each day's rows are the next run of `rows`.
+        let mut read = rows
+            .iter()
+            .map(|r| (r.get::<_, i64>(0), (r.get(1), r.get(2))))
+            .peekable();
         let mut chunks: Vec<(i64, ChunkRow)> = Vec::new();
         for &(day, time) in starts {
-            let of_day: Vec<&Row> = rows.iter().filter(|r| r.get::<_, i64>(0) == day).collect();
-            let first = of_day
-                .iter()
-                .rposition(|r| r.get::<_, i64>(1) <= time)
-                .unwrap_or(0);
-            chunks.extend(of_day[first..].iter().map(|r| (day, (r.get(1), r.get(2)))));
+            while read.next_if(|(d, _)| *d < day).is_some() {}
+            let mut of_day: Vec<ChunkRow> = Vec::new();
+            while let Some((_, chunk)) = read.next_if(|(d, _)| *d == day) {
+                of_day.push(chunk);
+            }
+            let first = of_day.iter().rposition(|c| c.0 <= time).unwrap_or(0);
+            chunks.extend(of_day.drain(first..).map(|chunk| (day, chunk)));
         }
         Ok(chunks)
     }
