@@ -417,14 +417,16 @@ pub(crate) async fn openapi() -> Response {
 }
 
 pub(crate) async fn healthz(State(api): State<Api>) -> Result<Json<Json_>, Problem> {
-    api.blocking(|store| Ok(store.stream("")?)).await?;
+    let board = api.status.clone();
+    let components = api
+        .blocking(move |store| {
+            store.stream("")?;
+            Ok(board.health(store)?)
+        })
+        .await?;
     let mut health = json!({ "status": "ok", "store": api.store.describe() });
-    if let Some(status) = &api.federation {
-        let outbox = api.blocking(|store| Ok(store.outbox_len()?)).await?;
-        health["federation"] = json!({
-            "online": status.online.load(std::sync::atomic::Ordering::Relaxed),
-            "outbox": outbox,
-        });
+    if let Json_::Object(fields) = &mut health {
+        fields.extend(components);
     }
     Ok(Json(health))
 }
@@ -435,12 +437,7 @@ pub(crate) async fn metrics(State(api): State<Api>) -> Response {
             header::CONTENT_TYPE,
             HeaderValue::from_static("text/plain; version=0.0.4"),
         )],
-        api.metrics.render()
-            + &api
-                .federation
-                .as_deref()
-                .map(crate::metrics::federation)
-                .unwrap_or_default(),
+        api.metrics.render() + &api.status.metrics(),
     )
         .into_response()
 }

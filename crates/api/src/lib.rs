@@ -15,6 +15,7 @@ mod handlers;
 mod metrics;
 mod problem;
 mod records;
+mod server;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -25,10 +26,12 @@ use axum::http::header;
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post};
+use node::StatusBoard;
 use store::{Scope, Store, StreamInfo, Token};
 
 pub use metrics::Metrics;
 pub use problem::Problem;
+pub use server::Http;
 
 /// What the API needs to run.
 #[derive(Clone)]
@@ -36,7 +39,7 @@ pub struct Api {
     store: Store,
     metrics: Arc<Metrics>,
     body_limit: usize,
-    federation: Option<Arc<federation::Status>>,
+    status: StatusBoard,
     control: Option<control::runtime::Handle>,
 }
 
@@ -47,14 +50,15 @@ impl Api {
             store,
             metrics: Arc::new(Metrics::default()),
             body_limit,
-            federation: None,
+            status: StatusBoard::default(),
             control: None,
         }
     }
 
-    /// Reports the federation's state in `/healthz` and `/metrics`.
-    pub fn with_federation(mut self, status: Option<Arc<federation::Status>>) -> Api {
-        self.federation = status;
+    /// Reports what the node's components put on `status` in `/healthz`
+    /// and `/metrics`.
+    pub fn with_status(mut self, status: StatusBoard) -> Api {
+        self.status = status;
         self
     }
 

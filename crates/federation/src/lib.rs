@@ -16,12 +16,13 @@
 //!
 //! Store calls are synchronous: they run on blocking threads.
 
+mod component;
 mod connect;
 pub use connect::tls_client_config;
 mod handlers;
 mod meta;
-mod node;
 pub mod peer;
+mod session;
 
 use std::path::PathBuf;
 
@@ -29,7 +30,8 @@ use tokio_xmpp::jid::Jid;
 use tokio_xmpp::parsers::iq::Iq;
 use tokio_xmpp::parsers::stanza_error::{DefinedCondition, ErrorType, StanzaError};
 
-pub use node::{Status, run};
+pub use component::Federation;
+pub use session::{Status, run};
 
 /// The `[xmpp]` section of the node's configuration.
 #[derive(Debug, Clone)]

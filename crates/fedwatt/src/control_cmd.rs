@@ -27,6 +27,101 @@ const OWNER: &str = "control";
 /// Journal entries stored in one transaction, at most.
 const BATCH: usize = 4096;
 
+/// Adds to `node` what `[control]` asks for: the node's own MQTT broker
+/// when no broker is named, and the control loop; the loop's handle, for
+/// the HTTP API, when there is something to drive.
+pub fn components(
+    config: &crate::config::Config,
+    store: &Store,
+    node: &mut node::Node,
+) -> Result<Option<Handle>, String> {
+    let stored_equipments = !store.equipments().map_err(|e| e.to_string())?.is_empty();
+    let Some(mut setup) = config.control(stored_equipments)? else {
+        tracing::info!("no [control] broker nor equipment configured: driving no device");
+        return Ok(None);
+    };
+    if let Some(embedded) = setup.embedded_broker {
+        let listener = std::net::TcpListener::bind(embedded.listen)
+            .and_then(|l| l.set_nonblocking(true).map(|()| l))
+            .map_err(|e| {
+                format!(
+                    "cannot run the node's own MQTT broker on {}: {e}; set [control] broker to the broker running there, or [control] listen to another address",
+                    embedded.listen
+                )
+            })?;
+        let address = listener.local_addr().map_err(|e| e.to_string())?;
+        setup.config.mqtt.port = address.port();
+        tracing::info!(
+            "no [control] broker configured: the node's own MQTT broker listens on {address}"
+        );
+        node.add(EmbeddedBroker {
+            listener,
+            broker: control::broker::Broker::new(embedded.auth),
+        });
+    }
+    let (handle, requests) = control::runtime::handle();
+    node.add(ControlLoop {
+        config: setup.config,
+        handle: handle.clone(),
+        requests,
+    });
+    Ok(Some(handle))
+}
+
+/// The node's own MQTT broker.
+struct EmbeddedBroker {
+    listener: std::net::TcpListener,
+    broker: control::broker::Broker,
+}
+
+impl node::Component for EmbeddedBroker {
+    fn name(&self) -> &'static str {
+        "mqtt broker"
+    }
+
+    fn run(self: Box<Self>, mut cx: node::Context) -> node::BoxFuture<Result<(), node::Failure>> {
+        Box::pin(async move {
+            let listener = tokio::net::TcpListener::from_std(self.listener)?;
+            cx.ready();
+            self.broker.serve(listener, cx.shutdown.watch()).await;
+            Ok(())
+        })
+    }
+}
+
+/// The control loop, with its journal stored.
+struct ControlLoop {
+    config: ControlConfig,
+    handle: Handle,
+    requests: Requests,
+}
+
+impl node::Component for ControlLoop {
+    fn name(&self) -> &'static str {
+        "control"
+    }
+
+    fn run(self: Box<Self>, mut cx: node::Context) -> node::BoxFuture<Result<(), node::Failure>> {
+        Box::pin(async move {
+            let (restored, is_restored) = tokio::sync::oneshot::channel();
+            let running = tokio::spawn(run(
+                self.config,
+                cx.store.clone(),
+                self.handle,
+                self.requests,
+                cx.shutdown.watch(),
+                restored,
+            ));
+            // Its kept plans and stimulations first: an API call made
+            // right after the start sees them.
+            let _ = is_restored.await;
+            cx.ready();
+            running.await?;
+            Ok(())
+        })
+    }
+}
+
 /// Runs the control loop and stores its journal, until `stopped`. The
 /// equipments added at run time are driven too, and the plans and
 /// stimulations accepted before a restart apply again.

@@ -4,7 +4,6 @@
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args, Subcommand};
@@ -82,112 +81,12 @@ pub fn serve(options: &NodeOptions, serve: Serve) -> Result<ExitCode, String> {
         config.control = control;
     }
     let store = open_store(&config)?;
-    let xmpp = config.xmpp()?;
-    if let Some(xmpp) = &xmpp {
-        federation::check(xmpp).map_err(|e| e.to_string())?;
-    }
-    let audit_key = crate::fed_cmd::audit_key(&config)?;
-    let stored_equipments = !store.equipments().map_err(|e| e.to_string())?.is_empty();
-    let control = config.control(stored_equipments)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the runtime: {e}"))?;
-    let served = store.clone();
-    let federation_status = Arc::new(federation::Status::default());
-    let status = federation_status.clone();
-    let outcome = runtime.block_on(async move {
-        let store = served;
-        let listener = tokio::net::TcpListener::bind(&config.http.listen)
-            .await
-            .map_err(|e| format!("cannot listen on {}: {e}", config.http.listen))?;
-        let address = listener.local_addr().map_err(|e| e.to_string())?;
-        tracing::info!(
-            "fedwatt {} serving http://{address}/ ({})",
-            env!("CARGO_PKG_VERSION"),
-            store.describe()
-        );
-        tokio::spawn(purge_periodically(
-            store.clone(),
-            Duration::from_secs(config.store.purge_interval.max(1)),
-        ));
-        let (stop, stopped) = tokio::sync::watch::channel(false);
-        let federation = match xmpp {
-            Some(xmpp) => Some(tokio::spawn(federation::run(
-                xmpp,
-                store.clone(),
-                audit_key,
-                Duration::from_secs(config.audit.checkpoint_interval.max(1)),
-                status.clone(),
-                stopped,
-            ))),
-            None => {
-                tracing::info!("no [xmpp] jid configured: running without federation");
-                None
-            }
-        };
-        let (control_handle, requests) = control::runtime::handle();
-        let (restored, control_restored) = tokio::sync::oneshot::channel();
-        let control = match control {
-            Some(mut setup) => {
-                if let Some(embedded) = setup.embedded_broker {
-                    let listener = tokio::net::TcpListener::bind(embedded.listen)
-                        .await
-                        .map_err(|e| {
-                            format!(
-                                "cannot run the node's own MQTT broker on {}: {e}; set [control] broker to the broker running there, or [control] listen to another address",
-                                embedded.listen
-                            )
-                        })?;
-                    let address = listener.local_addr().map_err(|e| e.to_string())?;
-                    setup.config.mqtt.port = address.port();
-                    tracing::info!(
-                        "no [control] broker configured: the node's own MQTT broker listens on {address}"
-                    );
-                    tokio::spawn(
-                        control::broker::Broker::new(embedded.auth).serve(listener, stop.subscribe()),
-                    );
-                }
-                Some(tokio::spawn(crate::control_cmd::run(
-                    setup.config,
-                store.clone(),
-                    control_handle.clone(),
-                    requests,
-                    stop.subscribe(),
-                    restored,
-                )))
-            }
-            None => {
-                tracing::info!("no [control] broker nor equipment configured: driving no device");
-                None
-            }
-        };
-        if control.is_some() {
-            // Its kept plans and stimulations first: an API call made right
-            // after the start sees them.
-            let _ = tokio::time::timeout(Duration::from_secs(10), control_restored).await;
-        }
-        let app = api::Api::new(store, config.http.body_limit)
-            .with_federation(federation.is_some().then_some(status))
-            .with_control(control.is_some().then_some(control_handle))
-            .router();
-        let served = axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown_signal())
-            .await
-            .map_err(|e| format!("the HTTP server failed: {e}"));
-        let _ = stop.send(true);
-        if let Some(task) = control {
-            let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
-        }
-        if let Some(task) = federation {
-            match tokio::time::timeout(Duration::from_secs(5), task).await {
-                Ok(Ok(Err(e))) => tracing::error!("federation: {e}"),
-                Ok(Err(e)) => tracing::error!("federation: {e}"),
-                _ => {}
-            }
-        }
-        served
-    });
+    let outcome =
+        components(&config, &store).and_then(|node| runtime.block_on(node.run(shutdown_signal())));
     // The runtime goes first, with the tasks holding the store; the store's
     // connections are closed last, outside any async context (a PostgreSQL
     // client may not be dropped inside one).
@@ -198,18 +97,36 @@ pub fn serve(options: &NodeOptions, serve: Serve) -> Result<ExitCode, String> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn purge_periodically(store: Store, every: Duration) {
-    let mut ticks = tokio::time::interval(every);
-    loop {
-        ticks.tick().await;
-        let store = store.clone();
-        match tokio::task::spawn_blocking(move || store.purge(store::now_micros())).await {
-            Ok(Ok(0)) => {}
-            Ok(Ok(n)) => tracing::info!("retention: purged {n} points"),
-            Ok(Err(e)) => tracing::error!("retention purge failed: {e}"),
-            Err(e) => tracing::error!("retention purge failed: {e}"),
-        }
+/// The node's components, in starting order, built from the configuration:
+/// each is checked here, so that a wrong setting stops `serve` before
+/// anything runs.
+fn components(config: &Config, store: &Store) -> Result<node::Node, String> {
+    let mut node = node::Node::new(store.clone());
+    node.add(node::Purge::every(Duration::from_secs(
+        config.store.purge_interval,
+    )));
+    let control = crate::control_cmd::components(config, store, &mut node)?;
+    match config.xmpp()? {
+        Some(xmpp) => node.add(
+            federation::Federation::new(
+                xmpp,
+                crate::fed_cmd::audit_key(config)?,
+                Duration::from_secs(config.audit.checkpoint_interval),
+            )
+            .map_err(|e| e.to_string())?,
+        ),
+        None => tracing::info!("no [xmpp] jid configured: running without federation"),
     }
+    let api = api::Api::new(store.clone(), config.http.body_limit).with_control(control);
+    let http = api::Http::bind(&config.http.listen, api)?;
+    let address = http.local_addr().map_err(|e| e.to_string())?;
+    tracing::info!(
+        "fedwatt {} serving http://{address}/ ({})",
+        env!("CARGO_PKG_VERSION"),
+        store.describe()
+    );
+    node.add(http);
+    Ok(node)
 }
 
 async fn shutdown_signal() {
@@ -228,7 +145,6 @@ async fn shutdown_signal() {
     }
     #[cfg(not(unix))]
     interrupt.await.unwrap_or(());
-    tracing::info!("shutting down");
 }
 
 /// `fedwatt import …`.
