@@ -31,7 +31,7 @@ use store::{Scope, Store, StreamInfo, Token};
 
 pub use metrics::Metrics;
 pub use problem::Problem;
-pub use server::Http;
+pub use server::{Http, HttpSettings};
 
 /// What the API needs to run.
 #[derive(Clone)]

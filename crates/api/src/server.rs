@@ -1,8 +1,29 @@
 //! The HTTP server as a component of the node.
 
 use node::{BoxFuture, Component, Context, Failure};
+use serde::{Deserialize, Serialize};
+use store::Store;
 
 use crate::Api;
+
+/// `[http]`: the HTTP server's settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpSettings {
+    /// Address and port to listen on.
+    pub listen: String,
+    /// Largest request body accepted, in bytes.
+    pub body_limit: usize,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        HttpSettings {
+            listen: "127.0.0.1:8080".into(),
+            body_limit: 16 * 1024 * 1024,
+        }
+    }
+}
 
 /// Serves the API on a listening socket until the node stops.
 pub struct Http {
@@ -11,12 +32,20 @@ pub struct Http {
 }
 
 impl Http {
-    /// Binds `listen` at once, so that a taken address is reported before
-    /// anything starts; the API is served once the node runs.
-    pub fn bind(listen: &str, api: Api) -> Result<Http, String> {
+    /// The API over `store` as `settings` say, with the control loop's
+    /// `control` handle if the node drives devices. It binds its address
+    /// at once, so that a taken address is reported before anything
+    /// starts; the API is served once the node runs.
+    pub fn bind(
+        settings: &HttpSettings,
+        store: Store,
+        control: Option<control::runtime::Handle>,
+    ) -> Result<Http, String> {
+        let listen = &settings.listen;
         let listener = std::net::TcpListener::bind(listen)
             .and_then(|l| l.set_nonblocking(true).map(|()| l))
             .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+        let api = Api::new(store, settings.body_limit).with_control(control);
         Ok(Http { listener, api })
     }
 

@@ -13,7 +13,7 @@ pub struct Config {
     /// Where the node keeps its files (the SQLite database among them).
     pub data_dir: PathBuf,
     /// The HTTP server.
-    pub http: Http,
+    pub http: api::HttpSettings,
     /// The database.
     pub database: Database,
     /// Storage settings.
@@ -149,16 +149,6 @@ impl Default for Audit {
     }
 }
 
-/// `[http]`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Http {
-    /// Address and port to listen on.
-    pub listen: String,
-    /// Largest request body accepted, in bytes.
-    pub body_limit: usize,
-}
-
 /// `[database]`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -184,21 +174,12 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             data_dir: PathBuf::from("./fedwatt-data"),
-            http: Http::default(),
+            http: api::HttpSettings::default(),
             database: Database::default(),
             store: StoreSettings::default(),
             xmpp: Xmpp::default(),
             audit: Audit::default(),
             control: Control::default(),
-        }
-    }
-}
-
-impl Default for Http {
-    fn default() -> Self {
-        Http {
-            listen: "127.0.0.1:8080".into(),
-            body_limit: 16 * 1024 * 1024,
         }
     }
 }

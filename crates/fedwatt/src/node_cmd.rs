@@ -117,8 +117,7 @@ fn components(config: &Config, store: &Store) -> Result<node::Node, String> {
         ),
         None => tracing::info!("no [xmpp] jid configured: running without federation"),
     }
-    let api = api::Api::new(store.clone(), config.http.body_limit).with_control(control);
-    let http = api::Http::bind(&config.http.listen, api)?;
+    let http = api::Http::bind(&config.http, store.clone(), control)?;
     let address = http.local_addr().map_err(|e| e.to_string())?;
     tracing::info!(
         "fedwatt {} serving http://{address}/ ({})",
