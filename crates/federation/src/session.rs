@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use quoalise::{Element, FEDWATT_NS, HINTS_NS, NS, PushHeader, RECEIPTS_NS};
 use serde_json::json;
-use store::{PeerPack, Push, PushKind, PushOutcome, Received, SigningKey, Store};
+use store::{PeerPack, Push, PushKind, Received, SigningKey, Store};
 use tokio::sync::{Notify, Semaphore, mpsc, watch};
 use tokio_xmpp::Stanza;
 use tokio_xmpp::jid::{BareJid, Jid};
@@ -920,12 +920,43 @@ async fn send_outbox(shared: Arc<Shared>) {
 /// A push ready to go: its sequence number, its peer, its message.
 type Outgoing = (i64, String, Message);
 
-/// Claims up to `limit` due pushes and builds their messages, checking each
-/// against its grant now, in one transaction with their audit entries.
-/// Returns the messages and how many rows were claimed.
+/// What to do with a claimed push.
+enum Built {
+    /// Send this message, and audit these facts.
+    Send(Message, serde_json::Value),
+    /// Do not send it, for this reason: it is dropped with its subscription.
+    Drop(String),
+}
+
+/// Claims up to `limit` due pushes (a short transaction), builds their
+/// messages, checking each against its grant now, on read connections and
+/// outside any write transaction, then records their audit entries in
+/// another short one. Returns the messages, and how many rows were claimed.
+///
+/// A store error while building leaves the claimed pushes to come back due
+/// after their retry delay, as if they had been sent and lost.
 fn build_due(store: &Store, limit: usize) -> Result<(Vec<Outgoing>, usize), store::Error> {
     let now = store::now_micros();
-    store.send_pushes(now, limit, &mut |push| build_push(store, push, now))
+    let pushes = store.claim_pushes(now, limit)?;
+    let built = pushes
+        .iter()
+        .map(|push| build_push(store, push, now))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut sent = Vec::with_capacity(pushes.len());
+    let mut dropped = Vec::new();
+    let mut messages = Vec::with_capacity(pushes.len());
+    for (push, built) in pushes.iter().zip(built) {
+        match built {
+            Built::Send(message, facts) => {
+                sent.push((push, facts));
+                messages.push((push.seq, push.peer.clone(), message));
+            }
+            Built::Drop(why) => dropped.push((push, why)),
+        }
+    }
+    let dropped: Vec<(&Push, &str)> = dropped.iter().map(|(p, why)| (*p, why.as_str())).collect();
+    store.pushes_built(&sent, &dropped)?;
+    Ok((messages, pushes.len()))
 }
 
 fn push_message(push: &Push, payloads: Vec<Element>) -> Option<Message> {
@@ -939,8 +970,8 @@ fn push_message(push: &Push, payloads: Vec<Element>) -> Option<Message> {
     Some(m)
 }
 
-fn build_push(store: &Store, push: &Push, now: i64) -> Result<PushOutcome<Outgoing>, store::Error> {
-    let drop = |why: &str| Ok(PushOutcome::Drop(why.to_owned()));
+fn build_push(store: &Store, push: &Push, now: i64) -> Result<Built, store::Error> {
+    let drop = |why: &str| Ok(Built::Drop(why.to_owned()));
     match &push.kind {
         PushKind::Revoked => {
             let Some(m) = push_message(push, vec![quoalise::revoked_element(push.grant, push.seq)])
@@ -949,7 +980,7 @@ fn build_push(store: &Store, push: &Push, now: i64) -> Result<PushOutcome<Outgoi
             };
             let facts =
                 json!({"seq": push.seq, "revoked": push.grant, "attempt": push.attempts + 1});
-            Ok(PushOutcome::Send((push.seq, push.peer.clone(), m), facts))
+            Ok(Built::Send(m, facts))
         }
         PushKind::Data { stream, from, to } => {
             let grant = store.grant(push.grant)?;
@@ -993,7 +1024,7 @@ fn build_push(store: &Store, push: &Push, now: i64) -> Result<PushOutcome<Outgoi
                 "seq": push.seq, "stream": stream, "grant": grant.id, "records": count,
                 "sha256": hash, "attempt": push.attempts + 1,
             });
-            Ok(PushOutcome::Send((push.seq, push.peer.clone(), m), facts))
+            Ok(Built::Send(m, facts))
         }
     }
 }
