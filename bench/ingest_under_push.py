@@ -79,24 +79,32 @@ class Clock:
         return t
 
 
-def load(a, stream, size, rate, until, clock, done):
-    """Posts `size`-record packs to `stream` at `rate`/s until `until`; a
-    pack that takes longer than its slot delays the next (the achieved rate
-    says so). Appends the count of packs posted to `done`."""
-    node = a.client()
-    n = 0
+def paced(rate, until):
+    """Yields 0, 1, 2… at `rate`/s until `until`; a turn that takes longer
+    than its slot delays the next (the achieved rate says so)."""
     start = time.perf_counter()
+    n = 0
     while True:
         due = start + n / rate
         now = time.perf_counter()
         if now >= until:
-            break
+            return
         if due > now:
             time.sleep(min(due - now, until - now))
             continue
-        node.post(pack(stream, clock.take(size), size))
+        yield n
         n += 1
-    done.append(n)
+
+
+def load(a, stream, size, rate, until, clock, done):
+    """Posts `size`-record packs to `stream` at `rate`/s until `until`, and
+    appends the count of packs posted to `done`."""
+    node = a.client()
+    posted = 0
+    for _ in paced(rate, until):
+        node.post(pack(stream, clock.take(size), size))
+        posted += 1
+    done.append(posted)
 
 
 def probe(a, rate, until, clock):
@@ -104,22 +112,11 @@ def probe(a, rate, until, clock):
     returns each request's latency, in ms."""
     node = a.client()
     latencies = []
-    start = time.perf_counter()
-    n = 0
-    while True:
-        due = start + n / rate
-        now = time.perf_counter()
-        if now >= until:
-            break
-        if due > now:
-            time.sleep(min(due - now, until - now))
-            continue
-        t = clock.take(1)
-        body = [{"n": PROBED, "u": "W", "t": t, "v": n % 1000}]
+    for n in paced(rate, until):
+        body = [{"n": PROBED, "u": "W", "t": clock.take(1), "v": n % 1000}]
         sent = time.perf_counter()
         node.post(body)
         latencies.append((time.perf_counter() - sent) * 1000)
-        n += 1
     return latencies
 
 
@@ -193,7 +190,7 @@ def main():
     p.add_argument("--a", required=True, help="PORT,TOKEN,PID,CONFIG of node A")
     p.add_argument("--seconds", type=float, default=30, help="each phase's length (default 30)")
     p.add_argument("--pack", type=int, default=10_000, help="records in a loader's pack (default 10,000)")
-    p.add_argument("--pack-rate", type=float, default=4, help="loader's packs per second (default 4)")
+    p.add_argument("--pack-rate", type=float, default=8, help="loader's packs per second (default 8)")
     p.add_argument("--probe-rate", type=float, default=20, help="probe's points per second (default 20)")
     p.add_argument("--phases", default="alone,unsubscribed,subscribed")
     args = p.parse_args()

@@ -16,9 +16,13 @@
 # A binary may be named LABEL=PATH; otherwise two are "before" and "after",
 # and one or more than two are named by their position. Options (passed to
 # the .py): --seconds S per phase (30), --pack N records (10,000),
-# --pack-rate R packs/s (4), --probe-rate R points/s (20), --phases LIST
+# --pack-rate R packs/s (8), --probe-rate R points/s (20), --phases LIST
 # (alone,unsubscribed,subscribed); --rounds N runs every binary N times,
 # taking turns (1). BENCH_DIR is where the nodes' stores go (/tmp).
+#
+# The subscribed phase means something only if A's outbox was busy: its
+# "mean outbox" should stay above 0 (raise --pack-rate if it is 0), and
+# its loader packs/s should match between the binaries.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$PWD
@@ -29,7 +33,7 @@ while [ $# -gt 0 ]; do
     --rev) revs+=("$2"); shift 2 ;;
     --rounds) rounds=$2; shift 2 ;;
     --seconds|--pack|--pack-rate|--probe-rate|--phases) py_args+=("$1" "$2"); shift 2 ;;
-    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
     -*) echo "unknown option $1 (see --help)" >&2; exit 2 ;;
     *) bins+=("$1"); shift ;;
   esac
