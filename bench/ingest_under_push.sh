@@ -33,7 +33,7 @@ while [ $# -gt 0 ]; do
     --rev) revs+=("$2"); shift 2 ;;
     --rounds) rounds=$2; shift 2 ;;
     --seconds|--pack|--pack-rate|--probe-rate|--phases) py_args+=("$1" "$2"); shift 2 ;;
-    -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
     -*) echo "unknown option $1 (see --help)" >&2; exit 2 ;;
     *) bins+=("$1"); shift ;;
   esac
