@@ -1,7 +1,8 @@
 //! Connecting to the organisation's XMPP server: TCP to the configured
 //! address (or the domain's SRV records), STARTTLS verified against the
 //! system's roots or a configured CA file (for self-hosted servers with a
-//! private CA), then SCRAM (done by tokio-xmpp).
+//! private CA; both built by the `tls` crate), then SCRAM (done by
+//! tokio-xmpp).
 
 use std::io;
 use std::path::Path;
@@ -12,8 +13,8 @@ use tokio::io::BufStream;
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
+use tokio_rustls::rustls::ClientConfig;
 use tokio_rustls::rustls::pki_types::ServerName;
-use tokio_rustls::rustls::{ClientConfig, RootCertStore};
 use tokio_xmpp::connect::{DnsConfig, ServerConnector};
 use tokio_xmpp::jid::Jid;
 use tokio_xmpp::parsers::starttls;
@@ -65,50 +66,17 @@ impl Connector {
 }
 
 /// A TLS client configuration (rustls with ring) that trusts `ca_file`
-/// (PEM; for self-hosted servers) if given, else the system's roots.
-/// Errors name `section` (`[xmpp]`, `[control]`) and the file.
+/// (PEM; for self-hosted servers) if given, else the system's roots; see
+/// [`tls::client_config`]. Errors name `section` (`[xmpp]`, `[control]`)
+/// and the file.
 pub fn tls_client_config(
     ca_file: Option<&Path>,
     section: &str,
 ) -> Result<Arc<ClientConfig>, String> {
-    let mut roots = RootCertStore::empty();
-    match ca_file {
-        Some(path) => {
-            let unusable =
-                |e: &dyn std::fmt::Display| format!("{section} ca_file {}: {e}", path.display());
-            let pem = std::fs::read(path).map_err(|e| unusable(&e))?;
-            let mut n = 0;
-            for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
-                let cert = cert.map_err(|e| unusable(&e))?;
-                roots.add(cert).map_err(|e| unusable(&e))?;
-                n += 1;
-            }
-            if n == 0 {
-                return Err(unusable(&"no PEM certificate in it"));
-            }
-        }
-        None => {
-            for path in [
-                "/etc/ssl/certs/ca-certificates.crt",
-                "/etc/pki/tls/certs/ca-bundle.crt",
-            ] {
-                if let Ok(pem) = std::fs::read(path) {
-                    for cert in rustls_pemfile::certs(&mut pem.as_slice()).flatten() {
-                        let _ = roots.add(cert);
-                    }
-                    break;
-                }
-            }
-        }
-    }
-    let tls = ClientConfig::builder_with_provider(Arc::new(
-        tokio_rustls::rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .map_err(|e| format!("TLS: {e}"))?
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    Ok(Arc::new(tls))
+    tls::client_config(ca_file).map_err(|e| match e {
+        tls::Error::NoSystemRoots { .. } | tls::Error::Tls(_) => format!("{section}: {e}"),
+        e => format!("{section} ca_file {e}"),
+    })
 }
 
 fn header(domain: &str) -> StreamHeader<'_> {

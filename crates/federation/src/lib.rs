@@ -23,6 +23,7 @@ mod handlers;
 mod meta;
 pub mod peer;
 mod session;
+mod settings;
 
 use std::path::PathBuf;
 
@@ -32,8 +33,10 @@ use tokio_xmpp::parsers::stanza_error::{DefinedCondition, ErrorType, StanzaError
 
 pub use component::Federation;
 pub use session::{Status, run};
+pub use settings::XmppSettings;
 
-/// The `[xmpp]` section of the node's configuration.
+/// The federation's settings at run time, checked (from [`XmppSettings`],
+/// the `[xmpp]` section of the configuration file).
 #[derive(Debug, Clone)]
 pub struct XmppConfig {
     /// The node's full JID, with its resource (`fedwatt@agency.example/node`).
@@ -52,6 +55,10 @@ pub enum Error {
     /// A setting cannot be used.
     #[error("configuration: {0}")]
     Config(String),
+    /// A setting of the configuration file is missing or cannot be read
+    /// (the message names it).
+    #[error("{0}")]
+    Setting(String),
     /// The XMPP session failed.
     #[error("XMPP: {0}")]
     Xmpp(String),

@@ -20,7 +20,7 @@ pub struct Config {
     pub store: StoreSettings,
     /// `[xmpp]`: the node's XMPP account; without a `jid`, the node runs
     /// without federation.
-    pub xmpp: Xmpp,
+    pub xmpp: federation::XmppSettings,
     /// `[audit]`: the audit trail's signing key.
     pub audit: Audit,
     /// `[control]`: the flexibility control loop; without a `broker`, the
@@ -113,22 +113,6 @@ impl Default for Control {
     }
 }
 
-/// `[xmpp]`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Xmpp {
-    /// The node's full JID, with its resource (`fedwatt@agency.example/node`).
-    pub jid: String,
-    /// Its password (or use `password_file`).
-    pub password: String,
-    /// A file holding the password.
-    pub password_file: String,
-    /// `host:port` of the XMPP server; default: the domain's SRV records.
-    pub address: String,
-    /// PEM file of the CA certificates to trust (self-hosted servers).
-    pub ca_file: String,
-}
-
 /// `[audit]`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -177,7 +161,7 @@ impl Default for Config {
             http: api::HttpSettings::default(),
             database: Database::default(),
             store: StoreSettings::default(),
-            xmpp: Xmpp::default(),
+            xmpp: federation::XmppSettings::default(),
             audit: Audit::default(),
             control: Control::default(),
         }
@@ -246,23 +230,7 @@ impl Config {
 impl Config {
     /// The federation's settings; `None` when no `jid` is set.
     pub fn xmpp(&self) -> Result<Option<federation::XmppConfig>, String> {
-        let x = &self.xmpp;
-        if x.jid.is_empty() {
-            return Ok(None);
-        }
-        federation::parse_full_jid(&x.jid).map_err(|e| e.to_string())?;
-        let Some(password) = secret(&x.password, &x.password_file, "[xmpp]")? else {
-            return Err(format!(
-                "[xmpp] jid {} is set, but neither password nor password_file",
-                x.jid
-            ));
-        };
-        Ok(Some(federation::XmppConfig {
-            jid: x.jid.clone(),
-            password,
-            address: (!x.address.is_empty()).then(|| x.address.clone()),
-            ca_file: (!x.ca_file.is_empty()).then(|| PathBuf::from(&x.ca_file)),
-        }))
+        self.xmpp.config().map_err(|e| e.to_string())
     }
 
     /// The control loop's settings, and the address of the node's own
@@ -462,6 +430,32 @@ mod tests {
         assert_eq!(config.http.listen, "0.0.0.0:80");
         assert_eq!(config.http.body_limit, 1000);
         assert_eq!(config.store.timezone, "UTC");
+    }
+
+    #[test]
+    fn the_environment_sets_the_xmpp_section() {
+        let env = [
+            ("FEDWATT_XMPP_JID", "fedwatt@a.example/node"),
+            ("FEDWATT_XMPP_PASSWORD", "pw"),
+        ]
+        .map(|(k, v)| (k.to_owned(), v.to_owned()));
+        let xmpp = Config::load(None, env.into_iter())
+            .unwrap()
+            .xmpp()
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (xmpp.jid.as_str(), xmpp.password.as_str()),
+            ("fedwatt@a.example/node", "pw")
+        );
+        assert_eq!((xmpp.address, xmpp.ca_file), (None, None));
+        assert!(
+            Config::load(None, std::iter::empty())
+                .unwrap()
+                .xmpp()
+                .unwrap()
+                .is_none()
+        );
     }
 
     #[test]

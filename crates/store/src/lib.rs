@@ -585,41 +585,45 @@ impl Store {
         self.read(federation::subscriptions)
     }
 
-    /// Claims up to `limit` (at most 256) pushes due at `now` and schedules their retry
-    /// (see [`retry_delay`]); the caller sends them.
+    /// Claims up to `limit` (at most 256) pushes due at `now` and schedules
+    /// their retry (see [`retry_delay`]), in one short transaction: the
+    /// caller builds them outside it, then records what became of each with
+    /// [`Store::pushes_built`] before sending any.
     pub fn claim_pushes(&self, now: i64, limit: usize) -> Result<Vec<Push>> {
-        self.write(|db| federation::claim_due(db, now, limit))
+        // Deferred: if a power cut loses this commit, the pushes are due
+        // again at once, which is what they were before it.
+        self.write_with(Durability::Deferred, |db| {
+            federation::claim_due(db, now, limit)
+        })
     }
 
-    /// Claims up to `limit` (at most 256) pushes due at `now`, schedules their retry, and
-    /// has `build` make each one, in one transaction with the audit entry of
-    /// each push sent or dropped: one commit for a whole batch. `build` may
-    /// read the store (on other connections); it returns what to send with
-    /// the facts to audit, or why the push must not be sent (its grant
-    /// ended…), which drops it and its subscription. Returns what `build`
-    /// made, and how many pushes were claimed.
-    pub fn send_pushes<T>(
+    /// Records what became of pushes claimed with [`Store::claim_pushes`],
+    /// in one transaction: an audit entry `push` with its facts for each
+    /// one about to be `sent`, and for each one `dropped` (its grant ended,
+    /// its points are gone…, with the reason) its deletion, the end of its
+    /// subscription, and an audit entry `refused`. Call it before sending:
+    /// a push is in the audit trail before it leaves.
+    pub fn pushes_built(
         &self,
-        now: i64,
-        limit: usize,
-        build: &mut dyn FnMut(&Push) -> Result<PushOutcome<T>>,
-    ) -> Result<(Vec<T>, usize)> {
-        // Deferred: if a power cut loses this commit, the pushes are due
-        // again, and their receivers drop what they already have.
+        sent: &[(&Push, serde_json::Value)],
+        dropped: &[(&Push, &str)],
+    ) -> Result<()> {
+        if sent.is_empty() && dropped.is_empty() {
+            return Ok(());
+        }
+        let now = now_micros();
+        // Deferred: commits are lost in order, so if a power cut loses this
+        // one, it loses the receipts recorded after it too: the pushes are
+        // still in the outbox, due again, and audited when sent again
+        // (their receivers drop what they already have).
         self.write_with(Durability::Deferred, |db| {
-            let pushes = federation::claim_due(db, now, limit)?;
-            let claimed = pushes.len();
-            let mut made = Vec::with_capacity(claimed);
-            for push in &pushes {
-                match build(push)? {
-                    PushOutcome::Send(message, facts) => {
-                        audit::append(db, now, "push", Some(&push.peer), &facts.to_string())?;
-                        made.push(message);
-                    }
-                    PushOutcome::Drop(why) => drop_push(db, push, &why, now)?,
-                }
+            for (push, facts) in sent {
+                audit::append(db, now, "push", Some(&push.peer), &facts.to_string())?;
             }
-            Ok((made, claimed))
+            for (push, why) in dropped {
+                drop_push(db, push, why, now)?;
+            }
+            Ok(())
         })
     }
 
@@ -968,15 +972,8 @@ fn purge_stream(
     Ok(deleted)
 }
 
-/// What to do with a claimed push (see [`Store::send_pushes`]).
-#[derive(Debug)]
-pub enum PushOutcome<T> {
-    /// Send this, and audit these facts.
-    Send(T, serde_json::Value),
-    /// Do not send it, for this reason.
-    Drop(String),
-}
-
+/// Deletes a push that must not be sent, ends its subscription, and
+/// audits why.
 fn drop_push(db: &mut dyn Db, push: &Push, why: &str, now: i64) -> Result<()> {
     federation::delete_push(db, &push.peer, push.seq)?;
     if let PushKind::Data { stream, .. } = &push.kind

@@ -168,6 +168,57 @@ fn a_peer_that_acknowledges_puts_off_the_retries_of_what_was_sent_after() {
 }
 
 #[test]
+fn pushes_built_are_audited_and_a_dropped_one_ends_its_subscription() {
+    for store in stores("built") {
+        store.ingest(&pack(METER, 1_700_000_000, 1), None).unwrap();
+        let g = store.add_grant(&grant("node@b.example", METER)).unwrap();
+        store
+            .subscribe("node@b.example", METER, g.id, Encoding::Cbor)
+            .unwrap();
+        for day in 1..=2 {
+            store
+                .ingest(&pack(METER, 1_700_000_000 + day * 86_400, 1), None)
+                .unwrap();
+        }
+        let pushes = store.claim_pushes(store::now_micros(), 10).unwrap();
+        assert_eq!(pushes.len(), 2);
+        let before = store.audit_entries(1, 100).unwrap().len();
+        store
+            .pushes_built(
+                &[(&pushes[0], serde_json::json!({"seq": pushes[0].seq}))],
+                &[(&pushes[1], "its grant is no longer in force")],
+            )
+            .unwrap();
+        let entries = store.audit_entries(1, 100).unwrap();
+        let new: Vec<(&str, Option<&str>)> = entries[before..]
+            .iter()
+            .map(|e| (e.kind.as_str(), e.peer.as_deref()))
+            .collect();
+        assert_eq!(
+            new,
+            [
+                ("push", Some("node@b.example")),
+                ("refused", Some("node@b.example"))
+            ]
+        );
+        assert!(entries[before + 1].detail.contains("no longer in force"));
+        // The sent one waits for its receipt; the dropped one is gone, and
+        // so is the subscription: new points queue nothing more.
+        assert_eq!(store.outbox_len().unwrap(), 1);
+        assert!(store.subscriptions().unwrap().is_empty());
+        store
+            .ingest(&pack(METER, 1_700_000_000 + 9 * 86_400, 1), None)
+            .unwrap();
+        assert_eq!(store.outbox_len().unwrap(), 1);
+        assert!(
+            store
+                .push_acknowledged("node@b.example", pushes[0].seq)
+                .unwrap()
+        );
+    }
+}
+
+#[test]
 fn pushes_from_a_peer_are_stored_once_tagged_with_it_and_erased_on_revocation() {
     for store in stores("inbox") {
         let from = |seq| PeerPack {
