@@ -63,6 +63,12 @@ impl Kept {
         (Kept(tx), rx)
     }
 
+    /// One waiting on `tx`.
+    #[cfg(test)]
+    pub(crate) fn from_sender(tx: oneshot::Sender<std::result::Result<(), String>>) -> Kept {
+        Kept(tx)
+    }
+
     /// Says that the entry is stored (`Ok`) or why it is not.
     pub fn done(self, outcome: std::result::Result<(), String>) {
         let _ = self.0.send(outcome);

@@ -233,4 +233,61 @@ mod tests {
             .is_none()
         );
     }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn plans_and_stimulations_are_kept_before_their_caller_is_answered() {
+        let dir = std::env::temp_dir().join(format!("fedwatt-journal-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let kept_in = Store::open(None, &dir, "UTC").unwrap();
+        let (notes, noted) = mpsc::channel(16);
+        let storing = tokio::spawn(store(kept_in.clone(), noted));
+        let (kept, is_kept) = tokio::sync::oneshot::channel();
+        let plan = serde_json::json!({"slots": []});
+        notes
+            .send(Note {
+                entry: JournalEntry::Plan {
+                    at: 1_000_000,
+                    equipment: "heater".into(),
+                    plan: plan.clone(),
+                    source: control::journal::Source::Api,
+                },
+                kept: Some(crate::handle::Kept::from_sender(kept)),
+            })
+            .await
+            .unwrap();
+        // Answered once it is in the store, and not before.
+        assert_eq!(is_kept.await.unwrap(), Ok(()));
+        let plans = kept_in.plans().unwrap();
+        assert_eq!(plans.len(), 1);
+        assert_eq!(
+            (plans[0].equipment.as_str(), &plans[0].plan),
+            ("heater", &plan)
+        );
+        assert_eq!(plans[0].source, "api");
+        // A stimulation from MQTT, that no one waits for, goes the same way.
+        let shed = serde_json::json!({"kind": "shed", "group": "all"});
+        notes
+            .send(Note {
+                entry: JournalEntry::Stimulation {
+                    at: 2_000_000,
+                    body: shed.clone(),
+                    until: i64::MAX / 2,
+                    source: control::journal::Source::Mqtt,
+                },
+                kept: None,
+            })
+            .await
+            .unwrap();
+        drop(notes);
+        storing.await.unwrap();
+        let in_force = kept_in.stimulations_in_force(3_000_000).unwrap();
+        assert_eq!(in_force.len(), 1);
+        assert_eq!(
+            (&in_force[0].body, in_force[0].source.as_str()),
+            (&shed, "mqtt")
+        );
+        drop(kept_in);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
