@@ -200,15 +200,18 @@ mod tests {
         });
     }
 
+    /// A plan given as the HTTP API does, answered in the background.
+    fn api_plan(handle: &Handle) -> tokio::task::JoinHandle<Result<()>> {
+        let handle = handle.clone();
+        tokio::spawn(async move { handle.set_plan("heater", Value::Null, Source::Api).await })
+    }
+
     #[tokio::test]
     async fn an_api_plan_is_answered_once_kept_and_not_before() {
         let (handle, requests) = handle();
         let (notes, mut noted) = mpsc::channel(4);
         accepting_loop(requests, notes);
-        let asked = tokio::spawn({
-            let handle = handle.clone();
-            async move { handle.set_plan("heater", Value::Null, Source::Api).await }
-        });
+        let asked = api_plan(&handle);
         let kept = noted
             .recv()
             .await
@@ -225,10 +228,7 @@ mod tests {
         let (handle, requests) = handle();
         let (notes, mut noted) = mpsc::channel(4);
         accepting_loop(requests, notes);
-        let asked = tokio::spawn({
-            let handle = handle.clone();
-            async move { handle.set_plan("heater", Value::Null, Source::Api).await }
-        });
+        let asked = api_plan(&handle);
         let kept = noted.recv().await.unwrap().unwrap();
         kept.done(Err("disk full".into()));
         assert_eq!(
@@ -236,10 +236,7 @@ mod tests {
             "applied, but could not be kept: disk full"
         );
         // A reader that drops it is no better.
-        let asked = tokio::spawn({
-            let handle = handle.clone();
-            async move { handle.set_plan("heater", Value::Null, Source::Api).await }
-        });
+        let asked = api_plan(&handle);
         drop(noted.recv().await.unwrap());
         assert!(matches!(asked.await.unwrap(), Err(Error::NotKept(_))));
     }
