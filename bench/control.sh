@@ -4,7 +4,7 @@
 # them; the time until every order is published and until every
 # confirmation is recorded (p50/p99), the monitoring messages taken in per
 # second, and the node's CPU and RSS. One JSON line; see
-# crates/control/examples/control_bench.rs.
+# crates/control-mqtt/examples/control_bench.rs.
 #
 #   bench/control.sh                    # 10,000 plugs, 200,000 power readings
 #   bench/control.sh --devices 1000
@@ -22,7 +22,7 @@ while [ $# -gt 0 ]; do
 done
 
 echo "== building" >&2
-cargo build --release --locked -p fedwatt-control --example control_bench >&2
+cargo build --release --locked -p fedwatt-control-mqtt --example control_bench >&2
 bench=target/release/examples/control_bench
 # A broker of its own, fresh: nothing queued from an earlier run.
 export FEDWATT_MQTT_DIR=/tmp/fedwatt-mqtt-bench FEDWATT_MQTT_PORT=51890

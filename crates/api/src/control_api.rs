@@ -11,8 +11,9 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use control::runtime::{Handle, Source};
+use control::journal::Source;
 use control::settings::EquipmentSettings;
+use control_mqtt::Handle;
 use serde_json::{Value as Json_, json};
 use store::Scope;
 
@@ -24,6 +25,8 @@ impl From<control::Error> for Problem {
             control::Error::NoEquipment(_) => Problem::new(StatusCode::NOT_FOUND, e.to_string()),
             control::Error::NameTaken(_) => Problem::new(StatusCode::CONFLICT, e.to_string()),
             control::Error::Stopped => Problem::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+            // As a store error is: logged, not shown.
+            control::Error::NotKept(_) => Problem::internal(&e),
             control::Error::Invalid(_) | control::Error::Message { .. } => {
                 Problem::bad_request(e.to_string())
             }
@@ -139,14 +142,9 @@ pub(crate) async fn put_plan(
 ) -> Result<StatusCode, Problem> {
     may_drive(&api, &headers, &name).await?;
     let plan = json_body(&body, "a plan")?;
-    handle(&api)?
-        .set_plan(&name, plan.clone(), Source::Api)
-        .await?;
-    // Kept before the answer: an acknowledged plan survives a crash.
-    api.blocking(move |store| {
-        Ok(store.save_plan(&name, &plan, Source::Api.name(), store::now_micros())?)
-    })
-    .await?;
+    // Answered once kept (by the loop's journal, as a plan from MQTT is):
+    // an acknowledged plan survives a crash.
+    handle(&api)?.set_plan(&name, plan, Source::Api).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -177,11 +175,7 @@ pub(crate) async fn stimulate(
 ) -> Result<StatusCode, Problem> {
     over_everything(&api, &headers, Scope::Write).await?;
     let body = json_body(&body, "a stimulation")?;
-    let until = handle(&api)?.stimulate(body.clone(), Source::Api).await?;
-    // Kept before the answer, to apply again after a restart.
-    api.blocking(move |store| {
-        Ok(store.save_stimulation(&body, Source::Api.name(), store::now_micros(), until)?)
-    })
-    .await?;
+    // Answered once kept, to apply again after a restart.
+    handle(&api)?.stimulate(body, Source::Api).await?;
     Ok(StatusCode::ACCEPTED)
 }

@@ -40,7 +40,7 @@ pub struct Api {
     metrics: Arc<Metrics>,
     body_limit: usize,
     status: StatusBoard,
-    control: Option<control::runtime::Handle>,
+    control: Option<control_mqtt::Handle>,
 }
 
 impl Api {
@@ -63,7 +63,7 @@ impl Api {
     }
 
     /// Serves `/api/v1/control/…` through the control loop's handle.
-    pub fn with_control(mut self, control: Option<control::runtime::Handle>) -> Api {
+    pub fn with_control(mut self, control: Option<control_mqtt::Handle>) -> Api {
         self.control = control;
         self
     }

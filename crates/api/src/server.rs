@@ -39,7 +39,7 @@ impl Http {
     pub fn bind(
         settings: &HttpSettings,
         store: Store,
-        control: Option<control::runtime::Handle>,
+        control: Option<control_mqtt::Handle>,
     ) -> Result<Http, String> {
         let listen = &settings.listen;
         let listener = std::net::TcpListener::bind(listen)

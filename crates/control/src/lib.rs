@@ -24,29 +24,31 @@
 //!   ([`display`]).
 //!
 //! [`settings`] is how equipments are written in the node's TOML file and
-//! the HTTP API.
+//! the HTTP API, [`fleet`] what they become once checked. [`journal`] and
+//! [`status`] are what the loop tells of itself, as plain values.
 //!
-//! [`broker`] is a small MQTT broker for a node that has none to talk to.
-//!
-//! [`runtime`] is the I/O around it: one MQTT session (rumqttc), the clock,
-//! and a journal of everything that happens. It keeps nothing itself.
+//! What it is *not*: the control loop. The MQTT session, the clock, the
+//! node's own broker and the storing of the journal are in
+//! `fedwatt-control-mqtt` (library `control_mqtt`); this crate depends on no
+//! runtime, no network and no store.
 //!
 //! Invariants: a message from a device is either understood or refused with
 //! a reason, never a panic; a state machine answers every event in every
 //! state (an event that does not apply is ignored, explicitly).
 
-pub mod broker;
 pub mod device;
 pub mod display;
 pub mod driver;
 pub mod equipment;
+pub mod fleet;
 pub mod fuzzing;
+pub mod journal;
 pub mod machine;
 pub mod model;
 pub mod plan;
-pub mod runtime;
 pub mod settings;
 pub mod signals;
+pub mod status;
 pub mod stimulation;
 
 /// What is wrong with an input from outside (a device's message, a plan,
@@ -73,6 +75,10 @@ pub enum Error {
     /// The control loop is not running (it stopped, or never started).
     #[error("the control loop is not running")]
     Stopped,
+    /// A plan or stimulation applied, but not kept (the store failed): it
+    /// would not survive a restart, so it is not acknowledged.
+    #[error("applied, but could not be kept: {0}")]
+    NotKept(String),
 }
 
 /// Results of this crate.

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::driver::DeviceAddress;
 use crate::equipment::{Cycle, Safety};
-use crate::runtime::{DeviceConfig, EquipmentConfig};
+use crate::fleet::{DeviceConfig, EquipmentConfig};
 use crate::{Error, Result};
 
 /// An equipment as configured: `[[control.equipment]]` in the node's

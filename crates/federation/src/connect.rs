@@ -60,23 +60,9 @@ impl Connector {
             }
             None => DnsConfig::srv_default_client(domain),
         };
-        let tls = tls_client_config(ca_file, "[xmpp]").map_err(Error::Config)?;
+        let tls = tls::configured("[xmpp]", ca_file).map_err(Error::Config)?;
         Ok(Connector { dns, tls })
     }
-}
-
-/// A TLS client configuration (rustls with ring) that trusts `ca_file`
-/// (PEM; for self-hosted servers) if given, else the system's roots; see
-/// [`tls::client_config`]. Errors name `section` (`[xmpp]`, `[control]`)
-/// and the file.
-pub fn tls_client_config(
-    ca_file: Option<&Path>,
-    section: &str,
-) -> Result<Arc<ClientConfig>, String> {
-    tls::client_config(ca_file).map_err(|e| match e {
-        tls::Error::NoSystemRoots { .. } | tls::Error::Tls(_) => format!("{section}: {e}"),
-        e => format!("{section} ca_file {e}"),
-    })
 }
 
 fn header(domain: &str) -> StreamHeader<'_> {

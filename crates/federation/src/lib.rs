@@ -18,7 +18,6 @@
 
 mod component;
 mod connect;
-pub use connect::tls_client_config;
 mod handlers;
 mod meta;
 pub mod peer;

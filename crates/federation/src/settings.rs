@@ -53,18 +53,17 @@ impl XmppSettings {
             return Ok(None);
         };
         parse_full_jid(jid)?;
-        let password = match (&self.password, &self.password_file) {
-            (Some(password), _) => password.clone(),
-            (None, Some(file)) => std::fs::read_to_string(file)
-                .map_err(|e| Error::Setting(format!("[xmpp] password_file {file}: {e}")))?
-                .trim_end_matches(['\n', '\r'])
-                .to_owned(),
-            (None, None) => {
-                return Err(Error::Setting(format!(
-                    "[xmpp] jid {jid} is set, but neither password nor password_file"
-                )));
-            }
-        };
+        let password = node::secret(
+            self.password.as_deref(),
+            self.password_file.as_deref().map(std::path::Path::new),
+            "[xmpp]",
+        )
+        .map_err(Error::Setting)?
+        .ok_or_else(|| {
+            Error::Setting(format!(
+                "[xmpp] jid {jid} is set, but neither password nor password_file"
+            ))
+        })?;
         Ok(Some(XmppConfig {
             jid: jid.clone(),
             password,

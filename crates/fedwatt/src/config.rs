@@ -24,94 +24,14 @@ pub struct Config {
     /// `[audit]`: the audit trail's signing key.
     pub audit: Audit,
     /// `[control]`: the flexibility control loop; without a `broker`, the
-    /// node drives no device.
+    /// node drives no device unless it has equipments (then it runs its
+    /// own broker).
     pub control: Control,
 }
 
-/// `[control]`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Control {
-    /// `mqtt://host:port` of the MQTT broker (Mosquitto…). Empty: the node
-    /// runs its own, on `listen`, when it has equipments to drive.
-    pub broker: String,
-    /// Where the node's own broker listens when `broker` is empty.
-    pub listen: String,
-    /// PEM file of the CA certificates to trust for an `mqtts://` broker
-    /// (self-hosted); default: the system's.
-    pub ca_file: String,
-    /// User name, if the broker wants one.
-    pub user: String,
-    /// Its password (or use `password_file`).
-    pub password: String,
-    /// A file holding the password.
-    pub password_file: String,
-    /// This node's MQTT client id, unique on the broker; it names the
-    /// node's topics (`fedwatt/<client_id>/plan/<equipment>`…).
-    pub client_id: String,
-    /// `[[control.equipment]]`: the equipments the node drives.
-    pub equipment: Vec<control::settings::EquipmentSettings>,
-    /// `[[control.display]]`: the households' openHASP plates.
-    pub display: Vec<ControlDisplay>,
-    /// `[[control.site]]`: the households' off-peak windows.
-    pub site: Vec<ControlSite>,
-}
-
-/// `[[control.site]]`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ControlSite {
-    /// Its name, as equipments give it (`site = "…"`).
-    pub name: String,
-    /// Its off-peak windows in local time: `22:00-06:00` (every day),
-    /// `mon-fri 22:00-06:00`, `sat,sun 00:00-24:00`.
-    #[serde(default)]
-    pub off_peak: Vec<String>,
-}
-
-/// What `serve` runs for `[control]`.
-pub struct ControlSetup {
-    /// The control loop's settings.
-    pub config: control::runtime::ControlConfig,
-    /// The node's own broker, when `broker` is empty.
-    pub embedded_broker: Option<EmbeddedBroker>,
-}
-
-/// The node's own MQTT broker.
-pub struct EmbeddedBroker {
-    /// Where it listens.
-    pub listen: std::net::SocketAddr,
-    /// The user and password it asks of every client (the control loop
-    /// gives `[control] user` and `password`).
-    pub auth: control::broker::BrokerAuth,
-}
-
-/// `[[control.display]]`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ControlDisplay {
-    /// The plate's name in its topics (`hasp/<plate>/…`).
-    pub plate: String,
-    /// The equipments it shows, by name, in page order (10 at most).
-    pub equipments: Vec<String>,
-}
-
-impl Default for Control {
-    fn default() -> Self {
-        Control {
-            broker: String::new(),
-            listen: "127.0.0.1:1883".into(),
-            ca_file: String::new(),
-            user: String::new(),
-            password: String::new(),
-            password_file: String::new(),
-            client_id: "fedwatt".into(),
-            equipment: Vec::new(),
-            display: Vec::new(),
-            site: Vec::new(),
-        }
-    }
-}
+/// `[control]`: its settings live beside the control loop, in
+/// `control_mqtt`, with their checks.
+pub type Control = control_mqtt::ControlSettings;
 
 /// `[audit]`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -233,106 +153,6 @@ impl Config {
         self.xmpp.config().map_err(|e| e.to_string())
     }
 
-    /// The control loop's settings, and the address of the node's own
-    /// broker when it runs one; `None` when there is nothing to drive (no
-    /// broker, no equipment in the file, none `stored` in the store).
-    pub fn control(&self, stored: bool) -> Result<Option<ControlSetup>, String> {
-        use control::runtime::{ControlConfig, DisplayConfig, MqttConfig};
-        let c = &self.control;
-        let mut tls_to_broker = false;
-        let (host, port, embedded) = if c.broker.is_empty() {
-            if c.equipment.is_empty() && c.display.is_empty() && !stored {
-                return Ok(None);
-            }
-            let address: std::net::SocketAddr = c.listen.parse().map_err(|_| {
-                format!(
-                    "[control] listen {:?}: expected IP:PORT (127.0.0.1:1883) for the node's own broker",
-                    c.listen
-                )
-            })?;
-            (address.ip().to_string(), address.port(), Some(address))
-        } else {
-            let (address, tls, default_port) = match c.broker.split_once("://") {
-                Some(("mqtt", address)) => (address, false, 1883),
-                Some(("mqtts", address)) => (address, true, 8883),
-                _ => {
-                    return Err(format!(
-                        "[control] broker {:?}: expected mqtt://HOST:PORT, or mqtts://HOST:PORT for TLS",
-                        c.broker
-                    ));
-                }
-            };
-            let (host, port) = match address.rsplit_once(':') {
-                Some((host, port)) => (
-                    host,
-                    port.parse::<u16>().map_err(|_| {
-                        format!("[control] broker {:?}: {port:?} is not a port", c.broker)
-                    })?,
-                ),
-                None => (address, default_port),
-            };
-            tls_to_broker = tls;
-            (host.to_owned(), port, None)
-        };
-        let password = secret(&c.password, &c.password_file, "[control]")?;
-        let equipments = c
-            .equipment
-            .iter()
-            .map(|e| e.to_config().map_err(|err| format!("[control] {err}")))
-            .collect::<Result<Vec<_>, _>>()?;
-        let config = ControlConfig {
-            mqtt: MqttConfig {
-                host,
-                port,
-                user: (!c.user.is_empty()).then(|| c.user.clone()),
-                password,
-                client_id: c.client_id.clone(),
-                tls: if tls_to_broker {
-                    let ca_file = (!c.ca_file.is_empty()).then(|| std::path::Path::new(&c.ca_file));
-                    Some(federation::tls_client_config(ca_file, "[control]")?)
-                } else {
-                    None
-                },
-            },
-            equipments,
-            displays: c
-                .display
-                .iter()
-                .map(|d| DisplayConfig {
-                    plate: d.plate.clone(),
-                    equipments: d.equipments.clone(),
-                })
-                .collect(),
-            sites: c
-                .site
-                .iter()
-                .map(|s| {
-                    Ok(control::runtime::SiteConfig {
-                        name: s.name.clone(),
-                        off_peak: control::signals::OffPeak::parse(&s.off_peak)
-                            .map_err(|e| format!("[control] site {:?}: {e}", s.name))?,
-                    })
-                })
-                .collect::<Result<_, String>>()?,
-            timezone: store::time_zone(&self.store.timezone)?,
-        };
-        control::runtime::check(&config).map_err(|e| format!("[control] {e}"))?;
-        let embedded_broker = embedded.map(|listen| EmbeddedBroker {
-            listen,
-            auth: control::broker::BrokerAuth {
-                login: config
-                    .mqtt
-                    .user
-                    .clone()
-                    .map(|u| (u, config.mqtt.password.clone().unwrap_or_default())),
-            },
-        });
-        Ok(Some(ControlSetup {
-            config,
-            embedded_broker,
-        }))
-    }
-
     /// Where the audit signing key lives.
     pub fn audit_key_file(&self) -> PathBuf {
         if self.audit.key_file.is_empty() {
@@ -344,20 +164,6 @@ impl Config {
 }
 
 const NOT_SETTINGS: &[&str] = &["FEDWATT_LOG"];
-
-/// A password given in the file (`password`) or in a file of its own
-/// (`password_file`, read without its final line break); `None` if neither.
-fn secret(password: &str, password_file: &str, section: &str) -> Result<Option<String>, String> {
-    if !password.is_empty() {
-        return Ok(Some(password.to_owned()));
-    }
-    if password_file.is_empty() {
-        return Ok(None);
-    }
-    let text = std::fs::read_to_string(password_file)
-        .map_err(|e| format!("{section} password_file {password_file}: {e}"))?;
-    Ok(Some(text.trim_end_matches(['\n', '\r']).to_owned()))
-}
 
 fn merge(into: &mut toml::Table, from: toml::Table) {
     for (key, value) in from {
@@ -371,24 +177,41 @@ fn merge(into: &mut toml::Table, from: toml::Table) {
 }
 
 /// Sets the key that `key` (`http_listen`, `data_dir`) names, keeping the
-/// type of its default.
+/// type of its default. A key of a section that has no default (an unset
+/// `Option`, such as `control_broker`) is set as a string, and the
+/// configuration checked with it, so that a wrong one is refused here.
 fn apply_env(table: &mut toml::Table, key: &str, value: &str) -> Result<(), String> {
     if let Some(old) = table.get(key) {
         let new = typed(old, value)?;
         table.insert(key.to_owned(), new);
         return Ok(());
     }
+    let in_section = |section: &str| key.strip_prefix(&format!("{section}_")).map(str::to_owned);
     for (section, inner) in table.iter_mut() {
-        if let (Some(rest), toml::Value::Table(inner)) =
-            (key.strip_prefix(&format!("{section}_")), inner)
-            && let Some(old) = inner.get(rest)
+        if let (Some(rest), toml::Value::Table(inner)) = (in_section(section), inner)
+            && let Some(old) = inner.get(&rest)
         {
             let new = typed(old, value)?;
-            inner.insert(rest.to_owned(), new);
+            inner.insert(rest, new);
             return Ok(());
         }
     }
-    Err("not a setting of fedwatt (see fedwatt.example.toml)".into())
+    let unset = table.iter().find_map(|(section, inner)| {
+        let rest = in_section(section).filter(|rest| !rest.is_empty())?;
+        inner.is_table().then(|| (section.clone(), rest))
+    });
+    let Some((section, rest)) = unset else {
+        return Err("not a setting of fedwatt (see fedwatt.example.toml)".into());
+    };
+    let mut tried = table.clone();
+    if let Some(toml::Value::Table(inner)) = tried.get_mut(&section) {
+        inner.insert(rest, toml::Value::String(value.to_owned()));
+    }
+    toml::Value::Table(tried.clone())
+        .try_into::<Config>()
+        .map_err(|e| e.to_string())?;
+    *table = tried;
+    Ok(())
 }
 
 fn typed(like: &toml::Value, value: &str) -> Result<toml::Value, String> {
@@ -477,5 +300,22 @@ mod tests {
         std::fs::write(&file, "[http]\nlisten_on = 1\n").unwrap();
         let e = Config::load(Some(&file), std::iter::empty()).unwrap_err();
         assert!(e.contains("bad.toml") && e.contains("listen_on"), "{e}");
+    }
+
+    #[test]
+    fn the_environment_sets_keys_that_are_unset_by_default() {
+        let env = |k: &str, v: &str| [(k.to_owned(), v.to_owned())].into_iter();
+        let config = Config::load(None, env("FEDWATT_CONTROL_BROKER", "mqtt://10.0.0.2")).unwrap();
+        assert_eq!(config.control.broker.as_deref(), Some("mqtt://10.0.0.2"));
+        let config = Config::load(None, env("FEDWATT_CONTROL_CA_FILE", "/etc/ca.pem")).unwrap();
+        assert_eq!(config.control.ca_file, Some(PathBuf::from("/etc/ca.pem")));
+        // A key no section has is still refused, named.
+        let e = Config::load(None, env("FEDWATT_CONTROL_BROKR", "mqtt://x")).unwrap_err();
+        assert!(
+            e.contains("FEDWATT_CONTROL_BROKR") && e.contains("brokr"),
+            "{e}"
+        );
+        let e = Config::load(None, env("FEDWATT_NOSECTION_KEY", "x")).unwrap_err();
+        assert!(e.contains("not a setting of fedwatt"), "{e}");
     }
 }

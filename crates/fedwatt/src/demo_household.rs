@@ -9,10 +9,11 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use control::settings::{DeviceSettings, EquipmentSettings};
+use control_mqtt::SiteSettings;
 use rumqttc::{Client, Event, MqttOptions, Packet, QoS};
 use serde_json::{Value, json};
 
-use crate::config::{Control, ControlSite};
+use crate::config::Control;
 
 const WATER_HEATER: &str = "demo-water-heater";
 const DISHWASHER_PLUG: &str = "demo-dishwasher-plug";
@@ -69,7 +70,7 @@ pub fn control(mqtt_listen: &str) -> Control {
                 vec![device("switch", "shelly-gen1", CHARGER)],
             ),
         ],
-        site: vec![ControlSite {
+        site: vec![SiteSettings {
             name: "demo-house".into(),
             off_peak: vec!["22:00-06:00".into()],
         }],
@@ -292,7 +293,7 @@ mod tests {
         let control = control("127.0.0.1:18830");
         for e in &control.equipment {
             let config = e.to_config().unwrap();
-            control::runtime::check_equipment(&config).unwrap();
+            control::fleet::check_equipment(&config).unwrap();
         }
     }
 

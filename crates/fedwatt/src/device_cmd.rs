@@ -269,7 +269,7 @@ pub fn device(options: &NodeOptions, command: DeviceCommand) -> Result<ExitCode,
                 ..EquipmentSettings::new(&add.name, &add.kind, &add.typology, &add.mode)
             };
             let config = settings.to_config().map_err(|e| e.to_string())?;
-            control::runtime::check_equipment(&config).map_err(|e| e.to_string())?;
+            control::fleet::check_equipment(&config).map_err(|e| e.to_string())?;
             let (store, listed) = equipments(options)?;
             if listed.iter().any(|l| l.settings.name == add.name) {
                 return Err(format!("an equipment named {:?} exists already", add.name));

@@ -4,7 +4,6 @@
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
 mod config;
-mod control_cmd;
 mod demo_cmd;
 mod demo_household;
 mod device_cmd;

@@ -105,7 +105,9 @@ fn components(config: &Config, store: &Store) -> Result<node::Node, String> {
     node.add(node::Purge::every(Duration::from_secs(
         config.store.purge_interval,
     )));
-    let control = crate::control_cmd::components(config, store, &mut node)?;
+    let timezone = store::time_zone(&config.store.timezone)?;
+    let broker_tls = |ca_file: Option<&Path>| tls::configured("[control]", ca_file);
+    let control = control_mqtt::add_to(&mut node, &config.control, store, timezone, &broker_tls)?;
     match config.xmpp()? {
         Some(xmpp) => node.add(
             federation::Federation::new(

@@ -52,6 +52,7 @@
 //! reverse) and reads no configuration file.
 
 mod purge;
+mod secret;
 mod status;
 
 use std::future::Future;
@@ -63,6 +64,7 @@ use tokio::sync::{oneshot, watch};
 use tokio::task::JoinSet;
 
 pub use purge::Purge;
+pub use secret::secret;
 pub use status::{Status, StatusBoard};
 
 /// A boxed future that can run on any of the runtime's threads.

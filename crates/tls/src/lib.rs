@@ -90,6 +90,16 @@ pub fn client_config(ca_file: Option<&Path>) -> Result<Arc<ClientConfig>, Error>
     Ok(Arc::new(config))
 }
 
+/// [`client_config`] for a section of the node's configuration (`[xmpp]`,
+/// `[control]`), its errors worded for the operator with the section and
+/// its `ca_file` setting named.
+pub fn configured(section: &str, ca_file: Option<&Path>) -> Result<Arc<ClientConfig>, String> {
+    client_config(ca_file).map_err(|e| match e {
+        Error::NoSystemRoots { .. } | Error::Tls(_) => format!("{section}: {e}"),
+        e => format!("{section} ca_file {e}"),
+    })
+}
+
 /// The certificates of a PEM file, as roots; other PEM sections (keys…)
 /// are skipped. A file with no certificate, or a broken one, is refused.
 pub fn file_roots(path: &Path) -> Result<RootCertStore, Error> {

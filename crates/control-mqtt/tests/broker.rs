@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use control::broker::{Broker, BrokerAuth};
+use control_mqtt::broker::{Broker, BrokerAuth};
 use rumqttc::{AsyncClient, ConnectionError, Event, EventLoop, LastWill, MqttOptions, Packet, QoS};
 use tokio::sync::{mpsc, watch};
 

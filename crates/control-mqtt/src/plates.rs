@@ -5,16 +5,16 @@
 use jiff::tz::TimeZone;
 use rumqttc::QoS;
 
-use super::Loop;
-use crate::display::{self, DisplayAction, EquipmentView};
-use crate::driver::Publish;
-use crate::machine::Part;
-use crate::model::{EquipmentKind, Measured};
+use crate::engine::Loop;
+use control::display::{self, DisplayAction, EquipmentView};
+use control::driver::Publish;
+use control::machine::Part;
+use control::model::{EquipmentKind, Measured};
 
 impl Loop {
     /// Equipment `i` shows differently: its plates are updated once the
     /// message or tick at hand is handled.
-    pub(super) fn shown_changed(&mut self, i: usize) {
+    pub(crate) fn shown_changed(&mut self, i: usize) {
         if !self.equipments[i].shown_on.is_empty() && !self.redraw.contains(&i) {
             self.redraw.push(i);
         }
@@ -76,7 +76,7 @@ impl Loop {
     }
 
     /// Sends the plates what changed on the equipments they show.
-    pub(super) async fn update_plates(&mut self) {
+    pub(crate) async fn update_plates(&mut self) {
         for i in std::mem::take(&mut self.redraw) {
             let view = self.view(i);
             for &(p, position) in &self.equipments[i].shown_on {
@@ -93,7 +93,7 @@ impl Loop {
 
     /// A message from plate `p`: it came online (drawn again, it lost its
     /// pages), or the household touched it.
-    pub(super) async fn take_plate(&mut self, now: i64, p: usize, topic: &str, payload: &[u8]) {
+    pub(crate) async fn take_plate(&mut self, now: i64, p: usize, topic: &str, payload: &[u8]) {
         if topic.ends_with("/LWT") {
             if payload == b"online" {
                 self.draw(p).await;

@@ -11,11 +11,11 @@ use control::driver::DeviceAddress;
 use control::equipment::Safety;
 use control::machine::{Part, State};
 use control::model::{EquipmentKind, Firmware, Measured, Mode, Typology};
-use control::runtime::{
-    self, ControlConfig, DeviceConfig, DisplayConfig, EquipmentConfig, JournalEntry, MqttConfig,
-    SiteConfig,
-};
 use control::signals::OffPeak;
+use control_mqtt::{
+    self as runtime, ControlConfig, DeviceConfig, DisplayConfig, EquipmentConfig, JournalEntry,
+    MqttConfig, SiteConfig,
+};
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use serde_json::{Map, Value, json};
 use tokio::sync::{mpsc, watch};
@@ -351,8 +351,13 @@ fn start_with(
     let journal: Arc<Mutex<Vec<JournalEntry>>> = Arc::default();
     let keep = journal.clone();
     tokio::spawn(async move {
-        while let Some(e) = rx.recv().await {
-            keep.lock().unwrap().push(e);
+        while let Some(note) = rx.recv().await {
+            let runtime::Note { entry, kept } = note;
+            keep.lock().unwrap().push(entry);
+            // Kept, as far as this test is concerned.
+            if let Some(kept) = kept {
+                kept.done(Ok(()));
+            }
         }
     });
     Node {

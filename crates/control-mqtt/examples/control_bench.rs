@@ -21,8 +21,8 @@ use control::driver::DeviceAddress;
 use control::equipment::Safety;
 use control::machine::Part;
 use control::model::{EquipmentKind, Firmware, Mode, Typology};
-use control::runtime::{
-    self, ControlConfig, DeviceConfig, EquipmentConfig, JournalEntry, MqttConfig,
+use control_mqtt::{
+    self as runtime, ControlConfig, DeviceConfig, EquipmentConfig, JournalEntry, MqttConfig,
 };
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use tokio::sync::{mpsc, watch};
@@ -93,7 +93,7 @@ async fn node(devices: usize, host: String, port: u16) {
     let (mut on, mut off, mut power) = (0usize, Vec::new(), 0usize);
     let mut power_first = None;
     let debug = std::env::var("BENCH_DEBUG").is_ok();
-    while let Some(entry) = rx.recv().await {
+    while let Some(runtime::Note { entry, .. }) = rx.recv().await {
         if debug {
             eprintln!("{entry:?}");
         }
