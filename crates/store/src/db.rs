@@ -284,6 +284,20 @@ pub(crate) fn value_of(
     }
 }
 
+/// A stream by its number: its name and description.
+pub(crate) fn db_stream_by_id(db: &mut dyn Db, id: i64) -> Result<Option<(String, StreamInfo)>> {
+    let name = db
+        .query(
+            "SELECT name FROM streams WHERE id = $1",
+            &[Param::Int(Some(id))],
+        )?
+        .first()
+        .map(|r| r[0].text())
+        .transpose()?;
+    let Some(name) = name else { return Ok(None) };
+    Ok(db.stream(&name)?.map(|(_, info)| (name, info)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -14,10 +14,11 @@ use std::collections::HashSet;
 use senml::Record;
 
 use crate::db::Db;
+use crate::db::db_stream_by_id;
 use crate::error::{Error, Result};
 use crate::ingest::{self, StreamBatch};
 use crate::model::{Metadata, parse_duration};
-use crate::{Store, audit, db_stream_by_id, federation, now_micros};
+use crate::{Store, audit, federation, now_micros};
 
 /// A push taken in from a peer, as [`Store::ingest_from_peers`] saw it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,7 +48,7 @@ pub struct PeerPack<'a> {
 
 impl PeerPack<'_> {
     fn check(&self) -> Result<()> {
-        federation::check_bare_jid(self.peer)?;
+        crate::check_bare_jid(self.peer)?;
         if let Some(retention) = self.retention {
             parse_duration(retention).map_err(|e| Error::Invalid(format!("retention: {e}")))?;
         }
