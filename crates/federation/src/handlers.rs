@@ -184,7 +184,7 @@ fn run(
                 meta.sampling_interval = Some(every.clone());
             }
             let data = quoalise::data_element(&meta, records, command.accept)
-                .map_err(|e| Refusal::from(store::Error::Config(e.to_string())))?;
+                .map_err(|e| Refusal::from(store::Error::Internal(e.to_string())))?;
             let quoalise = quoalise::quoalise_element(vec![data]);
             let hash = hex_sha256(String::from(&quoalise).as_bytes());
             let mut payload = vec![
@@ -278,7 +278,12 @@ pub(crate) fn history(
     let names = [stream.name.clone()];
     let mut records = Vec::new();
     if let Some(every) = &grant.min_aggregation {
-        let every = Every::parse(every).map_err(|e| Refusal::from(store::Error::Config(e)))?;
+        let every = Every::parse(every).map_err(|e| {
+            Refusal::from(store::Error::Setting {
+                what: format!("min aggregation {every} of grant {}", grant.id),
+                detail: e,
+            })
+        })?;
         // Means of whole periods only: a push of one new point, or a range
         // cut mid-period, answers the mean of every point of the periods it
         // touches, never of a part of one (which would replace the whole

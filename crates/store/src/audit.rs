@@ -277,8 +277,7 @@ pub fn verifying_key_from_hex(text: &str) -> Result<VerifyingKey> {
 /// A new random signing key.
 pub fn new_signing_key() -> Result<SigningKey> {
     let mut seed = [0u8; 32];
-    getrandom::fill(&mut seed)
-        .map_err(|e| Error::Config(format!("no randomness from the system: {e}")))?;
+    getrandom::fill(&mut seed).map_err(Error::NoRandomness)?;
     Ok(SigningKey::from_bytes(&seed))
 }
 

@@ -10,7 +10,7 @@
 use serde::Serialize;
 
 use crate::db::{Cell, Param};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, corrupt};
 use crate::{Store, now_micros};
 
 /// The tables, with `{key}` and `{int}` in the backend's types.
@@ -82,7 +82,7 @@ pub struct StoredStimulation {
 
 fn json_of(cell: &Cell, what: &str) -> Result<serde_json::Value> {
     serde_json::from_str(&cell.text()?)
-        .map_err(|e| Error::Config(format!("{what} in the database is not JSON: {e}")))
+        .map_err(|e| corrupt(format!("{what} in the database"), format!("not JSON: {e}")))
 }
 
 fn check_name(name: &str) -> Result<()> {

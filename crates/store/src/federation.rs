@@ -14,7 +14,7 @@
 use serde::Serialize;
 
 use crate::db::{Db, Param};
-use crate::error::{Error, Result};
+use crate::error::{Result, corrupt};
 
 /// Schema 2, what the federation keeps, in the SQL both backends share:
 /// `{key}` is the backend's generated key, never reused (a push's sequence
@@ -118,7 +118,10 @@ impl Encoding {
         match text {
             "xml" => Ok(Encoding::Xml),
             "cbor" => Ok(Encoding::Cbor),
-            other => Err(Error::Config(format!("encoding {other:?} in the database"))),
+            other => Err(corrupt(
+                "a subscription's encoding in the database",
+                format!("{other:?} is neither xml nor cbor"),
+            )),
         }
     }
 }

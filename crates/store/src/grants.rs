@@ -5,7 +5,7 @@
 use serde::Serialize;
 
 use crate::db::{Cell, Db, Param};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, corrupt, setting};
 use crate::model::{StreamPattern, parse_duration};
 
 /// An owner's consent that one peer may receive some streams.
@@ -74,11 +74,12 @@ impl Grant {
         let Some(depth) = &self.max_history else {
             return Ok(i64::MIN);
         };
-        let span = parse_duration(depth).map_err(Error::Config)?;
+        let what = || format!("max history {depth} of grant {}", self.id);
+        let span = parse_duration(depth).map_err(|e| setting(what(), e))?;
         jiff::Timestamp::from_microsecond(now)
             .and_then(|t| t.to_zoned(jiff::tz::TimeZone::UTC).checked_sub(span))
             .map(|z| z.timestamp().as_microsecond())
-            .map_err(|e| Error::Config(format!("max history {depth} of grant {}: {e}", self.id)))
+            .map_err(|e| setting(what(), e))
     }
 }
 
@@ -141,7 +142,7 @@ fn grant_from(row: &[Cell]) -> Result<Grant> {
     let streams = row[2]
         .text()?
         .parse()
-        .map_err(|e| Error::Config(format!("grant {id} in the database: {e}")))?;
+        .map_err(|e| corrupt(format!("grant {id} in the database"), e))?;
     Ok(Grant {
         id,
         grantee: row[1].text()?,

@@ -161,6 +161,35 @@ fn a_new_point_rewrites_its_day_in_place_in_small_pages() {
     assert_eq!(before.2, 8192);
 }
 
+/// A blob damaged outside fedwatt is reported as such, naming the stream
+/// and day, and blamed on the node, not on whoever asked.
+#[test]
+fn a_damaged_chunk_is_reported_as_corrupt_not_as_the_callers_fault() {
+    let dir = fresh_dir("corrupt");
+    let store = Store::open(None, &dir, "UTC").unwrap();
+    ingest(&store, &minutes(&["urn:dev:x:1_power"], 10)).unwrap();
+    let db = rusqlite::Connection::open(dir.join("fedwatt.sqlite")).unwrap();
+    db.execute("UPDATE chunks SET data = x'00ff00'", [])
+        .unwrap();
+    let names = ["urn:dev:x:1_power".to_owned()];
+    let e = store
+        .records(
+            &names,
+            1_704_067_200_000_000,
+            1_704_153_600_000_000,
+            100,
+            1_000,
+        )
+        .unwrap_err();
+    assert!(matches!(e, Error::Corrupt { .. }), "{e:?}");
+    assert!(!e.is_caller_error());
+    let text = e.to_string();
+    assert!(
+        text.starts_with("stored data of stream #1, day ") && text.contains(" is unreadable: "),
+        "{text}"
+    );
+}
+
 /// Packs ingested at once from many threads are written together (group
 /// commit): each accepted one is stored whole, each refused one leaves
 /// nothing, not even the new stream it named before its refused record.

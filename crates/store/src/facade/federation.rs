@@ -29,7 +29,8 @@ impl Store {
         let now = now_micros();
         self.write(|db| {
             let g = grants::insert_grant(db, grant, now)?;
-            let detail = serde_json::to_string(&g).map_err(|e| Error::Config(e.to_string()))?;
+            let detail = serde_json::to_string(&g)
+                .map_err(|e| Error::Internal(format!("grant {} as JSON: {e}", g.id)))?;
             audit::append(db, now, "grant", Some(&g.grantee), &detail)?;
             Ok(g)
         })

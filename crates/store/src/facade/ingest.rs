@@ -3,7 +3,7 @@
 use senml::Record;
 
 use crate::db::{self, Db};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, setting};
 use crate::model::{ValueKind, parse_duration};
 use crate::{Backend, Store, TimeZone, calendar, chunk, ingest, now_micros};
 
@@ -40,17 +40,13 @@ impl Store {
             let Some(retention) = &info.metadata.retention else {
                 continue;
             };
-            let span = parse_duration(retention).map_err(Error::Config)?;
+            let what = || format!("retention {retention} of stream {}", info.name);
+            let span = parse_duration(retention).map_err(|e| setting(what(), e))?;
             let cutoff = jiff::Timestamp::from_microsecond(now)
                 .map(|t| t.to_zoned(tz.clone()))
                 .and_then(|z| z.checked_sub(span))
                 .map(|z| z.timestamp().as_microsecond())
-                .map_err(|e| {
-                    Error::Config(format!(
-                        "retention {retention} of stream {}: {e}",
-                        info.name
-                    ))
-                })?;
+                .map_err(|e| setting(what(), e))?;
             let before = cutoff;
             if info.first.is_none_or(|first| first >= before) {
                 continue;
@@ -96,7 +92,8 @@ fn purge_stream(
         }
     }
     if kind.is_aggregated() {
-        let (node_day, _) = calendar::day_around(before, tz).map_err(Error::Config)?;
+        let (node_day, _) = calendar::day_around(before, tz)
+            .map_err(|e| Error::Internal(format!("the day of the purge's cutoff {before}: {e}")))?;
         db.delete_days_rollups_before(id, node_day)?;
         ingest::update_days(db, id, &[cut_day], tz)?;
     }

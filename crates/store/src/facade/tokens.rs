@@ -17,8 +17,7 @@ impl Store {
             )));
         }
         let mut random = [0u8; 32];
-        getrandom::fill(&mut random)
-            .map_err(|e| Error::Config(format!("no randomness from the system: {e}")))?;
+        getrandom::fill(&mut random).map_err(Error::NoRandomness)?;
         let secret = format!("fw_{}", hex(&random));
         let token = Token {
             name: name.to_owned(),
