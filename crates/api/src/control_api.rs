@@ -14,7 +14,7 @@ use axum::http::{HeaderMap, StatusCode};
 use control::runtime::{Handle, Source};
 use control::settings::EquipmentSettings;
 use serde_json::{Value as Json_, json};
-use store::Scope;
+use store::{Scope, Time};
 
 use crate::{Api, Caller, Problem};
 
@@ -144,7 +144,7 @@ pub(crate) async fn put_plan(
         .await?;
     // Kept before the answer: an acknowledged plan survives a crash.
     api.blocking(move |store| {
-        Ok(store.save_plan(&name, &plan, Source::Api.name(), store::now_micros())?)
+        Ok(store.save_plan(&name, &plan, Source::Api.name(), Time::now())?)
     })
     .await?;
     Ok(StatusCode::NO_CONTENT)
@@ -180,7 +180,12 @@ pub(crate) async fn stimulate(
     let until = handle(&api)?.stimulate(body.clone(), Source::Api).await?;
     // Kept before the answer, to apply again after a restart.
     api.blocking(move |store| {
-        Ok(store.save_stimulation(&body, Source::Api.name(), store::now_micros(), until)?)
+        Ok(store.save_stimulation(
+            &body,
+            Source::Api.name(),
+            Time::now(),
+            Time::from_micros(until),
+        )?)
     })
     .await?;
     Ok(StatusCode::ACCEPTED)

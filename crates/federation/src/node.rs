@@ -59,7 +59,7 @@ const RECEIPT_DELAY: Duration = Duration::from_millis(100);
 const RECEIPTS_PER_MESSAGE: usize = 1024;
 
 /// De-duplication entries are kept this long: far longer than any retry.
-const INBOX_KEEP: i64 = 30 * 24 * 3600 * 1_000_000;
+const INBOX_KEEP: Duration = Duration::from_secs(30 * 24 * 3600);
 
 const DISCO_INFO_NS: &str = "http://jabber.org/protocol/disco#info";
 const DISCO_ITEMS_NS: &str = "http://jabber.org/protocol/disco#items";
@@ -287,7 +287,7 @@ pub async fn run(
             }
             _ = prune.tick() => {
                 let store = shared.store.clone();
-                let before = store::now_micros() - INBOX_KEEP;
+                let before = store::Time::now() - INBOX_KEEP;
                 let _ = tokio::task::spawn_blocking(move || store.prune_inbox(before)).await;
             }
             _ = shutdown.changed() => {
@@ -789,7 +789,7 @@ fn parse_push(
 /// refusal in the audit trail). An `Err` means the store failed: nothing
 /// is acknowledged.
 fn take_pushes(store: &Store, batch: &[Incoming]) -> Result<Vec<Option<u64>>, store::Error> {
-    let now_s = store::now_micros() as f64 / 1e6;
+    let now_s = store::Time::now().as_secs_f64();
     let mut subscribed = HashMap::new();
     let mut refusals = Vec::new();
     let mut refuse = |item: &Incoming, why: String| {
@@ -924,7 +924,7 @@ type Outgoing = (i64, String, Message);
 /// against its grant now, in one transaction with their audit entries.
 /// Returns the messages and how many rows were claimed.
 fn build_due(store: &Store, limit: usize) -> Result<(Vec<Outgoing>, usize), store::Error> {
-    let now = store::now_micros();
+    let now = store::Time::now().as_micros();
     store.send_pushes(now, limit, &mut |push| build_push(store, push, now))
 }
 

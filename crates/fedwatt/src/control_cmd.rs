@@ -114,7 +114,7 @@ fn stored_equipments(
 /// stimulations still in force.
 async fn restore(store: &Store, handle: &Handle) {
     let read = store.clone();
-    let now = store::now_micros();
+    let now = store::Time::now();
     let kept = tokio::task::spawn_blocking(move || {
         Ok::<_, store::Error>((read.plans()?, read.stimulations_in_force(now)?))
     })
@@ -146,13 +146,23 @@ fn keep(store: &Store, batch: &[JournalEntry]) -> store::Result<()> {
                 equipment,
                 plan,
                 source,
-            } => store.save_plan(equipment, plan, source.name(), *at)?,
+            } => store.save_plan(
+                equipment,
+                plan,
+                source.name(),
+                store::Time::from_micros(*at),
+            )?,
             JournalEntry::Stimulation {
                 at,
                 body,
                 until,
                 source,
-            } => store.save_stimulation(body, source.name(), *at, *until)?,
+            } => store.save_stimulation(
+                body,
+                source.name(),
+                store::Time::from_micros(*at),
+                store::Time::from_micros(*until),
+            )?,
             _ => {}
         }
     }

@@ -203,7 +203,7 @@ async fn purge_periodically(store: Store, every: Duration) {
     loop {
         ticks.tick().await;
         let store = store.clone();
-        match tokio::task::spawn_blocking(move || store.purge(store::now_micros())).await {
+        match tokio::task::spawn_blocking(move || store.purge(store::Time::now())).await {
             Ok(Ok(0)) => {}
             Ok(Ok(n)) => tracing::info!("retention: purged {n} points"),
             Ok(Err(e)) => tracing::error!("retention purge failed: {e}"),
@@ -272,7 +272,7 @@ pub fn import(options: &NodeOptions, command: ImportCommand) -> Result<ExitCode,
         return Err("--batch must be at least 1".into());
     }
     let (_, store) = options.store()?;
-    let now = now.unwrap_or_else(|| store::now_micros() as f64 / 1e6);
+    let now = now.unwrap_or_else(|| store::Time::now().as_secs_f64());
     let total: u64 = files
         .iter()
         .map(|f| std::fs::metadata(f).map_or(0, |m| m.len()))

@@ -42,6 +42,7 @@ mod postgres;
 mod query;
 mod rollup;
 mod sqlite;
+mod time;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -67,6 +68,7 @@ pub use model::{
 pub use peers::{PeerPack, Received};
 pub use query::{Aggregate, Profile, SlotAggregate};
 pub use rollup::{Function, Partial};
+pub use time::Time;
 
 use db::Db;
 use pool::{Pool, locked};
@@ -317,7 +319,7 @@ impl Store {
         }
         // Still waiting, so in this group: outcomes are set under `writer`.
         let group = std::mem::take(&mut *locked(waiting));
-        let now = now_micros();
+        let now = Time::now().as_micros();
         let tz = &self.inner.timezone;
         let outcomes = (|| {
             let mut tx =
@@ -378,9 +380,4 @@ impl Store {
             }
         }
     }
-}
-
-/// Now, in µs since the epoch.
-pub fn now_micros() -> i64 {
-    jiff::Timestamp::now().as_microsecond()
 }

@@ -1,9 +1,7 @@
 //! The audit trail's facade.
 
 use crate::error::Result;
-use crate::{
-    AuditEntry, AuditReport, AuditVerifier, SigningKey, Store, VerifyingKey, audit, now_micros,
-};
+use crate::{AuditEntry, AuditReport, AuditVerifier, SigningKey, Store, Time, VerifyingKey, audit};
 
 impl Store {
     /// Appends entries to the audit trail, in one transaction: each is a
@@ -12,7 +10,7 @@ impl Store {
         if entries.is_empty() {
             return Ok(());
         }
-        let now = now_micros();
+        let now = Time::now().as_micros();
         self.write(|db| {
             for (kind, peer, detail) in entries {
                 audit::append(db, now, kind, *peer, &detail.to_string())?;

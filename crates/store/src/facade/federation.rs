@@ -6,8 +6,8 @@ use crate::error::{Error, Result};
 use crate::model::StreamInfo;
 use crate::pool::locked;
 use crate::{
-    Durability, Encoding, Grant, NewGrant, Push, PushKind, Store, Subscription, audit,
-    check_bare_jid, federation, grants, now_micros,
+    Durability, Encoding, Grant, NewGrant, Push, PushKind, Store, Subscription, Time, audit,
+    check_bare_jid, federation, grants,
 };
 
 impl Store {
@@ -26,7 +26,7 @@ impl Store {
     /// Records a grant, with its audit entry.
     pub fn add_grant(&self, grant: &NewGrant) -> Result<Grant> {
         grant.check()?;
-        let now = now_micros();
+        let now = Time::now().as_micros();
         self.write(|db| {
             let g = grants::insert_grant(db, grant, now)?;
             let detail = serde_json::to_string(&g)
@@ -45,7 +45,7 @@ impl Store {
     /// dropped in the same transaction, and a revocation notice is queued
     /// for its grantee.
     pub fn revoke_grant(&self, id: i64) -> Result<Grant> {
-        let now = now_micros();
+        let now = Time::now().as_micros();
         let grant = self.write(|db| {
             let g = grants::revoke(db, id, now)?;
             let detail = serde_json::json!({"grant": id});
@@ -58,12 +58,12 @@ impl Store {
 
     /// The first grant in force at `now` that lets `peer` receive `stream`;
     /// `None` for a stream received from a peer, which is never passed on.
-    pub fn grant_for(&self, peer: &str, stream: &StreamInfo, now: i64) -> Result<Option<Grant>> {
+    pub fn grant_for(&self, peer: &str, stream: &StreamInfo, now: Time) -> Result<Option<Grant>> {
         if stream.origin.is_some() {
             return Ok(None);
         }
         Ok(self
-            .read(|db| grants::active_grants(db, peer, now))?
+            .read(|db| grants::active_grants(db, peer, now.as_micros()))?
             .into_iter()
             .find(|g| g.streams.matches(&stream.name)))
     }
@@ -75,9 +75,9 @@ impl Store {
 
     /// The node's own streams that `peer` may receive at `now`, each with
     /// the grant that allows it.
-    pub fn granted_streams(&self, peer: &str, now: i64) -> Result<Vec<(StreamInfo, Grant)>> {
+    pub fn granted_streams(&self, peer: &str, now: Time) -> Result<Vec<(StreamInfo, Grant)>> {
         self.read(|db| {
-            let grants = grants::active_grants(db, peer, now)?;
+            let grants = grants::active_grants(db, peer, now.as_micros())?;
             if grants.is_empty() {
                 return Ok(Vec::new());
             }
@@ -102,7 +102,7 @@ impl Store {
         grant: i64,
         encoding: Encoding,
     ) -> Result<()> {
-        let now = now_micros();
+        let now = Time::now().as_micros();
         self.write(|db| {
             let (id, _) = db
                 .stream(stream)?
@@ -172,7 +172,7 @@ impl Store {
     /// now. Re-sending them would only lengthen the queue of a peer that is
     /// slow, not gone.
     pub fn pushes_acknowledged(&self, receipts: &[(String, i64)]) -> Result<Vec<bool>> {
-        let now = now_micros();
+        let now = Time::now().as_micros();
         let mut last_acknowledged: Vec<(&str, i64)> = Vec::new();
         for (peer, seq) in receipts {
             match last_acknowledged.iter_mut().find(|(p, _)| p == peer) {
@@ -219,7 +219,7 @@ impl Store {
     /// its pushes are taken in.
     pub fn add_remote_subscription(&self, peer: &str, stream: &str) -> Result<()> {
         check_bare_jid(peer)?;
-        let now = now_micros();
+        let now = Time::now().as_micros();
         self.write(|db| federation::add_remote_subscription(db, peer, stream, now))
     }
 
@@ -238,9 +238,9 @@ impl Store {
         self.read(federation::outbox_len)
     }
 
-    /// Forgets de-duplication entries older than `before` (µs).
-    pub fn prune_inbox(&self, before: i64) -> Result<u64> {
-        self.write(|db| federation::prune_inbox(db, before))
+    /// Forgets de-duplication entries older than `before`.
+    pub fn prune_inbox(&self, before: Time) -> Result<u64> {
+        self.write(|db| federation::prune_inbox(db, before.as_micros()))
     }
 }
 

@@ -5,7 +5,7 @@ use senml::Record;
 use crate::db::{self, Db};
 use crate::error::{Error, Result, setting};
 use crate::model::{ValueKind, parse_duration};
-use crate::{Backend, Store, TimeZone, calendar, chunk, ingest, now_micros};
+use crate::{Backend, Store, Time, TimeZone, calendar, chunk, ingest};
 
 impl Store {
     /// Stores the records of one pack (in input order, each with its index
@@ -19,7 +19,7 @@ impl Store {
                 writer, waiting, ..
             } => self.ingest_together(writer, waiting, batches, owner)?,
             Backend::Postgres { .. } => {
-                let now = now_micros();
+                let now = Time::now().as_micros();
                 let tz = self.inner.timezone.clone();
                 self.write(|db| ingest::apply(db, &mut batches, owner, None, &tz, now))?
             }
@@ -32,7 +32,7 @@ impl Store {
 
     /// Deletes the points older than each stream's retention (metadata
     /// `retention`), with their rollups. Returns the points deleted.
-    pub fn purge(&self, now: i64) -> Result<u64> {
+    pub fn purge(&self, now: Time) -> Result<u64> {
         let tz = self.inner.timezone.clone();
         let streams = self.read(|db| db.streams(None))?;
         let mut deleted = 0;
@@ -42,7 +42,7 @@ impl Store {
             };
             let what = || format!("retention {retention} of stream {}", info.name);
             let span = parse_duration(retention).map_err(|e| setting(what(), e))?;
-            let cutoff = jiff::Timestamp::from_microsecond(now)
+            let cutoff = jiff::Timestamp::from_microsecond(now.as_micros())
                 .map(|t| t.to_zoned(tz.clone()))
                 .and_then(|z| z.checked_sub(span))
                 .map(|z| z.timestamp().as_microsecond())

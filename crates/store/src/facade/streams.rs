@@ -6,7 +6,7 @@ use crate::calendar::{Every, ProfileBy};
 use crate::error::{Error, Result};
 use crate::model::{Metadata, StreamInfo};
 use crate::query::{self, Aggregate, Profile};
-use crate::{Store, TimeZone};
+use crate::{Store, Time, TimeZone};
 
 /// What the store answers to a records query: each stream with its records.
 pub type StreamRecords = Vec<(StreamInfo, Vec<Record>)>;
@@ -43,14 +43,21 @@ impl Store {
     pub fn records(
         &self,
         names: &[String],
-        from: i64,
-        to: i64,
+        from: Time,
+        to: Time,
         limit: u64,
         max_total: usize,
     ) -> Result<StreamRecords> {
         self.read(|db| {
             let streams = query::resolve_streams(db, names, false)?;
-            let records = query::records(db, &streams, from, to, limit, max_total)?;
+            let records = query::records(
+                db,
+                &streams,
+                from.as_micros(),
+                to.as_micros(),
+                limit,
+                max_total,
+            )?;
             Ok(streams.into_iter().map(|(_, s)| s).zip(records).collect())
         })
     }
@@ -62,14 +69,14 @@ impl Store {
     pub fn scan_records(
         &self,
         names: &[String],
-        from: i64,
-        to: i64,
+        from: Time,
+        to: Time,
         limit: u64,
         visit: &mut dyn FnMut(usize, Record) -> bool,
     ) -> Result<()> {
         self.read(|db| {
             let streams = query::resolve_streams(db, names, false)?;
-            query::scan_records(db, &streams, from, to, limit, visit)
+            query::scan_records(db, &streams, from.as_micros(), to.as_micros(), limit, visit)
         })
     }
 
@@ -79,15 +86,23 @@ impl Store {
     pub fn aggregate(
         &self,
         names: &[String],
-        from: i64,
-        to: i64,
+        from: Time,
+        to: Time,
         every: Every,
         tz: &TimeZone,
     ) -> Result<Aggregate> {
         let node_tz = self.inner.timezone.clone();
         self.read(|db| {
             let streams = query::resolve_streams(db, names, true)?;
-            query::aggregate(db, streams, from, to, every, tz, &node_tz)
+            query::aggregate(
+                db,
+                streams,
+                from.as_micros(),
+                to.as_micros(),
+                every,
+                tz,
+                &node_tz,
+            )
         })
     }
 
@@ -95,14 +110,14 @@ impl Store {
     pub fn profile(
         &self,
         names: &[String],
-        from: i64,
-        to: i64,
+        from: Time,
+        to: Time,
         by: ProfileBy,
         tz: &TimeZone,
     ) -> Result<Profile> {
         self.read(|db| {
             let streams = query::resolve_streams(db, names, true)?;
-            query::profile(db, streams, from, to, by, tz)
+            query::profile(db, streams, from.as_micros(), to.as_micros(), by, tz)
         })
     }
 }

@@ -5,7 +5,7 @@ use sha2::{Digest, Sha256};
 use crate::audit::hex;
 use crate::error::{Error, Result};
 use crate::model::{Scope, StreamPattern, Token};
-use crate::{Store, now_micros};
+use crate::{Store, Time};
 
 impl Store {
     /// Creates a token and returns its secret, which is shown once: the
@@ -23,7 +23,7 @@ impl Store {
             name: name.to_owned(),
             scope,
             streams,
-            created: now_micros(),
+            created: Time::now().as_micros(),
         };
         self.write(|db| {
             if db.tokens()?.iter().any(|t| t.name == name) {
