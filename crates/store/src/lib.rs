@@ -15,7 +15,9 @@
 //! tokens against requests (the API does, with [`Token::allows`]).
 //!
 //! Layout: a stream's points are kept one row per UTC day (a *chunk*, see
-//! `chunk.rs`), so that a year of 10-minute points is 365 rows.
+//! `chunk.rs`), so that a year of 10-minute points is 365 rows. The
+//! methods of [`Store`] are in `facade/`, one file per concern; they take
+//! instants as [`Time`].
 //!
 //! Invariants:
 //! - a stream holds one kind of value, and every point in the stream's unit;
