@@ -8,8 +8,7 @@ use axum::response::{IntoResponse, Response};
 use senml::{Format, RecordReader};
 use serde_json::{Value as Json_, json};
 use store::{
-    Every, Function, Metadata, ProfileBy, Scope, Store, StreamInfo, format_time, parse_time,
-    time_zone,
+    Every, Function, Metadata, ProfileBy, Scope, Store, StreamInfo, Time, format_time, time_zone,
 };
 
 use crate::{Api, Caller, Problem};
@@ -49,9 +48,12 @@ impl Params {
             .ok_or_else(|| Problem::bad_request(format!("`{key}` is required")))
     }
 
-    pub(crate) fn time(&self, key: &str) -> Result<Option<i64>, Problem> {
+    pub(crate) fn time(&self, key: &str) -> Result<Option<Time>, Problem> {
         self.one(key)?
-            .map(|v| parse_time(v).map_err(|e| Problem::bad_request(format!("{key}: {e}"))))
+            .map(|v| {
+                v.parse()
+                    .map_err(|e| Problem::bad_request(format!("{key}: {e}")))
+            })
             .transpose()
     }
 
@@ -96,8 +98,8 @@ impl Params {
 /// The parameters of an aggregate or a profile.
 struct Series {
     names: Vec<String>,
-    from: i64,
-    to: i64,
+    from: Time,
+    to: Time,
     functions: Vec<Function>,
     tz: jiff::tz::TimeZone,
 }
@@ -122,7 +124,7 @@ pub(crate) fn check_readable(
 }
 
 fn now_seconds() -> f64 {
-    store::now_micros() as f64 / 1e6
+    Time::now().as_secs_f64()
 }
 
 pub(crate) async fn post_data(

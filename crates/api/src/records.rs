@@ -9,7 +9,7 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use senml::{Format, Framing};
-use store::{Store, format_time};
+use store::{Store, Time, format_time};
 
 use crate::handlers::{Params, check_readable};
 use crate::{Api, Caller, Problem};
@@ -91,8 +91,8 @@ impl Write for BodyWriter {
 /// What a records query asks for.
 struct RecordsQuery {
     names: Vec<String>,
-    from: i64,
-    to: i64,
+    from: Time,
+    to: Time,
     limit: u64,
 }
 
@@ -187,8 +187,8 @@ pub(crate) async fn records(
     let caller = Caller::of(&api, &headers).await?;
     let params = Params::parse(query);
     let names = params.streams()?;
-    let from = params.time("from")?.unwrap_or(i64::MIN);
-    let to = params.time("to")?.unwrap_or(i64::MAX);
+    let from = params.time("from")?.unwrap_or(Time::MIN);
+    let to = params.time("to")?.unwrap_or(Time::MAX);
     let limit = match params.one("limit")? {
         Some(l) => l
             .parse::<u64>()

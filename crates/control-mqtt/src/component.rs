@@ -181,7 +181,7 @@ fn stored_equipments(
 /// stimulations still in force.
 async fn restore(store: &Store, handle: &Handle) {
     let read = store.clone();
-    let now = store::now_micros();
+    let now = store::Time::now();
     let kept = tokio::task::spawn_blocking(move || {
         Ok::<_, store::Error>((read.plans()?, read.stimulations_in_force(now)?))
     })

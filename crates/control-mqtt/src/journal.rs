@@ -88,13 +88,23 @@ fn save(store: &Store, entry: &JournalEntry) -> store::Result<()> {
             equipment,
             plan,
             source,
-        } => store.save_plan(equipment, plan, source.name(), *at),
+        } => store.save_plan(
+            equipment,
+            plan,
+            source.name(),
+            store::Time::from_micros(*at),
+        ),
         JournalEntry::Stimulation {
             at,
             body,
             until,
             source,
-        } => store.save_stimulation(body, source.name(), *at, *until),
+        } => store.save_stimulation(
+            body,
+            source.name(),
+            store::Time::from_micros(*at),
+            store::Time::from_micros(*until),
+        ),
         _ => Ok(()),
     }
 }
@@ -281,7 +291,9 @@ mod tests {
             .unwrap();
         drop(notes);
         storing.await.unwrap();
-        let in_force = kept_in.stimulations_in_force(3_000_000).unwrap();
+        let in_force = kept_in
+            .stimulations_in_force(store::Time::from_micros(3_000_000))
+            .unwrap();
         assert_eq!(in_force.len(), 1);
         assert_eq!(
             (&in_force[0].body, in_force[0].source.as_str()),

@@ -5,7 +5,7 @@ use quoalise::{CommandRequest, Element, Encoding, Request};
 use senml::{Record, Value};
 use serde_json::json;
 use sha2::{Digest, Sha256};
-use store::{Every, Grant, Store, StreamInfo, TimeZone};
+use store::{Every, Grant, Store, StreamInfo, Time, TimeZone};
 use tokio_xmpp::parsers::stanza_error::{DefinedCondition, ErrorType, StanzaError};
 
 use crate::meta;
@@ -77,7 +77,7 @@ impl From<store::Error> for Refusal {
 /// Serves one command from `peer` (a bare JID): the `<command/>` answer,
 /// or the refusal. Either way, an audit entry is written.
 pub(crate) fn serve(store: &Store, peer: &str, command: &Element) -> Result<Element, Refusal> {
-    let now = store::now_micros();
+    let now = Time::now().as_micros();
     let parsed = CommandRequest::parse(command);
     let node = parsed.as_ref().map(|c| c.node.clone()).unwrap_or_default();
     let outcome = parsed
@@ -115,7 +115,7 @@ fn granted(
 ) -> Result<(StreamInfo, Grant), Refusal> {
     let stream = store.stream(name)?;
     if let Some(stream) = stream {
-        if let Some(grant) = store.grant_for(peer, &stream, now)? {
+        if let Some(grant) = store.grant_for(peer, &stream, Time::from_micros(now))? {
             return Ok((stream, grant));
         }
         return Err(Refusal::not_authorized(format!(
@@ -184,7 +184,7 @@ fn run(
                 meta.sampling_interval = Some(every.clone());
             }
             let data = quoalise::data_element(&meta, records, command.accept)
-                .map_err(|e| Refusal::from(store::Error::Config(e.to_string())))?;
+                .map_err(|e| Refusal::from(store::Error::Internal(e.to_string())))?;
             let quoalise = quoalise::quoalise_element(vec![data]);
             let hash = hex_sha256(String::from(&quoalise).as_bytes());
             let mut payload = vec![
@@ -229,7 +229,7 @@ fn run(
             ))
         }
         Request::Catalogue => {
-            let streams = store.granted_streams(peer, now)?;
+            let streams = store.granted_streams(peer, Time::from_micros(now))?;
             if streams.is_empty()
                 && !store
                     .grants()?
@@ -278,7 +278,12 @@ pub(crate) fn history(
     let names = [stream.name.clone()];
     let mut records = Vec::new();
     if let Some(every) = &grant.min_aggregation {
-        let every = Every::parse(every).map_err(|e| Refusal::from(store::Error::Config(e)))?;
+        let every = Every::parse(every).map_err(|e| {
+            Refusal::from(store::Error::Setting {
+                what: format!("min aggregation {every} of grant {}", grant.id),
+                detail: e,
+            })
+        })?;
         // Means of whole periods only: a push of one new point, or a range
         // cut mid-period, answers the mean of every point of the periods it
         // touches, never of a part of one (which would replace the whole
@@ -286,7 +291,7 @@ pub(crate) fn history(
         // grant's history depth is left out.
         let bounds =
             store::buckets(from, to, every, &TimeZone::UTC).map_err(Refusal::bad_request)?;
-        let earliest = grant.history_start(store::now_micros())?;
+        let earliest = grant.history_start(Time::now().as_micros())?;
         let first = bounds.iter().copied().find(|&b| b >= earliest);
         let (Some(from), Some(&to)) = (first, bounds.last()) else {
             return Ok((Vec::new(), None));
@@ -294,7 +299,13 @@ pub(crate) fn history(
         if from >= to {
             return Ok((Vec::new(), None));
         }
-        let aggregate = store.aggregate(&names, from, to, every, &TimeZone::UTC)?;
+        let aggregate = store.aggregate(
+            &names,
+            Time::from_micros(from),
+            Time::from_micros(to),
+            every,
+            &TimeZone::UTC,
+        )?;
         let name: senml::Text = stream.name.as_str().into();
         let unit = stream.unit.as_deref().map(Into::into);
         for (_, partials) in &aggregate.series {
@@ -314,6 +325,7 @@ pub(crate) fn history(
             }
         }
     } else {
+        let (from, to) = (Time::from_micros(from), Time::from_micros(to));
         store.scan_records(&names, from, to, HISTORY_PAGE as u64 + 1, &mut |_, r| {
             records.push(r);
             true

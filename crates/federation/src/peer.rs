@@ -250,7 +250,7 @@ fn store_answer(
     grant: i64,
     retention: Option<&str>,
 ) -> Result<u64, Error> {
-    let now_s = store::now_micros() as f64 / 1e6;
+    let now_s = store::Time::now().as_secs_f64();
     let data = quoalise::parse_quoalise(payload, now_s).map_err(|e| Error::BadAnswer {
         peer: peer.to_owned(),
         why: e.to_string(),

@@ -38,7 +38,7 @@ pub fn run(options: &NodeOptions, demo: Demo) -> Result<ExitCode, String> {
     }
     let config = options.config()?;
     let store = crate::node_cmd::open_store(&config)?;
-    let now = store::now_micros() / 1_000_000;
+    let now = store::Time::now().as_micros() / 1_000_000;
     let (records, first, last) = sample_year(now);
     let count = records.len();
     store

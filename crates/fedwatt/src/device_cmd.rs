@@ -129,7 +129,13 @@ fn last(store: &Store, name: &str) -> Result<Option<(i64, String)>, String> {
         return Ok(None);
     };
     let found = store
-        .records(&[name.to_owned()], at, at + 1, 1, 1)
+        .records(
+            &[name.to_owned()],
+            store::Time::from_micros(at),
+            store::Time::from_micros(at + 1),
+            1,
+            1,
+        )
         .map_err(|e| e.to_string())?;
     let value = found
         .into_iter()

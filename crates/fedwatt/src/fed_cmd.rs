@@ -115,7 +115,7 @@ pub fn grant(options: &NodeOptions, command: GrantCommand) -> Result<ExitCode, S
                 );
                 return Ok(ExitCode::SUCCESS);
             }
-            let now = store::now_micros();
+            let now = store::Time::now().as_micros();
             println!(
                 "{:>4}  {:<8}  {:<30}  {:<36}  {:<20}  {:<20}  terms / purpose",
                 "id", "state", "to", "streams", "from", "until"

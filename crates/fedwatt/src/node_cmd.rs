@@ -189,7 +189,7 @@ pub fn import(options: &NodeOptions, command: ImportCommand) -> Result<ExitCode,
         return Err("--batch must be at least 1".into());
     }
     let (_, store) = options.store()?;
-    let now = now.unwrap_or_else(|| store::now_micros() as f64 / 1e6);
+    let now = now.unwrap_or_else(|| store::Time::now().as_secs_f64());
     let total: u64 = files
         .iter()
         .map(|f| std::fs::metadata(f).map_or(0, |m| m.len()))

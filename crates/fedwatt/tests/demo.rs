@@ -93,7 +93,7 @@ fn the_demo_node_serves_a_year_of_sample_data() {
         .map(|e| e["name"].as_str().unwrap())
         .collect();
     assert_eq!(names, ["water-heater", "dishwasher", "car"]);
-    let until = store::now_micros() / 1_000_000 + 600;
+    let until = store::Time::now().as_micros() / 1_000_000 + 600;
     let body =
         format!(r#"{{"kind":"consume-now","equipments":["dishwasher","car"],"until":{until}}}"#);
     let answer = node.post(

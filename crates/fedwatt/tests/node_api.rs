@@ -538,7 +538,7 @@ fn points_past_their_retention_are_purged_with_their_rollups() {
     each_backend(|backend| {
         let place = Place::new(backend);
         let token = place.token("gateway", "write", "*");
-        let now = store::now_micros() / 1_000_000;
+        let now = store::Time::now().as_micros() / 1_000_000;
         let start = now - 3 * 86400;
         let pack = ten_minute_pack("sensor", start - start % 3600, now, |_| 1.0);
         // Loaded by the import command, which needs no server.

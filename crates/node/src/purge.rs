@@ -39,7 +39,7 @@ impl Component for Purge {
                 let store = cx.store.clone();
                 // A failed purge is retried at the next tick: it never
                 // stops the node.
-                match tokio::task::spawn_blocking(move || store.purge(store::now_micros())).await {
+                match tokio::task::spawn_blocking(move || store.purge(store::Time::now())).await {
                     Ok(Ok(0)) => {}
                     Ok(Ok(n)) => tracing::info!("retention: purged {n} points"),
                     Ok(Err(e)) => tracing::error!("retention purge failed: {e}"),

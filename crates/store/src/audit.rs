@@ -39,7 +39,7 @@ pub struct AuditEntry {
 }
 
 fn as_hex<S: serde::Serializer>(bytes: &[u8], s: S) -> std::result::Result<S::Ok, S::Error> {
-    s.serialize_str(&crate::hex(bytes))
+    s.serialize_str(&hex(bytes))
 }
 
 fn as_hex_opt<S: serde::Serializer>(
@@ -47,7 +47,7 @@ fn as_hex_opt<S: serde::Serializer>(
     s: S,
 ) -> std::result::Result<S::Ok, S::Error> {
     match bytes {
-        Some(b) => s.serialize_str(&crate::hex(b)),
+        Some(b) => s.serialize_str(&hex(b)),
         None => s.serialize_none(),
     }
 }
@@ -277,9 +277,13 @@ pub fn verifying_key_from_hex(text: &str) -> Result<VerifyingKey> {
 /// A new random signing key.
 pub fn new_signing_key() -> Result<SigningKey> {
     let mut seed = [0u8; 32];
-    getrandom::fill(&mut seed)
-        .map_err(|e| Error::Config(format!("no randomness from the system: {e}")))?;
+    getrandom::fill(&mut seed).map_err(Error::NoRandomness)?;
     Ok(SigningKey::from_bytes(&seed))
+}
+
+/// Bytes as lowercase hexadecimal.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn unhex(text: &str) -> Option<Vec<u8>> {
@@ -354,12 +358,12 @@ mod tests {
     #[test]
     fn keys_read_from_hex() {
         let key = SigningKey::from_bytes(&[7; 32]);
-        let hex = crate::hex(key.as_bytes());
+        let text = hex(key.as_bytes());
         assert_eq!(
-            signing_key_from_hex(&hex).unwrap().as_bytes(),
+            signing_key_from_hex(&text).unwrap().as_bytes(),
             key.as_bytes()
         );
         assert!(signing_key_from_hex("abc").is_err());
-        assert!(verifying_key_from_hex(&crate::hex(key.verifying_key().as_bytes())).is_ok());
+        assert!(verifying_key_from_hex(&hex(key.verifying_key().as_bytes())).is_ok());
     }
 }

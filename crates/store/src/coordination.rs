@@ -10,8 +10,8 @@
 use serde::Serialize;
 
 use crate::db::{Cell, Param};
-use crate::error::{Error, Result};
-use crate::{Store, now_micros};
+use crate::error::{Error, Result, corrupt};
+use crate::{Store, Time};
 
 /// The tables, with `{key}` and `{int}` in the backend's types.
 const SCHEMA: &str = r#"
@@ -82,7 +82,7 @@ pub struct StoredStimulation {
 
 fn json_of(cell: &Cell, what: &str) -> Result<serde_json::Value> {
     serde_json::from_str(&cell.text()?)
-        .map_err(|e| Error::Config(format!("{what} in the database is not JSON: {e}")))
+        .map_err(|e| corrupt(format!("{what} in the database"), format!("not JSON: {e}")))
 }
 
 fn check_name(name: &str) -> Result<()> {
@@ -99,7 +99,7 @@ impl Store {
     /// refuses a name already taken.
     pub fn add_equipment(&self, name: &str, config: &serde_json::Value) -> Result<StoredEquipment> {
         check_name(name)?;
-        let added = now_micros();
+        let added = Time::now().as_micros();
         let text = config.to_string();
         self.write(|db| {
             let taken = db.query(
@@ -169,7 +169,7 @@ impl Store {
         equipment: &str,
         plan: &serde_json::Value,
         source: &str,
-        received: i64,
+        received: Time,
     ) -> Result<()> {
         let text = plan.to_string();
         self.write(|db| {
@@ -181,7 +181,7 @@ impl Store {
                     Param::Text(Some(equipment)),
                     Param::Text(Some(&text)),
                     Param::Text(Some(source)),
-                    Param::Int(Some(received)),
+                    Param::Int(Some(received.as_micros())),
                 ],
             )?;
             Ok(())
@@ -208,23 +208,23 @@ impl Store {
         })
     }
 
-    /// Records a stimulation received, which ends at `until` (µs).
+    /// Records a stimulation received, which ends at `until`.
     pub fn save_stimulation(
         &self,
         body: &serde_json::Value,
         source: &str,
-        received: i64,
-        until: i64,
+        received: Time,
+        until: Time,
     ) -> Result<()> {
         let text = body.to_string();
         self.write(|db| {
             db.execute(
                 "INSERT INTO control_stimulations (received, source, body, until_time) VALUES ($1, $2, $3, $4)",
                 &[
-                    Param::Int(Some(received)),
+                    Param::Int(Some(received.as_micros())),
                     Param::Text(Some(source)),
                     Param::Text(Some(&text)),
-                    Param::Int(Some(until)),
+                    Param::Int(Some(until.as_micros())),
                 ],
             )?;
             Ok(())
@@ -233,12 +233,12 @@ impl Store {
 
     /// The stimulations that end after `now`, oldest first: those still
     /// to apply after a restart.
-    pub fn stimulations_in_force(&self, now: i64) -> Result<Vec<StoredStimulation>> {
+    pub fn stimulations_in_force(&self, now: Time) -> Result<Vec<StoredStimulation>> {
         self.read(|db| {
             db.query(
                 "SELECT id, received, source, body, until_time FROM control_stimulations
                  WHERE until_time > $1 ORDER BY id",
-                &[Param::Int(Some(now))],
+                &[Param::Int(Some(now.as_micros()))],
             )?
             .iter()
             .map(|row| {

@@ -58,9 +58,10 @@ pub(crate) enum Cell {
 
 impl Cell {
     fn unexpected(&self, wanted: &str) -> crate::Error {
-        crate::Error::Config(format!(
-            "the database holds {self:?} where {wanted} was expected"
-        ))
+        crate::error::corrupt(
+            "a column in the database",
+            format!("it holds {self:?} where {wanted} was expected"),
+        )
     }
 
     pub fn int(&self) -> Result<i64> {
@@ -205,10 +206,10 @@ pub(crate) fn pending_migrations<S: AsRef<str>>(
     migrations: &[S],
 ) -> Result<impl Iterator<Item = (usize, &str)>> {
     if done > migrations.len() {
-        return Err(crate::Error::Config(format!(
-            "the database has schema version {done}, newer than this fedwatt knows ({}): upgrade fedwatt",
-            migrations.len()
-        )));
+        return Err(crate::Error::SchemaTooNew {
+            found: done,
+            known: migrations.len(),
+        });
     }
     Ok(migrations
         .iter()
@@ -225,8 +226,7 @@ pub(crate) fn token_from_row(
     streams: &str,
     created: i64,
 ) -> Result<Token> {
-    let bad =
-        |what: String| crate::Error::Config(format!("token {name:?} in the database: {what}"));
+    let bad = |what: String| crate::error::corrupt(format!("token {name:?} in the database"), what);
     Ok(Token {
         scope: scope.parse().map_err(bad)?,
         streams: streams.parse::<StreamPattern>().map_err(bad)?,
@@ -251,7 +251,7 @@ pub(crate) fn stream_from_row(
     origin: Option<String>,
 ) -> Result<StreamInfo> {
     let metadata: Metadata = serde_json::from_str(metadata).map_err(|e| {
-        crate::Error::Config(format!("metadata of stream {name} in the database: {e}"))
+        crate::error::corrupt(format!("metadata of stream {name} in the database"), e)
     })?;
     Ok(StreamInfo {
         name,
@@ -284,6 +284,20 @@ pub(crate) fn value_of(
     }
 }
 
+/// A stream by its number: its name and description.
+pub(crate) fn db_stream_by_id(db: &mut dyn Db, id: i64) -> Result<Option<(String, StreamInfo)>> {
+    let name = db
+        .query(
+            "SELECT name FROM streams WHERE id = $1",
+            &[Param::Int(Some(id))],
+        )?
+        .first()
+        .map(|r| r[0].text())
+        .transpose()?;
+    let Some(name) = name else { return Ok(None) };
+    Ok(db.stream(&name)?.map(|(_, info)| (name, info)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -294,7 +308,12 @@ mod tests {
         let pending: Vec<_> = pending_migrations(1, ALL).unwrap().collect();
         assert_eq!(pending, [(2, "two"), (3, "three")]);
         assert_eq!(pending_migrations(3, ALL).unwrap().count(), 0);
-        let e = pending_migrations(4, ALL).err().unwrap().to_string();
+        let e = pending_migrations(4, ALL).err().unwrap();
+        assert!(
+            matches!(e, crate::Error::SchemaTooNew { found: 4, known: 3 }),
+            "{e:?}"
+        );
+        let e = e.to_string();
         assert!(
             e.contains("schema version 4, newer than this fedwatt knows (3)"),
             "{e}"

@@ -41,9 +41,48 @@ pub enum Error {
     /// An object that exists already (a name taken).
     #[error("{0}")]
     Conflict(String),
-    /// The database URL or a setting cannot be used.
+    /// The node's configuration cannot be used: the database URL, the data
+    /// directory, the time zone, an audit key.
     #[error("configuration: {0}")]
     Config(String),
+    /// Something the database holds does not read back: a blob of points,
+    /// a row, a JSON column. The database was damaged, or changed outside
+    /// fedwatt.
+    #[error("{what} is unreadable: {detail}")]
+    Corrupt {
+        /// What was read, and where (`stored data of stream #3, day 19723`).
+        what: String,
+        /// Why it does not decode.
+        detail: String,
+    },
+    /// The database was written by a newer fedwatt, whose schema this one
+    /// does not know.
+    #[error(
+        "the database has schema version {found}, newer than this fedwatt knows ({known}): upgrade fedwatt"
+    )]
+    SchemaTooNew {
+        /// The database's schema version.
+        found: usize,
+        /// The newest version this program knows.
+        known: usize,
+    },
+    /// A setting kept in the store (a stream's retention, a grant's history
+    /// limit or aggregation) that cannot be applied; its owner must change it.
+    #[error("{what}: {detail}")]
+    Setting {
+        /// The setting, and whose it is (`retention "P1000Y" of stream x`).
+        what: String,
+        /// Why it cannot be applied.
+        detail: String,
+    },
+    /// The system gives no randomness, for a token's secret or a signing key.
+    #[error("no randomness from the system: {0}")]
+    NoRandomness(getrandom::Error),
+    /// The node itself went wrong: one of its own values did not serialize,
+    /// a row vanished in the transaction that made it. A bug, or a database
+    /// changed under the node's feet.
+    #[error("internal error: {0}")]
+    Internal(String),
     /// SQLite failed.
     #[error("SQLite: {0}")]
     Sqlite(#[from] rusqlite::Error),
@@ -80,6 +119,22 @@ fn with_causes(e: &dyn std::error::Error) -> String {
 
 /// The store's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Shorthand for [`Error::Corrupt`].
+pub(crate) fn corrupt(what: impl Into<String>, detail: impl fmt::Display) -> Error {
+    Error::Corrupt {
+        what: what.into(),
+        detail: detail.to_string(),
+    }
+}
+
+/// Shorthand for [`Error::Setting`].
+pub(crate) fn setting(what: impl Into<String>, detail: impl fmt::Display) -> Error {
+    Error::Setting {
+        what: what.into(),
+        detail: detail.to_string(),
+    }
+}
 
 /// Shorthand for a refused record.
 pub(crate) fn refused(

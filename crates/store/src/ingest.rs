@@ -451,9 +451,7 @@ pub(crate) fn update_days(
 
 /// The error for a blob the store cannot read back.
 pub(crate) fn corrupt(stream: i64, day: i64, e: String) -> crate::Error {
-    crate::Error::Config(format!(
-        "stored data of stream #{stream}, day {day} is unreadable: {e}"
-    ))
+    crate::error::corrupt(format!("stored data of stream #{stream}, day {day}"), e)
 }
 
 #[cfg(test)]

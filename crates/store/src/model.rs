@@ -64,9 +64,10 @@ impl ValueKind {
             2 => ValueKind::String,
             3 => ValueKind::Data,
             _ => {
-                return Err(Error::Config(format!(
-                    "unknown value kind {code} in the database"
-                )));
+                return Err(crate::error::corrupt(
+                    "a stream's kind of value in the database",
+                    format!("{code} is no kind this fedwatt knows"),
+                ));
             }
         })
     }

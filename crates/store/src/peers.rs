@@ -14,10 +14,11 @@ use std::collections::HashSet;
 use senml::Record;
 
 use crate::db::Db;
+use crate::db::db_stream_by_id;
 use crate::error::{Error, Result};
 use crate::ingest::{self, StreamBatch};
 use crate::model::{Metadata, parse_duration};
-use crate::{Store, audit, db_stream_by_id, federation, now_micros};
+use crate::{Store, Time, audit, federation};
 
 /// A push taken in from a peer, as [`Store::ingest_from_peers`] saw it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,7 +48,7 @@ pub struct PeerPack<'a> {
 
 impl PeerPack<'_> {
     fn check(&self) -> Result<()> {
-        federation::check_bare_jid(self.peer)?;
+        crate::check_bare_jid(self.peer)?;
         if let Some(retention) = self.retention {
             parse_duration(retention).map_err(|e| Error::Invalid(format!("retention: {e}")))?;
         }
@@ -76,7 +77,7 @@ impl Store {
         &self,
         packs: &[(&[(usize, Record)], PeerPack<'_>)],
     ) -> Result<Vec<Result<Received>>> {
-        let now = now_micros();
+        let now = Time::now().as_micros();
         let tz = self.inner.timezone.clone();
         let checked: Vec<Result<()>> = packs.iter().map(|(_, from)| from.check()).collect();
         self.write(|db| {
@@ -149,7 +150,7 @@ impl Store {
     /// Deletes every stream received from `peer` under its grant `grant`
     /// (the peer revoked it); returns the points deleted.
     pub fn erase_from_peer(&self, peer: &str, grant: i64) -> Result<u64> {
-        let now = now_micros();
+        let now = Time::now().as_micros();
         self.write(|db| {
             let mut deleted = 0;
             let mut names = Vec::new();

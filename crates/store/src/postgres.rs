@@ -290,7 +290,7 @@ impl<C: GenericClient> Db for Pg<'_, C> {
             &[&name, &unit, &code, &owner, &now],
         )?;
         self.find_stream(name)?.ok_or_else(|| {
-            crate::Error::Config(format!("stream {name} vanished while it was created"))
+            crate::Error::Internal(format!("stream {name} vanished while it was created"))
         })
     }
 

@@ -7,7 +7,7 @@ mod common;
 use std::collections::BTreeMap;
 
 use senml::{Format, Value, resolve_slice_indexed};
-use store::{Every, Store, TimeZone};
+use store::{Every, Store, Time, TimeZone};
 
 const STREAM: &str = "urn:dev:x:1_power";
 /// 2024-01-01T00:00:00Z, in seconds.
@@ -26,7 +26,13 @@ fn ingest(store: &Store, points: &[(i64, f64)]) {
 /// Every point of the stream, as (seconds, value).
 fn stored(store: &Store) -> Vec<(i64, f64)> {
     let all = store
-        .records(&[STREAM.to_owned()], 0, i64::MAX / 2, u64::MAX, usize::MAX)
+        .records(
+            &[STREAM.to_owned()],
+            Time::from_micros(0),
+            Time::from_micros(i64::MAX / 2),
+            u64::MAX,
+            usize::MAX,
+        )
         .unwrap();
     all[0]
         .1
@@ -65,8 +71,8 @@ fn check(store: &Store, model: &BTreeMap<i64, f64>, when: &str) {
     let aggregate = store
         .aggregate(
             &[STREAM.to_owned()],
-            T0 * 1_000_000,
-            (T0 + 2 * 86_400) * 1_000_000,
+            Time::from_micros(T0 * 1_000_000),
+            Time::from_micros((T0 + 2 * 86_400) * 1_000_000),
             Every::Minutes(60),
             &TimeZone::UTC,
         )

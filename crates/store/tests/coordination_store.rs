@@ -6,6 +6,7 @@ mod common;
 
 use common::stores;
 use serde_json::json;
+use store::Time;
 
 #[test]
 fn equipments_are_added_once_listed_and_removed_with_their_plan() {
@@ -25,7 +26,7 @@ fn equipments_are_added_once_listed_and_removed_with_their_plan() {
             ("wh", &config)
         );
         store
-            .save_plan("wh", &json!({"slots": []}), "api", 1)
+            .save_plan("wh", &json!({"slots": []}), "api", Time::from_micros(1))
             .unwrap();
         assert!(store.remove_equipment("wh").unwrap());
         assert!(!store.remove_equipment("wh").unwrap());
@@ -37,13 +38,23 @@ fn equipments_are_added_once_listed_and_removed_with_their_plan() {
 fn the_last_plan_of_each_equipment_is_kept() {
     for store in stores("plans") {
         store
-            .save_plan("wh", &json!({"slots": [[1, 2]]}), "mqtt", 10)
+            .save_plan(
+                "wh",
+                &json!({"slots": [[1, 2]]}),
+                "mqtt",
+                Time::from_micros(10),
+            )
             .unwrap();
         store
-            .save_plan("wh", &json!({"slots": [[3, 4]]}), "api", 20)
+            .save_plan(
+                "wh",
+                &json!({"slots": [[3, 4]]}),
+                "api",
+                Time::from_micros(20),
+            )
             .unwrap();
         store
-            .save_plan("dw", &json!({"slots": []}), "api", 30)
+            .save_plan("dw", &json!({"slots": []}), "api", Time::from_micros(30))
             .unwrap();
         let plans = store.plans().unwrap();
         assert_eq!(plans.len(), 2);
@@ -57,12 +68,22 @@ fn the_last_plan_of_each_equipment_is_kept() {
 fn the_stimulations_in_force_are_those_not_ended() {
     for store in stores("stimulations") {
         store
-            .save_stimulation(&json!({"kind": "shed"}), "api", 1, 100)
+            .save_stimulation(
+                &json!({"kind": "shed"}),
+                "api",
+                Time::from_micros(1),
+                Time::from_micros(100),
+            )
             .unwrap();
         store
-            .save_stimulation(&json!({"kind": "consume-now"}), "mqtt", 2, 300)
+            .save_stimulation(
+                &json!({"kind": "consume-now"}),
+                "mqtt",
+                Time::from_micros(2),
+                Time::from_micros(300),
+            )
             .unwrap();
-        let live = store.stimulations_in_force(200).unwrap();
+        let live = store.stimulations_in_force(Time::from_micros(200)).unwrap();
         assert_eq!(live.len(), 1);
         assert_eq!(live[0].body, json!({"kind": "consume-now"}));
         assert_eq!(live[0].source, "mqtt");

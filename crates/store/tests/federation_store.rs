@@ -50,7 +50,7 @@ fn a_subscribed_stream_queues_pushes_in_its_own_transaction_until_revoked() {
         let info = store.stream(METER).unwrap().unwrap();
         assert_eq!(
             store
-                .grant_for("node@b.example", &info, store::now_micros())
+                .grant_for("node@b.example", &info, store::Time::now())
                 .unwrap()
                 .unwrap()
                 .id,
@@ -58,7 +58,7 @@ fn a_subscribed_stream_queues_pushes_in_its_own_transaction_until_revoked() {
         );
         assert!(
             store
-                .grant_for("other@b.example", &info, store::now_micros())
+                .grant_for("other@b.example", &info, store::Time::now())
                 .unwrap()
                 .is_none()
         );
@@ -71,7 +71,7 @@ fn a_subscribed_stream_queues_pushes_in_its_own_transaction_until_revoked() {
             .ingest(&pack(METER, 1_800_000_000, 4_500), None)
             .unwrap();
         assert_eq!(store.outbox_len().unwrap(), 3);
-        let now = store::now_micros();
+        let now = store::Time::now().as_micros();
         let pushes = store.claim_pushes(now, 10).unwrap();
         assert_eq!(pushes.len(), 3);
         assert!(pushes.windows(2).all(|w| w[0].seq < w[1].seq));
@@ -141,7 +141,7 @@ fn a_peer_that_acknowledges_puts_off_the_retries_of_what_was_sent_after() {
                 .unwrap();
         }
         // Sent a minute ago: all three are due again now.
-        let now = store::now_micros();
+        let now = store::Time::now().as_micros();
         let sent = store.claim_pushes(now - 60_000_000, 10).unwrap();
         let seqs: Vec<i64> = sent.iter().map(|p| p.seq).collect();
         assert_eq!(seqs.len(), 3);
@@ -150,13 +150,13 @@ fn a_peer_that_acknowledges_puts_off_the_retries_of_what_was_sent_after() {
         // before it and not acknowledged, was lost and goes again.
         assert!(store.push_acknowledged("node@b.example", seqs[1]).unwrap());
         let due: Vec<i64> = store
-            .claim_pushes(store::now_micros(), 10)
+            .claim_pushes(store::Time::now().as_micros(), 10)
             .unwrap()
             .iter()
             .map(|p| p.seq)
             .collect();
         assert_eq!(due, [seqs[0]]);
-        let later = store::now_micros() + store::retry_delay(0) + 1;
+        let later = store::Time::now().as_micros() + store::retry_delay(0) + 1;
         let due: Vec<i64> = store
             .claim_pushes(later, 10)
             .unwrap()
@@ -180,7 +180,9 @@ fn pushes_built_are_audited_and_a_dropped_one_ends_its_subscription() {
                 .ingest(&pack(METER, 1_700_000_000 + day * 86_400, 1), None)
                 .unwrap();
         }
-        let pushes = store.claim_pushes(store::now_micros(), 10).unwrap();
+        let pushes = store
+            .claim_pushes(store::Time::now().as_micros(), 10)
+            .unwrap();
         assert_eq!(pushes.len(), 2);
         let before = store.audit_entries(1, 100).unwrap().len();
         store
@@ -281,7 +283,7 @@ fn pushes_from_a_peer_are_stored_once_tagged_with_it_and_erased_on_revocation() 
         store.add_grant(&grant("node@c.example", "*")).unwrap();
         assert!(
             store
-                .grant_for("node@c.example", &info, store::now_micros())
+                .grant_for("node@c.example", &info, store::Time::now())
                 .unwrap()
                 .is_none()
         );

@@ -2,7 +2,7 @@
 //! and the CLI rely on, checked without HTTP.
 
 use senml::{Format, resolve_slice_indexed};
-use store::{Error, Every, ProfileBy, Store};
+use store::{Error, Every, ProfileBy, Store, Time};
 
 fn store(test: &str) -> Store {
     Store::open(None, &fresh_dir(test), "Europe/Paris").unwrap()
@@ -40,21 +40,23 @@ fn an_answer_too_large_is_refused_rather_than_built() {
     assert_eq!(ingest(&store, &minutes(&["a", "b"], 300)).unwrap(), 600);
     let names = vec!["a".to_owned(), "b".to_owned()];
     let all = store
-        .records(&names, i64::MIN, i64::MAX, u64::MAX, 600)
+        .records(&names, Time::MIN, Time::MAX, u64::MAX, 600)
         .unwrap();
     assert_eq!(
         all.iter().map(|(_, r)| r.len()).collect::<Vec<_>>(),
         [300, 300]
     );
     let e = store
-        .records(&names, i64::MIN, i64::MAX, u64::MAX, 599)
+        .records(&names, Time::MIN, Time::MAX, u64::MAX, 599)
         .unwrap_err();
     assert!(
         matches!(e, Error::Invalid(ref m) if m.contains("more than 599 records")),
         "{e}"
     );
     // A limit per stream brings it under the cap.
-    let limited = store.records(&names, i64::MIN, i64::MAX, 100, 599).unwrap();
+    let limited = store
+        .records(&names, Time::MIN, Time::MAX, 100, 599)
+        .unwrap();
     assert_eq!(
         limited.iter().map(|(_, r)| r.len()).collect::<Vec<_>>(),
         [100, 100]
@@ -94,8 +96,8 @@ fn rollups_follow_points_written_in_any_order_and_replaced() {
     let names = vec!["m".to_owned()];
     let paris = store::time_zone("Europe/Paris").unwrap();
     let (from, to) = (
-        1_704_067_200_000_000,
-        1_704_067_200_000_000 + 2 * 86_400_000_000,
+        Time::from_micros(1_704_067_200_000_000),
+        Time::from_micros(1_704_067_200_000_000 + 2 * 86_400_000_000),
     );
     // Daily (read from daily rollups, the node's zone) against hourly (UTC hours) against points.
     let expected: f64 = (0..2 * 1440)
@@ -161,6 +163,35 @@ fn a_new_point_rewrites_its_day_in_place_in_small_pages() {
     assert_eq!(before.2, 8192);
 }
 
+/// A blob damaged outside fedwatt is reported as such, naming the stream
+/// and day, and blamed on the node, not on whoever asked.
+#[test]
+fn a_damaged_chunk_is_reported_as_corrupt_not_as_the_callers_fault() {
+    let dir = fresh_dir("corrupt");
+    let store = Store::open(None, &dir, "UTC").unwrap();
+    ingest(&store, &minutes(&["urn:dev:x:1_power"], 10)).unwrap();
+    let db = rusqlite::Connection::open(dir.join("fedwatt.sqlite")).unwrap();
+    db.execute("UPDATE chunks SET data = x'00ff00'", [])
+        .unwrap();
+    let names = ["urn:dev:x:1_power".to_owned()];
+    let e = store
+        .records(
+            &names,
+            Time::from_secs_f64(1_704_067_200.0),
+            Time::from_secs_f64(1_704_153_600.0),
+            100,
+            1_000,
+        )
+        .unwrap_err();
+    assert!(matches!(e, Error::Corrupt { .. }), "{e:?}");
+    assert!(!e.is_caller_error());
+    let text = e.to_string();
+    assert!(
+        text.starts_with("stored data of stream #1, day ") && text.contains(" is unreadable: "),
+        "{text}"
+    );
+}
+
 /// Packs ingested at once from many threads are written together (group
 /// commit): each accepted one is stored whole, each refused one leaves
 /// nothing, not even the new stream it named before its refused record.
@@ -220,7 +251,15 @@ fn a_store_of_one_chunk_a_day_is_upgraded_in_place() {
 
     let store = Store::open(None, &dir, "UTC").unwrap();
     let names = vec!["m".to_owned()];
-    let all = |store: &Store| store.records(&names, 0, i64::MAX / 2, u64::MAX, usize::MAX);
+    let all = |store: &Store| {
+        store.records(
+            &names,
+            Time::from_micros(0),
+            Time::from_micros(i64::MAX / 2),
+            u64::MAX,
+            usize::MAX,
+        )
+    };
     assert_eq!(all(&store).unwrap()[0].1.len(), 200);
     // 200 more: the day's first chunk fills up, a second one starts.
     let more: Vec<String> = (200..400)

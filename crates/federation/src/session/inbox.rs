@@ -204,7 +204,7 @@ fn parse_push(
 /// refusal in the audit trail). An `Err` means the store failed: nothing
 /// is acknowledged.
 fn take_pushes(store: &Store, batch: &[Incoming]) -> Result<Vec<Option<u64>>, store::Error> {
-    let now_s = store::now_micros() as f64 / 1e6;
+    let now_s = store::Time::now().as_secs_f64();
     let mut subscribed = HashMap::new();
     let mut refusals = Vec::new();
     let mut refuse = |item: &Incoming, why: String| {

@@ -169,7 +169,7 @@ enum Built {
 /// A store error while building leaves the claimed pushes to come back due
 /// after their retry delay, as if they had been sent and lost.
 fn build_due(store: &Store, limit: usize) -> Result<(Vec<Outgoing>, usize), store::Error> {
-    let now = store::now_micros();
+    let now = store::Time::now().as_micros();
     let pushes = store.claim_pushes(now, limit)?;
     let built = pushes
         .iter()

@@ -4,7 +4,7 @@
 use store::{SigningKey, Store};
 
 /// De-duplication entries are kept this long: far longer than any retry.
-const INBOX_KEEP: i64 = 30 * 24 * 3600 * 1_000_000;
+const INBOX_KEEP: std::time::Duration = std::time::Duration::from_secs(30 * 24 * 3600);
 
 /// Signs the newest audit entry, unless it is signed already; a failure is
 /// logged (the next checkpoint covers the same entries).
@@ -21,7 +21,7 @@ pub(super) async fn checkpoint(store: &Store, key: &SigningKey) {
 /// Forgets the inbox's entries older than [`INBOX_KEEP`].
 pub(super) async fn prune_inbox(store: &Store) {
     let store = store.clone();
-    let before = store::now_micros() - INBOX_KEEP;
+    let before = store::Time::now() - INBOX_KEEP;
     match tokio::task::spawn_blocking(move || store.prune_inbox(before)).await {
         Ok(Ok(n)) => tracing::debug!("{n} de-duplication entries forgotten"),
         Ok(Err(e)) => tracing::error!("pruning the inbox: {e}"),
