@@ -125,7 +125,7 @@ impl Store {
     }
 
     /// Claims up to `limit` (at most 256) pushes due at `now` and schedules
-    /// their retry (see [`retry_delay`]), in one short transaction: the
+    /// their retry (see [`retry_delay`](crate::retry_delay)), in one short transaction: the
     /// caller builds them outside it, then records what became of each with
     /// [`Store::pushes_built`] before sending any.
     pub fn claim_pushes(&self, now: i64, limit: usize) -> Result<Vec<Push>> {
