@@ -8,6 +8,8 @@
 //! right after the start sees them), and stores the journal until the node
 //! stops.
 
+use std::sync::Arc;
+
 use control::fleet::{EquipmentConfig, check_equipment};
 use control::journal::Source;
 use control::settings::EquipmentSettings;
@@ -19,6 +21,7 @@ use crate::broker::Broker;
 use crate::config::ControlConfig;
 use crate::handle::{Handle, Requests, handle};
 use crate::settings::{ControlSettings, TlsSetup};
+use crate::status::ControlStatus;
 
 /// Adds to `node` what `settings` asks for: the node's own MQTT broker
 /// when no broker is named, then the control loop. Returns the loop's
@@ -121,7 +124,9 @@ impl node::Component for ControlLoop {
                 self.requests,
                 cx.shutdown.watch(),
             ));
-            let storing = tokio::spawn(crate::journal::store(cx.store.clone(), notes));
+            let status = Arc::new(ControlStatus::default());
+            cx.status.register(status.clone());
+            let storing = tokio::spawn(crate::journal::store(cx.store.clone(), notes, status));
             // Its kept plans and stimulations first: an API call made
             // right after the start sees them.
             restore(&cx.store, &self.handle).await;

@@ -22,6 +22,7 @@ use store::Store;
 use tokio::sync::mpsc;
 
 use crate::handle::Note;
+use crate::status::ControlStatus;
 
 /// The owner of the streams the control loop writes.
 const OWNER: &str = "control";
@@ -30,9 +31,13 @@ const OWNER: &str = "control";
 const BATCH: usize = 4096;
 
 /// Stores what the loop journals, until the loop is gone (its end of
-/// `notes` dropped). Entries are stored in batches of what came within
-/// 50 ms, except that one a caller waits for goes at once.
-pub(crate) async fn store(store: Store, mut notes: mpsc::Receiver<Note>) {
+/// `notes` dropped), and tells `status`. Entries are stored in batches of
+/// what came within 50 ms, except that one a caller waits for goes at once.
+pub(crate) async fn store(
+    store: Store,
+    mut notes: mpsc::Receiver<Note>,
+    status: Arc<ControlStatus>,
+) {
     while let Some(first) = notes.recv().await {
         if first.kept.is_none() {
             // What comes meanwhile goes in the same transaction.
@@ -45,13 +50,18 @@ pub(crate) async fn store(store: Store, mut notes: mpsc::Receiver<Note>) {
                 Err(_) => break,
             }
         }
+        for note in &batch {
+            status.observe(&note.entry);
+        }
         let store = store.clone();
         let stored = tokio::task::spawn_blocking(move || keep(&store, batch)).await;
-        match stored {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => tracing::error!("control: storing its journal: {e}"),
-            Err(e) => tracing::error!("control: storing its journal: {e}"),
-        }
+        let failure = match stored {
+            Ok(Ok(())) => continue,
+            Ok(Err(e)) => e.to_string(),
+            Err(e) => e.to_string(),
+        };
+        status.journal_failed();
+        tracing::error!("control: storing its journal: {failure}");
     }
 }
 
@@ -251,7 +261,7 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let kept_in = Store::open(None, &dir, "UTC").unwrap();
         let (notes, noted) = mpsc::channel(16);
-        let storing = tokio::spawn(store(kept_in.clone(), noted));
+        let storing = tokio::spawn(store(kept_in.clone(), noted, Default::default()));
         let (kept, is_kept) = tokio::sync::oneshot::channel();
         let plan = serde_json::json!({"slots": []});
         notes

@@ -40,6 +40,7 @@ mod plates;
 mod routes;
 mod session;
 mod settings;
+mod status;
 
 pub use component::{ControlLoop, EmbeddedBroker, add_to};
 pub use config::{ControlConfig, MqttConfig, check};
@@ -51,3 +52,4 @@ pub use session::{plan_topic, run, stimulation_topic};
 pub use settings::{
     ControlSettings, ControlSetup, DisplaySettings, EmbeddedBrokerSettings, SiteSettings, TlsSetup,
 };
+pub use status::ControlStatus;

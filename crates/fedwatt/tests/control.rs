@@ -673,3 +673,52 @@ client_id = "tls-{pid}"
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+#[test]
+fn a_device_that_does_not_answer_is_reported_in_healthz_and_metrics_until_it_does() {
+    let Some(url) = broker() else { return };
+    let place = Place::new(Backend::Sqlite);
+    let device = format!("wh-mute-{}", std::process::id());
+    let config = place.dir.join("fedwatt.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[control]\nbroker = \"{url}\"\nclient_id = \"mute-{pid}\"\n\n{water_heater}",
+            pid = std::process::id(),
+            water_heater = water_heater(&device),
+        ),
+    )
+    .unwrap();
+    let node = place.serve_with(&["--config", config.to_str().unwrap()], &[]);
+    let in_error =
+        || node.get("/healthz", None).json()["control"]["devices_in_communication_error"].clone();
+    let start = Instant::now();
+    // No plug listens on its topic: its first order goes unconfirmed.
+    while in_error() != serde_json::json!(["water-heater/switch"]) {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the mute plug is not reported in 30 s: {}",
+            node.get("/healthz", None).json()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let metrics = node.get("/metrics", None).text();
+    assert!(
+        metrics.contains("fedwatt_control_devices_in_error 1\n"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("fedwatt_control_orders_failed_total 1\n"),
+        "{metrics}"
+    );
+    // The plug comes: it is reconciled, and no longer reported.
+    tasmota_plug(&url, &device);
+    while in_error() != serde_json::json!([]) {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "the plug is still reported once it answers: {}",
+            node.get("/healthz", None).json()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
