@@ -226,9 +226,12 @@ pub(crate) struct Connection {
     session: Session,
 }
 
+/// A connection being made: TCP (and TLS), CONNECT, CONNACK.
+type Connecting = Pin<Box<dyn Future<Output = Result<(Link, ConnAck), Error>> + Send>>;
+
 enum State {
     Down,
-    Connecting(Pin<Box<dyn Future<Output = Result<(Link, ConnAck), Error>> + Send>>),
+    Connecting(Connecting),
     Up(Link),
 }
 
