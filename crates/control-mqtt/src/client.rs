@@ -337,15 +337,9 @@ impl Link {
     }
 }
 
+/// Encodes `packet` (sizes are checked when queued: a failure here is a bug).
 fn encode(packet: &Packet, into: &mut BytesMut, max: usize) -> Result<(), Error> {
-    packet.write(into, max).map_err(|e| match e {
-        rumqttc::Error::OutgoingPacketTooLarge { pkt_size, max } => Error::TooLarge {
-            size: pkt_size,
-            max,
-        },
-        e => Error::Encode(e),
-    })?;
-    Ok(())
+    packet.write(into, max).map(drop).map_err(Error::Encode)
 }
 
 impl Connection {
