@@ -33,7 +33,7 @@ fn now_micros() -> i64 {
 }
 
 /// Runs the control loop until `shutdown` turns true, taking requests
-/// from the [`Handle`] paired with `requests`.
+/// from the [`Handle`](crate::Handle) paired with `requests`.
 pub async fn run(
     config: ControlConfig,
     journal: mpsc::Sender<Note>,
