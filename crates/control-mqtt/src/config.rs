@@ -6,7 +6,7 @@ use std::sync::Arc;
 use control::Result;
 use control::fleet::{DisplayConfig, EquipmentConfig, SiteConfig};
 use jiff::tz::TimeZone;
-use rumqttc::tokio_rustls::rustls::ClientConfig;
+use tokio_rustls::rustls::ClientConfig;
 
 /// The broker.
 #[derive(Debug, Clone)]

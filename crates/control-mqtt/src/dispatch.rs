@@ -122,7 +122,6 @@ impl Loop {
                     if let Err(e) = self
                         .client
                         .publish(p.topic, QoS::AtLeastOnce, false, p.payload)
-                        .await
                     {
                         tracing::error!("control: publishing an order: {e}");
                     }

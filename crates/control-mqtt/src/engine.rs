@@ -18,10 +18,10 @@ use control::status::{DeviceStatus, EquipmentStatus};
 use control::stimulation::{Ask, Stimulation, Targets};
 use control::{Error, Result};
 use jiff::tz::TimeZone;
-use rumqttc::AsyncClient;
 use serde_json::Value;
 use tokio::sync::mpsc;
 
+use crate::client::Client;
 use crate::handle::{Kept, Note, Request};
 use crate::routes::{Replies, Routes};
 
@@ -54,7 +54,7 @@ pub(crate) struct Plate {
 }
 
 pub(crate) struct Loop {
-    pub(crate) client: AsyncClient,
+    pub(crate) client: Client,
     pub(crate) client_id: String,
     /// `fedwatt/<client id>/`: the prefix of the node's own topics.
     pub(crate) own_prefix: String,
@@ -97,8 +97,8 @@ impl Loop {
         let i = self.add(now, e)?;
         if self.connected {
             let topics = self.equipment_topics(i);
-            self.subscribe_to(topics).await;
-            self.query_devices(i).await;
+            self.subscribe_to(topics);
+            self.query_devices(i);
         }
         if self.started {
             self.follow_signals(now).await;

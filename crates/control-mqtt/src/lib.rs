@@ -1,8 +1,8 @@
 //! fedwatt's control loop over MQTT: the I/O around the pure core of
 //! `fedwatt-control` (library `control`).
 //!
-//! - [`run`] is the loop: one MQTT session to the broker (rumqttc; TLS with
-//!   rustls for `mqtts://`), the equipments with their devices, the clock.
+//! - [`run`] is the loop: one MQTT session to the broker (its own MQTT 3.1.1
+//!   client on rumqttc's packet codec; TLS with rustls for `mqtts://`), the equipments with their devices, the clock.
 //!   It subscribes to every device's topics (again after each
 //!   reconnection) and asks each device its state; takes plans on
 //!   [`plan_topic`] and stimulations on [`stimulation_topic`] (a malformed
@@ -30,6 +30,7 @@
 //! once it listens for their confirmations.
 
 pub mod broker;
+mod client;
 mod component;
 mod config;
 mod dispatch;

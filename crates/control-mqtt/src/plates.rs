@@ -46,12 +46,11 @@ impl Loop {
         }
     }
 
-    async fn publish_all(&self, messages: Vec<Publish>) {
+    fn publish_all(&self, messages: Vec<Publish>) {
         for m in messages {
             if let Err(e) = self
                 .client
                 .publish(m.topic, QoS::AtLeastOnce, false, m.payload)
-                .await
             {
                 tracing::error!("control: publishing to a plate: {e}");
             }
@@ -69,7 +68,7 @@ impl Loop {
                 messages.extend(pages);
                 messages.push(plate.hasp.show_page(1));
                 tracing::info!("control: drawing plate {}", plate.name);
-                self.publish_all(messages).await;
+                self.publish_all(messages);
             }
             Err(e) => tracing::error!("control: plate {}: {e}", plate.name),
         }
@@ -84,7 +83,7 @@ impl Loop {
                     .hasp
                     .jsonl(&display::updates(position, &view))
                 {
-                    Ok(messages) => self.publish_all(messages).await,
+                    Ok(messages) => self.publish_all(messages),
                     Err(e) => tracing::error!("control: plate {}: {e}", self.plates[p].name),
                 }
             }

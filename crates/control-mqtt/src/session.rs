@@ -7,9 +7,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use control::driver::Driver;
 use control::signals::Signals;
-use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+use rumqttc::QoS;
 use tokio::sync::{mpsc, watch};
 
+use crate::client::{self, Event};
 use crate::config::{ControlConfig, check};
 use crate::engine::Loop;
 use crate::handle::{Note, Requests};
@@ -41,21 +42,22 @@ pub async fn run(
 ) -> control::Result<()> {
     check(&config)?;
     let m = &config.mqtt;
-    let mut options = MqttOptions::new(&m.client_id, &m.host, m.port);
-    options.set_keep_alive(Duration::from_secs(30));
-    // A session the broker keeps while the node is away: plans and
-    // stimulations sent meanwhile (QoS 1) are delivered when it is back.
-    options.set_clean_session(false);
-    options.set_max_packet_size(1 << 20, 1 << 20);
-    if let Some(user) = &m.user {
-        options.set_credentials(user, m.password.clone().unwrap_or_default());
-    }
-    if let Some(tls) = &m.tls {
-        options.set_transport(rumqttc::Transport::tls_with_config(
-            rumqttc::TlsConfiguration::Rustls(tls.clone()),
-        ));
-    }
-    let (client, mut eventloop) = AsyncClient::new(options, 65_536);
+    let options = client::Options {
+        host: m.host.clone(),
+        port: m.port,
+        client_id: m.client_id.clone(),
+        login: m
+            .user
+            .clone()
+            .map(|user| (user, m.password.clone().unwrap_or_default())),
+        tls: m.tls.clone(),
+        keep_alive: Duration::from_secs(30),
+        // A session the broker keeps while the node is away: plans and
+        // stimulations sent meanwhile (QoS 1) are delivered when it is back.
+        clean_session: false,
+        max_packet: 1 << 20,
+    };
+    let (client, mut connection) = client::new(options, 65_536);
     let now = now_micros();
     let mut control = Loop {
         client,
@@ -100,9 +102,10 @@ pub async fn run(
         let now = now_micros();
         let pause = Duration::from_micros((control.wake_at - now).clamp(0, 1_000_000) as u64);
         tokio::select! {
-            event = eventloop.poll() => match event {
-                Ok(Event::Incoming(Packet::ConnAck(_))) => {
-                    tracing::info!("control: connected to the broker");
+            event = connection.poll() => match event {
+                Ok(Event::Connected(connack)) => {
+                    let kept = if connack.session_present { ", which kept the session" } else { "" };
+                    tracing::info!("control: connected to the broker{kept}");
                     control.connected = true;
                     control.subscribe().await;
                     // The first orders go out once the node listens for
@@ -120,11 +123,15 @@ pub async fn run(
                         control.update_plates().await;
                     }
                 }
-                Ok(Event::Incoming(Packet::Publish(p))) => {
+                Ok(Event::Message(p)) => {
                     control.take(now_micros(), &p.topic, &p.payload, p.retain).await;
                     control.update_plates().await;
                 }
-                Ok(_) => {}
+                Ok(Event::Subscribed { refused }) => {
+                    for filter in refused {
+                        tracing::error!("control: the broker refused the subscription to {filter:?}");
+                    }
+                }
                 Err(e) => {
                     if control.connected {
                         tracing::warn!("control: broker connection lost ({e}); reconnecting");
@@ -150,7 +157,7 @@ pub async fn run(
             }
         }
     }
-    let _ = control.client.disconnect().await;
+    connection.disconnect().await;
     Ok(())
 }
 impl Loop {
@@ -162,10 +169,10 @@ impl Loop {
         for plate in &self.plates {
             topics.extend(plate.hasp.subscriptions());
         }
-        self.subscribe_to(topics).await;
+        self.subscribe_to(topics);
         // Ask every device where it stands: what it says reconciles it.
         for i in 0..self.equipments.len() {
-            self.query_devices(i).await;
+            self.query_devices(i);
         }
     }
 
@@ -180,31 +187,33 @@ impl Loop {
             .collect()
     }
 
-    pub(crate) async fn subscribe_to(&self, mut topics: Vec<String>) {
+    pub(crate) fn subscribe_to(&self, mut topics: Vec<String>) {
         topics.sort();
         topics.dedup();
         for chunk in topics.chunks(100) {
-            let filters = chunk
-                .iter()
-                .map(|t| rumqttc::SubscribeFilter::new(t.clone(), QoS::AtLeastOnce));
-            if let Err(e) = self.client.subscribe_many(filters).await {
+            if let Err(e) = self
+                .client
+                .subscribe_many(chunk.iter().cloned(), QoS::AtLeastOnce)
+            {
                 tracing::error!("control: subscribing: {e}");
             }
         }
     }
 
     /// Asks equipment `i`'s devices their state.
-    pub(crate) async fn query_devices(&mut self, i: usize) {
+    pub(crate) fn query_devices(&mut self, i: usize) {
         let now = now_micros();
         for d in 0..self.equipments[i].devices.len() {
             self.next_id += 1;
             let id = self.next_id;
             if let Some(q) = self.equipments[i].devices[d].driver.query(id) {
                 self.replies.sent(id, (i, d), now);
-                let _ = self
+                if let Err(e) = self
                     .client
                     .publish(q.topic, QoS::AtLeastOnce, false, q.payload)
-                    .await;
+                {
+                    tracing::error!("control: asking a device its state: {e}");
+                }
             }
         }
     }

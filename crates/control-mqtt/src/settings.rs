@@ -11,8 +11,8 @@ use control::fleet::{DisplayConfig, SiteConfig};
 use control::settings::EquipmentSettings;
 use control::signals::OffPeak;
 use jiff::tz::TimeZone;
-use rumqttc::tokio_rustls::rustls::ClientConfig;
 use serde::{Deserialize, Deserializer, Serialize};
+use tokio_rustls::rustls::ClientConfig;
 
 use crate::broker::BrokerAuth;
 use crate::config::{ControlConfig, MqttConfig, check};
