@@ -1,9 +1,10 @@
 //! fedwatt's control loop over MQTT: the I/O around the pure core of
 //! `fedwatt-control` (library `control`).
 //!
-//! - [`run`] is the loop: one MQTT session to the broker (its own MQTT 3.1.1
-//!   client on rumqttc's packet codec; TLS with rustls for `mqtts://`), the equipments with their devices, the clock.
-//!   It subscribes to every device's topics (again after each
+//! - [`run`] is the loop: one MQTT session to the broker (its own MQTT
+//!   3.1.1 client on rumqttc's packet codec; TLS with rustls for
+//!   `mqtts://`), the equipments with their devices, the clock. It
+//!   subscribes to every device's topics (again after each
 //!   reconnection) and asks each device its state; takes plans on
 //!   [`plan_topic`] and stimulations on [`stimulation_topic`] (a malformed
 //!   one is refused with a logged reason; the loop goes on); draws and
@@ -18,7 +19,8 @@
 //! - [`add_to`] adds both to a node as [`node::Component`]s, from
 //!   `[control]` ([`ControlSettings`]); the control component keeps the
 //!   journal in the store (streams `equipment/…`, and the control tables)
-//!   and gives the loop back what it kept at start.
+//!   and gives the loop back what it kept at start; [`ControlStatus`] is
+//!   what it reports on the node's status board.
 //!
 //! What it is *not*: the rules. What an order is, what a device's message
 //! says, what a plan or a shed does to an equipment are decided in

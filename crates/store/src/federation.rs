@@ -344,6 +344,16 @@ pub(crate) fn delete_push(db: &mut dyn Db, peer: &str, seq: i64) -> Result<bool>
     )? > 0)
 }
 
+/// Whether the push `seq` of `peer` is still in the outbox.
+pub(crate) fn is_queued(db: &mut dyn Db, peer: &str, seq: i64) -> Result<bool> {
+    Ok(!db
+        .query(
+            "SELECT 1 FROM outbox WHERE seq = $1 AND peer = $2",
+            &[Param::Int(Some(seq)), Param::Text(Some(peer))],
+        )?
+        .is_empty())
+}
+
 /// Number of pushes waiting in the outbox.
 pub(crate) fn outbox_len(db: &mut dyn Db) -> Result<u64> {
     Ok(db.query("SELECT count(*) FROM outbox", &[])?[0][0].int()? as u64)

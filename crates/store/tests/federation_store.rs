@@ -185,12 +185,13 @@ fn pushes_built_are_audited_and_a_dropped_one_ends_its_subscription() {
             .unwrap();
         assert_eq!(pushes.len(), 2);
         let before = store.audit_entries(1, 100).unwrap().len();
-        store
+        let may_go = store
             .pushes_built(
                 &[(&pushes[0], serde_json::json!({"seq": pushes[0].seq}))],
                 &[(&pushes[1], "its grant is no longer in force")],
             )
             .unwrap();
+        assert_eq!(may_go, [true]);
         let entries = store.audit_entries(1, 100).unwrap();
         let new: Vec<(&str, Option<&str>)> = entries[before..]
             .iter()
@@ -217,6 +218,35 @@ fn pushes_built_are_audited_and_a_dropped_one_ends_its_subscription() {
                 .push_acknowledged("node@b.example", pushes[0].seq)
                 .unwrap()
         );
+    }
+}
+
+#[test]
+fn a_push_built_while_its_grant_is_revoked_is_neither_audited_nor_sent() {
+    for store in stores("revoked-while-built") {
+        store.ingest(&pack(METER, 1_700_000_000, 1), None).unwrap();
+        let g = store.add_grant(&grant("node@b.example", METER)).unwrap();
+        store
+            .subscribe("node@b.example", METER, g.id, Encoding::Cbor)
+            .unwrap();
+        store
+            .ingest(&pack(METER, 1_700_000_000 + 86_400, 1), None)
+            .unwrap();
+        let pushes = store
+            .claim_pushes(store::Time::now().as_micros(), 10)
+            .unwrap();
+        assert_eq!(pushes.len(), 1);
+        // The owner revokes while the sender builds the push it claimed.
+        store.revoke_grant(g.id).unwrap();
+        let before = store.audit_entries(1, 100).unwrap().len();
+        let may_go = store
+            .pushes_built(
+                &[(&pushes[0], serde_json::json!({"seq": pushes[0].seq}))],
+                &[],
+            )
+            .unwrap();
+        assert_eq!(may_go, [false]);
+        assert_eq!(store.audit_entries(1, 100).unwrap().len(), before);
     }
 }
 

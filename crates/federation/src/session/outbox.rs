@@ -188,7 +188,10 @@ fn build_due(store: &Store, limit: usize) -> Result<(Vec<Outgoing>, usize), stor
         }
     }
     let dropped: Vec<(&Push, &str)> = dropped.iter().map(|(p, why)| (*p, why.as_str())).collect();
-    store.pushes_built(&sent, &dropped)?;
+    let may_go = store.pushes_built(&sent, &dropped)?;
+    // Those revoked (or acknowledged) while they were built stay here.
+    let mut may_go = may_go.into_iter();
+    messages.retain(|_| may_go.next().unwrap_or(false));
     Ok((messages, pushes.len()))
 }
 

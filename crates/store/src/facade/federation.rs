@@ -142,13 +142,19 @@ impl Store {
     /// its points are gone…, with the reason) its deletion, the end of its
     /// subscription, and an audit entry `refused`. Call it before sending:
     /// a push is in the audit trail before it leaves.
+    ///
+    /// Returns, for each of `sent`, whether it may still go: one whose row
+    /// left the outbox while it was built (its grant revoked, which drops
+    /// the grant's queued pushes in the revocation's transaction, or an
+    /// earlier attempt acknowledged) is neither audited nor to be sent. So
+    /// a push never leaves after the revocation of its grant committed.
     pub fn pushes_built(
         &self,
         sent: &[(&Push, serde_json::Value)],
         dropped: &[(&Push, &str)],
-    ) -> Result<()> {
+    ) -> Result<Vec<bool>> {
         if sent.is_empty() && dropped.is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
         }
         let now = Time::now().as_micros();
         // Deferred: commits are lost in order, so if a power cut loses this
@@ -156,13 +162,18 @@ impl Store {
         // still in the outbox, due again, and audited when sent again
         // (their receivers drop what they already have).
         self.write_with(Durability::Deferred, |db| {
+            let mut may_go = Vec::with_capacity(sent.len());
             for (push, facts) in sent {
-                audit::append(db, now, "push", Some(&push.peer), &facts.to_string())?;
+                let queued = federation::is_queued(db, &push.peer, push.seq)?;
+                if queued {
+                    audit::append(db, now, "push", Some(&push.peer), &facts.to_string())?;
+                }
+                may_go.push(queued);
             }
             for (push, why) in dropped {
                 drop_push(db, push, why, now)?;
             }
-            Ok(())
+            Ok(may_go)
         })
     }
 
