@@ -223,7 +223,7 @@ fn pushes_built_are_audited_and_a_dropped_one_ends_its_subscription() {
 
 #[test]
 fn a_push_built_while_its_grant_is_revoked_is_neither_audited_nor_sent() {
-    for store in stores("revoked-while-built") {
+    for store in stores("revoked_while_built") {
         store.ingest(&pack(METER, 1_700_000_000, 1), None).unwrap();
         let g = store.add_grant(&grant("node@b.example", METER)).unwrap();
         store
