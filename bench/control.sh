@@ -23,7 +23,7 @@ done
 
 echo "== building" >&2
 cargo build --release --locked -p fedwatt-control-mqtt --example control_bench >&2
-bench=target/release/examples/control_bench
+bench=${CARGO_TARGET_DIR:-target}/release/examples/control_bench
 # A broker of its own, fresh: nothing queued from an earlier run.
 export FEDWATT_MQTT_DIR=/tmp/fedwatt-mqtt-bench FEDWATT_MQTT_PORT=51890
 scripts/mosquitto restart >/dev/null
