@@ -14,7 +14,7 @@ cd "$(dirname "$0")/.."
 
 echo "== building fedwatt" >&2
 cargo build --release --locked -p fedwatt >&2
-fedwatt=$PWD/target/release/fedwatt
+fedwatt=${CARGO_TARGET_DIR:-$PWD/target}/release/fedwatt
 # Fresh servers: what earlier runs left in their memory (offline messages,
 # sessions) would weigh on this one's figures.
 deploy/dev/xmpp stop >&2 || true

@@ -142,11 +142,7 @@ impl Broker {
                         tokio::time::sleep(Duration::from_millis(100)).await;
                     }
                 },
-                _ = shutdown.changed() => {
-                    if *shutdown.borrow() {
-                        return;
-                    }
-                }
+                () = node::stop_requested(&mut shutdown) => return,
             }
         }
     }

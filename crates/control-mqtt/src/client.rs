@@ -108,6 +108,8 @@ pub(crate) enum Error {
     Encode(rumqttc::Error),
     #[error("a packet of {size} bytes, above the {max} allowed")]
     TooLarge { size: usize, max: usize },
+    #[error("a topic of {0} bytes: MQTT's are at most 65,535")]
+    LongTopic(usize),
     #[error("the outgoing queue is full ({0} waiting)")]
     Full(usize),
     #[error("the connection is gone")]
@@ -177,9 +179,11 @@ impl Client {
         };
         let mut publish = Publish::new(topic, qos, payload);
         publish.retain = retain;
-        // Its packet id, given when it is sent, takes two more bytes.
-        let size = publish.size() + if qos == QoS::AtMostOnce { 0 } else { 2 };
-        self.fits(size)?;
+        topic_fits(&publish.topic)?;
+        // Sized with a packet id, as it is sent: the id's two bytes can
+        // lengthen the size field too.
+        publish.pkid = u16::from(qos != QoS::AtMostOnce);
+        self.fits(publish.size())?;
         self.queue(Request::Publish(publish))
     }
 
@@ -196,12 +200,17 @@ impl Client {
         if filters.is_empty() {
             return Ok(());
         }
-        let subscribe = Subscribe::new_many(filters);
-        self.fits(subscribe.size() + 2)?;
+        for filter in &filters {
+            topic_fits(&filter.path)?;
+        }
+        let mut subscribe = Subscribe::new_many(filters);
+        subscribe.pkid = 1;
+        self.fits(subscribe.size())?;
         self.queue(Request::Subscribe(subscribe))
     }
 
     fn fits(&self, size: usize) -> Result<(), Error> {
+        // A packet's own size, with its fixed header.
         if size > self.max_packet {
             return Err(Error::TooLarge {
                 size,
@@ -217,6 +226,16 @@ impl Client {
             mpsc::error::TrySendError::Closed(_) => Error::Gone,
         })
     }
+}
+
+/// MQTT writes a string's length in two bytes: a longer one would be cut
+/// and the packet malformed (and refused by the broker at every
+/// reconnection).
+fn topic_fits(topic: &str) -> Result<(), Error> {
+    if topic.len() > usize::from(u16::MAX) {
+        return Err(Error::LongTopic(topic.len()));
+    }
+    Ok(())
 }
 
 /// The I/O half.
@@ -263,11 +282,15 @@ impl Session {
     fn send(&mut self, link: &mut Link, request: Request) -> Result<(), Error> {
         match request {
             Request::Publish(mut publish) => {
-                if publish.qos != QoS::AtMostOnce {
-                    publish.pkid = self.pkid();
-                    self.inflight.push_back(publish.clone());
+                if publish.qos == QoS::AtMostOnce {
+                    publish.pkid = 0;
+                    return link.queue(&Packet::Publish(publish));
                 }
-                link.queue(&Packet::Publish(publish))
+                publish.pkid = self.pkid();
+                // Kept for a re-send only once it encoded.
+                link.queue(&Packet::Publish(publish.clone()))?;
+                self.inflight.push_back(publish);
+                Ok(())
             }
             Request::Subscribe(mut subscribe) => {
                 subscribe.pkid = self.pkid();

@@ -150,11 +150,7 @@ pub async fn run(
                 control.tick(now_micros()).await;
                 control.update_plates().await;
             }
-            _ = shutdown.changed() => {
-                if *shutdown.borrow() {
-                    break;
-                }
-            }
+            () = node::stop_requested(&mut shutdown) => break,
         }
     }
     connection.disconnect().await;

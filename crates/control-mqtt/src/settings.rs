@@ -378,6 +378,16 @@ mod tests {
             "{}",
             err(&s)
         );
+        // A device topic no MQTT packet could carry is refused here, not
+        // left to break every subscription at every connection.
+        let long = section(&HEATER.replace(
+            "topic = \"wh\"",
+            &format!("topic = \"{}\"", "w".repeat(70_000)),
+        ));
+        assert_eq!(
+            err(&long),
+            "[control] equipment \"water-heater\": a device topic of 70000 bytes, above the 1024 allowed"
+        );
         let mut s = section(HEATER);
         s.password_file = Some("/nonexistent/fedwatt-password".into());
         assert!(err(&s).starts_with("[control] password_file /nonexistent/fedwatt-password: "));

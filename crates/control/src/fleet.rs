@@ -78,6 +78,13 @@ fn required_parts(typology: Typology) -> &'static [Part] {
 /// Checks one equipment: a name usable in topics, its typology's devices,
 /// each device's address.
 pub fn check_equipment(e: &EquipmentConfig) -> Result<()> {
+    if e.name.len() > MAX_NAME_BYTES {
+        return Err(Error::Invalid(format!(
+            "equipment {:.40}…: a name of {} bytes, above the {MAX_NAME_BYTES} allowed",
+            e.name,
+            e.name.len()
+        )));
+    }
     if !usable_in_topics(&e.name) {
         return Err(Error::Invalid(format!(
             "equipment {:?}: a name must be non-empty, without / + #",
@@ -93,11 +100,23 @@ pub fn check_equipment(e: &EquipmentConfig) -> Result<()> {
         }
     }
     for d in &e.devices {
+        if d.address.topic.len() > MAX_NAME_BYTES {
+            return Err(Error::Invalid(format!(
+                "equipment {:?}: a device topic of {} bytes, above the {MAX_NAME_BYTES} allowed",
+                e.name,
+                d.address.topic.len()
+            )));
+        }
         driver(&d.address, "x")
             .map_err(|err| Error::Invalid(format!("equipment {:?}: {err}", e.name)))?;
     }
     Ok(())
 }
+
+/// The longest equipment name or device topic, in bytes: far above any
+/// real one, and short enough that every topic built from it stays within
+/// MQTT's 65,535 bytes.
+pub const MAX_NAME_BYTES: usize = 1024;
 
 /// Whether `name` can be a level of an MQTT topic: non-empty, without
 /// `/`, `+` or `#`.

@@ -146,7 +146,6 @@ impl Config {
     }
 }
 
-/// `FEDWATT_*` variables that are not configuration keys.
 impl Config {
     /// The federation's settings; `None` when no `jid` is set.
     pub fn xmpp(&self) -> Result<Option<federation::XmppConfig>, String> {
@@ -163,7 +162,19 @@ impl Config {
     }
 }
 
-const NOT_SETTINGS: &[&str] = &["FEDWATT_LOG"];
+/// `FEDWATT_*` variables that are not configuration keys: the log level,
+/// and those of the project's scripts (`scripts/test` exports some), which
+/// a node started beside them must not take for settings.
+const NOT_SETTINGS: &[&str] = &[
+    "FEDWATT_LOG",
+    "FEDWATT_XMPP_DIR",
+    "FEDWATT_XMPP_LOG",
+    "FEDWATT_MQTT_DIR",
+    "FEDWATT_MQTT_PORT",
+    "FEDWATT_PG_DIR",
+    "FEDWATT_PG_PORT",
+    "FEDWATT_TOOLS",
+];
 
 fn merge(into: &mut toml::Table, from: toml::Table) {
     for (key, value) in from {

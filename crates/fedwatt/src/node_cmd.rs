@@ -87,10 +87,11 @@ pub fn serve(options: &NodeOptions, serve: Serve) -> Result<ExitCode, String> {
         .map_err(|e| format!("cannot start the runtime: {e}"))?;
     let outcome =
         components(&config, &store).and_then(|node| runtime.block_on(node.run(shutdown_signal())));
-    // The runtime goes first, with the tasks holding the store; the store's
-    // connections are closed last, outside any async context (a PostgreSQL
-    // client may not be dropped inside one).
-    drop(runtime);
+    // The runtime goes first, with the tasks holding the store (a store
+    // call still running on a blocking thread is given a few seconds); the
+    // store's connections are closed last, outside any async context (a
+    // PostgreSQL client may not be dropped inside one).
+    runtime.shutdown_timeout(Duration::from_secs(5));
     drop(store);
     outcome?;
     tracing::info!("stopped");

@@ -44,9 +44,12 @@
 //!   once the control loop holds its kept plans.
 //! - A component that fails stops the node, which then reports that
 //!   component's error; one that ends without error simply ends.
-//! - At shutdown every component is told at once, and given
-//!   [`STOP_WITHIN`] to finish what it holds (the federation signs its last
-//!   audit checkpoint then).
+//! - At shutdown (a signal, or a failure) the components are stopped in
+//!   the reverse of their starting order, each given [`STOP_WITHIN`] to
+//!   finish what it holds: the HTTP API drains its requests first, so that
+//!   the federation's last signed audit checkpoint covers them; a
+//!   component still running then is cancelled. Tasks a component spawned
+//!   are its own to end.
 //!
 //! What it is *not*: it knows no component (they depend on it, never the
 //! reverse) and reads no configuration file.
@@ -77,8 +80,8 @@ pub type Failure = Box<dyn std::error::Error + Send + Sync + 'static>;
 /// starts the next one anyway (with a warning).
 pub const READY_WITHIN: Duration = Duration::from_secs(10);
 
-/// How long the components have, together, to finish after shutdown is
-/// requested; those still running then are cancelled.
+/// How long each component has to finish once told to stop; one still
+/// running then is cancelled.
 pub const STOP_WITHIN: Duration = Duration::from_secs(5);
 
 /// A long-running part of a node.
@@ -132,10 +135,7 @@ impl Shutdown {
     /// server's graceful shutdown.
     pub fn requested(&self) -> impl Future<Output = ()> + Send + 'static {
         let mut signal = self.0.clone();
-        async move {
-            // A dropped sender means the node is gone: stop too.
-            let _ = signal.wait_for(|stop| *stop).await;
-        }
+        async move { stop_requested(&mut signal).await }
     }
 
     /// Whether shutdown was requested.
@@ -147,6 +147,14 @@ impl Shutdown {
     pub fn watch(&self) -> watch::Receiver<bool> {
         self.0.clone()
     }
+}
+
+/// Resolves once `shutdown` turns true, or its sender is gone: for loops
+/// that hold a `watch::Receiver` of their own (one of
+/// [`Shutdown::watch`]). The future holds no borrow of the value, so it can
+/// sit in a `select!` of a task that moves between threads.
+pub async fn stop_requested(shutdown: &mut watch::Receiver<bool>) {
+    let _ = shutdown.wait_for(|stop| *stop).await;
 }
 
 /// A node: its store, its components, and the board they report to.
@@ -182,42 +190,84 @@ impl Node {
     }
 
     /// Runs every component until `stop` resolves (a signal) or one of
-    /// them fails; then stops them all. Returns the error of the component
-    /// that failed, named.
+    /// them fails; then stops them in the reverse of their starting order,
+    /// each given [`STOP_WITHIN`]: the HTTP API drains its requests before
+    /// the federation signs its last checkpoint, and the control loop says
+    /// goodbye to the node's own broker before the broker stops. Returns
+    /// the error of the component that failed, named.
     pub async fn run(self, stop: impl Future<Output = ()> + Send) -> Result<(), String> {
-        let (request_stop, stopped) = watch::channel(false);
-        let mut running: JoinSet<(&'static str, Result<(), Failure>)> = JoinSet::new();
+        let mut running: JoinSet<(usize, Result<(), Failure>)> = JoinSet::new();
+        let mut started: Vec<Started> = Vec::new();
         let mut failure = None;
-        for component in self.components {
+        // Polled from the start: a signal during start-up stops the node
+        // as cleanly as one later.
+        tokio::pin!(stop);
+        let mut stop_requested = false;
+        'starting: for (index, component) in self.components.into_iter().enumerate() {
             let name = component.name();
-            let (ready, is_ready) = oneshot::channel();
+            let (ready, mut is_ready) = oneshot::channel();
+            let (request_stop, stopped) = watch::channel(false);
             let cx = Context {
                 store: self.store.clone(),
-                shutdown: Shutdown(stopped.clone()),
+                shutdown: Shutdown(stopped),
                 status: self.status.clone(),
                 ready: Some(ready),
             };
-            running.spawn(async move { (name, component.run(cx).await) });
-            tokio::select! {
-                // Ready, or ended before saying so.
-                _ = is_ready => {}
-                () = tokio::time::sleep(READY_WITHIN) => {
-                    tracing::warn!("{name} did not say it was ready within {READY_WITHIN:?}; starting the next components");
+            let task = running.spawn(async move { (index, component.run(cx).await) });
+            started.push(Started {
+                name,
+                request_stop,
+                task,
+                ended: false,
+            });
+            let deadline = tokio::time::sleep(READY_WITHIN);
+            tokio::pin!(deadline);
+            loop {
+                tokio::select! {
+                    said = &mut is_ready => {
+                        if said.is_err() {
+                            // It dropped its context: it has ended, or is
+                            // ending. Its outcome decides what comes next.
+                            while !started[index].ended {
+                                let Some(joined) = running.join_next().await else { break };
+                                if let Some(failed) = end(&mut started, joined, false) {
+                                    failure.get_or_insert(failed);
+                                }
+                            }
+                        }
+                        break;
+                    }
+                    () = &mut deadline => {
+                        tracing::warn!("{name} did not say it was ready within {READY_WITHIN:?}; starting the next components");
+                        break;
+                    }
+                    () = &mut stop => {
+                        stop_requested = true;
+                        break 'starting;
+                    }
+                    Some(joined) = running.join_next() => {
+                        if let Some(failed) = end(&mut started, joined, false) {
+                            failure.get_or_insert(failed);
+                        }
+                    }
+                }
+                if failure.is_some() {
+                    break 'starting;
                 }
             }
-            if let Some(Some(failed)) = running.try_join_next().map(ended) {
-                failure = Some(failed);
+            if failure.is_some() {
                 break;
             }
         }
-        if failure.is_none() {
-            tokio::pin!(stop);
+        if failure.is_none() && !stop_requested {
             failure = loop {
                 tokio::select! {
                     () = &mut stop => break None,
-                    joined = running.join_next() => match joined.map(ended) {
-                        Some(Some(failed)) => break Some(failed),
-                        Some(None) => continue,
+                    joined = running.join_next() => match joined {
+                        Some(joined) => match end(&mut started, joined, false) {
+                            Some(failed) => break Some(failed),
+                            None => continue,
+                        },
                         // Every component ended by itself.
                         None => break None,
                     },
@@ -225,24 +275,29 @@ impl Node {
             };
         }
         tracing::info!("shutting down");
-        let _ = request_stop.send(true);
-        let deadline = tokio::time::sleep(STOP_WITHIN);
-        tokio::pin!(deadline);
-        loop {
-            tokio::select! {
-                joined = running.join_next() => match joined.map(ended) {
-                    Some(Some(failed)) => {
-                        if failure.is_none() {
-                            failure = Some(failed);
+        for index in (0..started.len()).rev() {
+            if started[index].ended {
+                continue;
+            }
+            let _ = started[index].request_stop.send(true);
+            let deadline = tokio::time::sleep(STOP_WITHIN);
+            tokio::pin!(deadline);
+            while !started[index].ended {
+                tokio::select! {
+                    joined = running.join_next() => match joined {
+                        Some(joined) => {
+                            if let Some(failed) = end(&mut started, joined, true) {
+                                failure.get_or_insert(failed);
+                            }
                         }
+                        None => break,
+                    },
+                    () = &mut deadline => {
+                        let late = &mut started[index];
+                        tracing::warn!("{} still running {STOP_WITHIN:?} after it was told to stop: cancelled", late.name);
+                        late.task.abort();
+                        late.ended = true;
                     }
-                    Some(None) => {}
-                    None => break,
-                },
-                () = &mut deadline => {
-                    tracing::warn!("{} component(s) still running {STOP_WITHIN:?} after shutdown: cancelled", running.len());
-                    running.abort_all();
-                    break;
                 }
             }
         }
@@ -253,18 +308,54 @@ impl Node {
     }
 }
 
-/// A component's end: `Some(message)` if it failed (logged here).
-fn ended(
-    joined: Result<(&'static str, Result<(), Failure>), tokio::task::JoinError>,
+/// A component the runner started.
+struct Started {
+    name: &'static str,
+    request_stop: watch::Sender<bool>,
+    task: tokio::task::AbortHandle,
+    ended: bool,
+}
+
+/// Notes a component's end; `Some(message)` if it failed (logged here).
+/// One that ends without error before it was told to stop is logged too:
+/// the node goes on without it.
+fn end(
+    started: &mut [Started],
+    joined: Result<(usize, Result<(), Failure>), tokio::task::JoinError>,
+    stopping: bool,
 ) -> Option<String> {
-    let message = match joined {
-        Ok((_, Ok(()))) => return None,
-        Ok((name, Err(e))) => format!("{name}: {e}"),
-        Err(e) if e.is_cancelled() => return None,
-        Err(e) => format!("a component panicked: {e}"),
+    let (index, outcome) = match joined {
+        Ok((index, outcome)) => (index, outcome),
+        Err(e) => {
+            // A panic or a cancellation: find whose task it was.
+            let id = e.id();
+            let index = started.iter().position(|s| s.task.id() == id)?;
+            started[index].ended = true;
+            if e.is_cancelled() {
+                return None;
+            }
+            let message = format!("{} panicked: {e}", started[index].name);
+            tracing::error!("{message}");
+            return Some(message);
+        }
     };
-    tracing::error!("{message}");
-    Some(message)
+    let component = &mut started[index];
+    component.ended = true;
+    match outcome {
+        Ok(()) if stopping || *component.request_stop.borrow() => None,
+        Ok(()) => {
+            tracing::warn!(
+                "{} ended by itself; the node goes on without it",
+                component.name
+            );
+            None
+        }
+        Err(e) => {
+            let message = format!("{}: {e}", component.name);
+            tracing::error!("{message}");
+            Some(message)
+        }
+    }
 }
 
 #[cfg(test)]

@@ -20,6 +20,7 @@ struct Probe {
     log: Arc<Mutex<Vec<String>>>,
     fail: Option<&'static str>,
     ready_after: usize,
+    says_ready: bool,
 }
 
 impl Component for Probe {
@@ -35,6 +36,14 @@ impl Component for Probe {
                 .push(format!("{} started", self.name));
             if let Some(why) = self.fail {
                 return Err(why.into());
+            }
+            if !self.says_ready {
+                cx.shutdown.requested().await;
+                self.log
+                    .lock()
+                    .unwrap()
+                    .push(format!("{} stopped", self.name));
+                return Ok(());
             }
             for _ in 0..self.ready_after {
                 tokio::task::yield_now().await;
@@ -60,6 +69,7 @@ fn probe(name: &'static str, log: &Arc<Mutex<Vec<String>>>) -> Probe {
         log: log.clone(),
         fail: None,
         ready_after: 20,
+        says_ready: true,
     }
 }
 
@@ -93,9 +103,12 @@ async fn components_start_in_order_each_once_the_previous_is_ready_and_all_stop(
             "http ready"
         ]
     );
-    let mut stops: Vec<_> = log[6..].to_vec();
-    stops.sort();
-    assert_eq!(stops, ["broker stopped", "control stopped", "http stopped"]);
+    // The reverse of the starting order, each once the one after it is
+    // done: the API drains first, the broker goes last.
+    assert_eq!(
+        log[6..],
+        ["http stopped", "control stopped", "broker stopped"]
+    );
 }
 
 #[tokio::test]
@@ -146,4 +159,51 @@ async fn the_status_board_reports_each_registered_component() {
         serde_json::json!({ "counter": { "streams": 0 } })
     );
     assert_eq!(board.metrics(), "fedwatt_counter 1\n");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_during_start_up_stops_what_started_and_starts_nothing_more() {
+    let (store, _dir) = store();
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let mut node = Node::new(store);
+    node.add(probe("broker", &log));
+    // Never says it is ready: the runner waits for it when the stop comes.
+    node.add(Probe {
+        says_ready: false,
+        ..probe("control", &log)
+    });
+    node.add(probe("http", &log));
+    let (stop, stopped) = oneshot::channel::<()>();
+    let running = tokio::spawn(node.run(async {
+        let _ = stopped.await;
+    }));
+    while !log.lock().unwrap().contains(&"control started".to_owned()) {
+        tokio::task::yield_now().await;
+    }
+    stop.send(()).unwrap();
+    assert_eq!(running.await.unwrap(), Ok(()));
+    let log = log.lock().unwrap();
+    assert!(!log.iter().any(|l| l.starts_with("http")), "{log:?}");
+    assert_eq!(
+        log[log.len() - 2..],
+        ["control stopped", "broker stopped"],
+        "{log:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_many_threads_a_component_failing_at_start_still_starts_nothing_after_it() {
+    for _ in 0..20 {
+        let (store, _dir) = store();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let mut node = Node::new(store);
+        node.add(Probe {
+            fail: Some("bad settings"),
+            ..probe("federation", &log)
+        });
+        node.add(probe("http", &log));
+        let outcome = node.run(std::future::pending()).await;
+        assert_eq!(outcome, Err("federation: bad settings".to_owned()));
+        assert_eq!(*log.lock().unwrap(), ["federation started"]);
+    }
 }

@@ -174,6 +174,24 @@ pub(crate) fn unsubscribe(db: &mut dyn Db, peer: &str, stream: i64) -> Result<bo
     )? > 0)
 }
 
+/// Ends `peer`'s subscription to `stream` if it is the one under `grant`
+/// (not one made since under another grant).
+pub(crate) fn unsubscribe_under(
+    db: &mut dyn Db,
+    peer: &str,
+    stream: i64,
+    grant: i64,
+) -> Result<bool> {
+    Ok(db.execute(
+        "DELETE FROM subscriptions WHERE stream = $1 AND peer = $2 AND grant_id = $3",
+        &[
+            Param::Int(Some(stream)),
+            Param::Text(Some(peer)),
+            Param::Int(Some(grant)),
+        ],
+    )? > 0)
+}
+
 pub(crate) fn subscriptions(db: &mut dyn Db) -> Result<Vec<Subscription>> {
     db.query(
         "SELECT s.peer, t.name, s.grant_id, s.encoding, s.created

@@ -222,7 +222,7 @@ fn pushes_built_are_audited_and_a_dropped_one_ends_its_subscription() {
 }
 
 #[test]
-fn a_push_built_while_its_grant_is_revoked_is_neither_audited_nor_sent() {
+fn a_push_built_while_its_grant_is_revoked_is_neither_audited_nor_sent_nor_refused() {
     for store in stores("revoked_while_built") {
         store.ingest(&pack(METER, 1_700_000_000, 1), None).unwrap();
         let g = store.add_grant(&grant("node@b.example", METER)).unwrap();
@@ -247,6 +247,18 @@ fn a_push_built_while_its_grant_is_revoked_is_neither_audited_nor_sent() {
             .unwrap();
         assert_eq!(may_go, [false]);
         assert_eq!(store.audit_entries(1, 100).unwrap().len(), before);
+        // Nor does a push built to be dropped, once gone, end the
+        // subscription the peer has made since under a new grant.
+        let again = store.add_grant(&grant("node@b.example", METER)).unwrap();
+        store
+            .subscribe("node@b.example", METER, again.id, Encoding::Cbor)
+            .unwrap();
+        store
+            .pushes_built(&[], &[(&pushes[0], "its grant is no longer in force")])
+            .unwrap();
+        let subscriptions = store.subscriptions().unwrap();
+        assert_eq!(subscriptions.len(), 1);
+        assert_eq!(subscriptions[0].grant, again.id);
     }
 }
 

@@ -365,6 +365,29 @@ fn a_full_queue_or_a_packet_too_large_is_refused_at_once() {
     );
 }
 
+#[test]
+fn a_topic_longer_than_mqtt_can_carry_is_refused_at_once() {
+    let (client, _connection) = new(options(9, "node"), 2);
+    let long = "t".repeat(65_536);
+    assert_eq!(
+        client
+            .publish(long.clone(), QoS::AtMostOnce, false, "1")
+            .unwrap_err()
+            .to_string(),
+        "a topic of 65536 bytes: MQTT's are at most 65,535"
+    );
+    assert_eq!(
+        client
+            .subscribe_many([long], QoS::AtLeastOnce)
+            .unwrap_err()
+            .to_string(),
+        "a topic of 65536 bytes: MQTT's are at most 65,535"
+    );
+    // Nothing was queued.
+    client.publish("a", QoS::AtMostOnce, false, "1").unwrap();
+    client.publish("a", QoS::AtMostOnce, false, "2").unwrap();
+}
+
 #[tokio::test]
 async fn over_tls_to_mosquitto_trusting_its_ca() {
     let (Ok(url), Ok(ca)) = (

@@ -71,9 +71,9 @@ async fn handle_iq(shared: &Arc<Shared>, iq: Iq) -> Option<Iq> {
                     "this node answers ad-hoc commands (get_history, subscribe, unsubscribe, catalogue)",
                 ));
             }
-            let store = shared.store.clone();
-            let served =
-                tokio::task::spawn_blocking(move || handlers::serve(&store, &peer, &payload)).await;
+            let served = shared
+                .blocking(move |store| handlers::serve(store, &peer, &payload))
+                .await;
             Some(match served {
                 Ok(Ok(answer)) => {
                     shared
@@ -255,9 +255,11 @@ async fn handle_message(shared: &Arc<Shared>, message: Message) -> Option<Messag
                 return None;
             }
         };
-        let store = shared.store.clone();
         let who = peer.clone();
-        match tokio::task::spawn_blocking(move || store.erase_from_peer(&who, grant)).await {
+        match shared
+            .blocking(move |store| store.erase_from_peer(&who, grant))
+            .await
+        {
             Ok(Ok(n)) => tracing::info!(
                 "{peer} revoked its grant {grant}: {n} points received under it deleted"
             ),

@@ -55,12 +55,12 @@ pub(super) async fn take_in(shared: Arc<Shared>, mut incoming: mpsc::Receiver<In
                 Err(_) => break,
             }
         }
-        let store = shared.store.clone();
-        let done = tokio::task::spawn_blocking(move || {
-            let acks = take_pushes(&store, &batch);
-            (batch, acks)
-        })
-        .await;
+        let done = shared
+            .blocking(move |store| {
+                let acks = take_pushes(store, &batch);
+                (batch, acks)
+            })
+            .await;
         let (batch, acks) = match done {
             Ok((batch, Ok(acks))) => (batch, acks),
             Ok((batch, Err(e))) => {

@@ -79,7 +79,32 @@ struct Shared {
     receipts: mpsc::Sender<(String, i64)>,
     /// Pushes from fedwatt peers stored, to acknowledge together.
     stored: mpsc::Sender<(Jid, i64)>,
+    /// Held (shared) by every store call running on a blocking thread; the
+    /// final checkpoint takes it whole, so that it covers what they audit
+    /// (a blocking call goes on when its task is aborted).
+    store_calls: Arc<tokio::sync::RwLock<()>>,
 }
+
+impl Shared {
+    /// Runs `call` on the store on a blocking thread, counted in
+    /// `store_calls`.
+    async fn blocking<T: Send + 'static>(
+        &self,
+        call: impl FnOnce(&Store) -> T + Send + 'static,
+    ) -> Result<T, tokio::task::JoinError> {
+        let running = self.store_calls.clone().read_owned().await;
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || {
+            let _running = running;
+            call(&store)
+        })
+        .await
+    }
+}
+
+/// How long the last checkpoint waits for the store calls running at the
+/// stop.
+const STORE_CALLS_WITHIN: Duration = Duration::from_secs(2);
 
 /// Pushes (or receipts) stored in one transaction at most: one commit, one
 /// disk flush, for all that arrived while the previous batch was written.
@@ -133,6 +158,7 @@ pub async fn run(
         inbox,
         receipts,
         stored,
+        store_calls: Arc::default(),
     });
     let sender = tokio::spawn(outbox::send_outbox(shared.clone()));
     let taker = tokio::spawn(inbox::take_in(shared.clone(), incoming));
@@ -150,6 +176,8 @@ pub async fn run(
     // reading: a client that stops reading its socket can deadlock with its
     // server, each waiting for the other to read before it reads again.
     let mut backlog: VecDeque<Stanza> = VecDeque::new();
+    // The same signal, for sends that must not outlast it.
+    let mut stop_sending = shutdown.clone();
     loop {
         while !backlog.is_empty() {
             let Ok(permit) = stanzas.clone().try_acquire_owned() else {
@@ -168,7 +196,9 @@ pub async fn run(
                     // messages kept offline for us are delivered.
                     let mut presence = Presence::available();
                     presence.id = Some("presence".into());
-                    drop(client.send(Box::new(presence.into())).await);
+                    if !send_unless_stopped(&mut client, presence.into(), &mut stop_sending).await {
+                        break;
+                    }
                     shared.status.online.store(true, Ordering::Relaxed);
                     shared.wake.notify_one();
                 }
@@ -203,7 +233,9 @@ pub async fn run(
             Some(stanza) = outgoing.recv() => {
                 // Queued; the stream sends it, again after a reconnection
                 // if need be (and the outbox re-sends pushes anyway).
-                drop(client.send(Box::new(stanza)).await);
+                if !send_unless_stopped(&mut client, stanza, &mut stop_sending).await {
+                    break;
+                }
             }
             _ = checkpoint.tick() => upkeep::checkpoint(&shared.store, &key).await,
             _ = keepalive.tick() => {
@@ -217,15 +249,14 @@ pub async fn run(
                         id: format!("ping-{next_ping}"),
                         payload: Element::bare("ping", PING_NS),
                     };
-                    drop(client.send(Box::new(ping.into())).await);
+                    if !send_unless_stopped(&mut client, ping.into(), &mut stop_sending).await {
+                        break;
+                    }
                 }
             }
             _ = prune.tick() => upkeep::prune_inbox(&shared.store).await,
-            _ = shutdown.changed() => {
-                if *shutdown.borrow() {
-                    break;
-                }
-            }
+            // A dropped sender is a stop too.
+            () = node::stop_requested(&mut shutdown) => break,
         }
     }
     sender.abort();
@@ -233,7 +264,31 @@ pub async fn run(
     acknowledger.abort();
     receipter.abort();
     shared.status.online.store(false, Ordering::Relaxed);
+    // What the store calls still running audit is covered by the last
+    // checkpoint: it waits for them (not for ever).
+    let quiet = tokio::time::timeout(STORE_CALLS_WITHIN, shared.store_calls.write()).await;
+    if quiet.is_err() {
+        tracing::warn!(
+            "store calls still running {STORE_CALLS_WITHIN:?} after the stop: the last checkpoint may not cover them"
+        );
+    }
     upkeep::checkpoint(&shared.store, &key).await;
     let _ = tokio::time::timeout(Duration::from_secs(2), client.close()).await;
     Ok(())
+}
+
+/// Queues `stanza` on the stream, unless the node stops first (the queue
+/// may be full while the server is slow); `false` if it stopped.
+async fn send_unless_stopped(
+    client: &mut StanzaStream,
+    stanza: Stanza,
+    shutdown: &mut watch::Receiver<bool>,
+) -> bool {
+    tokio::select! {
+        sent = client.send(Box::new(stanza)) => {
+            drop(sent);
+            true
+        }
+        () = node::stop_requested(shutdown) => false,
+    }
 }

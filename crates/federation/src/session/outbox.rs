@@ -79,9 +79,8 @@ pub(super) async fn send_outbox(shared: Arc<Shared>) {
             if room == 0 {
                 break;
             }
-            let store = shared.store.clone();
             let limit = room.min(128);
-            let built = tokio::task::spawn_blocking(move || build_due(&store, limit)).await;
+            let built = shared.blocking(move |store| build_due(store, limit)).await;
             let (messages, claimed) = match built {
                 Ok(Ok(b)) => b,
                 Ok(Err(e)) => {
@@ -125,10 +124,9 @@ pub(super) async fn acknowledge(shared: Arc<Shared>, mut receipts: mpsc::Receive
                 Err(_) => break,
             }
         }
-        let store = shared.store.clone();
-        let done =
-            tokio::task::spawn_blocking(move || store.pushes_acknowledged(&batch).map(|_| batch))
-                .await;
+        let done = shared
+            .blocking(move |store| store.pushes_acknowledged(&batch).map(|_| batch))
+            .await;
         match done {
             Ok(Ok(batch)) => {
                 shared

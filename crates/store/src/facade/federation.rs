@@ -171,7 +171,11 @@ impl Store {
                 may_go.push(queued);
             }
             for (push, why) in dropped {
-                drop_push(db, push, why, now)?;
+                // One already gone (its grant revoked meanwhile) is not
+                // refused again, nor does it end a newer subscription.
+                if federation::is_queued(db, &push.peer, push.seq)? {
+                    drop_push(db, push, why, now)?;
+                }
             }
             Ok(may_go)
         })
@@ -266,7 +270,7 @@ fn drop_push(db: &mut dyn Db, push: &Push, why: &str, now: i64) -> Result<()> {
     if let PushKind::Data { stream, .. } = &push.kind
         && let Some((id, _)) = db.stream(stream)?
     {
-        federation::unsubscribe(db, &push.peer, id)?;
+        federation::unsubscribe_under(db, &push.peer, id, push.grant)?;
     }
     let detail = serde_json::json!({"seq": push.seq, "grant": push.grant, "reason": why});
     audit::append(db, now, "refused", Some(&push.peer), &detail.to_string())
