@@ -11,7 +11,7 @@ use control::fleet::{DisplayConfig, SiteConfig};
 use control::settings::EquipmentSettings;
 use control::signals::OffPeak;
 use jiff::tz::TimeZone;
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 use tokio_rustls::rustls::ClientConfig;
 
 use crate::broker::BrokerAuth;
@@ -25,22 +25,22 @@ pub struct ControlSettings {
     /// `mqtt://host:port` of the MQTT broker (Mosquitto…), or `mqtts://`
     /// for TLS. Unset: the node runs its own, on `listen`, when it has
     /// equipments to drive.
-    #[serde(deserialize_with = "unset_if_empty")]
+    #[serde(deserialize_with = "node::unset_if_empty")]
     pub broker: Option<String>,
     /// Where the node's own broker listens when `broker` is unset.
     pub listen: String,
     /// PEM file of the CA certificates to trust for an `mqtts://` broker
     /// (self-hosted); unset: the system's.
-    #[serde(deserialize_with = "unset_if_empty")]
+    #[serde(deserialize_with = "node::unset_if_empty")]
     pub ca_file: Option<PathBuf>,
     /// User name, if the broker wants one.
-    #[serde(deserialize_with = "unset_if_empty")]
+    #[serde(deserialize_with = "node::unset_if_empty")]
     pub user: Option<String>,
     /// Its password (or use `password_file`).
-    #[serde(deserialize_with = "unset_if_empty")]
+    #[serde(deserialize_with = "node::unset_if_empty")]
     pub password: Option<String>,
     /// A file holding the password.
-    #[serde(deserialize_with = "unset_if_empty")]
+    #[serde(deserialize_with = "node::unset_if_empty")]
     pub password_file: Option<PathBuf>,
     /// This node's MQTT client id, unique on the broker; it names the
     /// node's topics (`fedwatt/<client_id>/plan/<equipment>`…).
@@ -238,17 +238,6 @@ fn broker_address(broker: &str) -> Result<(String, u16, bool), String> {
         None => (address, default_port),
     };
     Ok((host.to_owned(), port, tls))
-}
-
-/// An optional value where an empty string means unset, as the example
-/// configuration writes it (`broker = ""`).
-fn unset_if_empty<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
-where
-    D: Deserializer<'de>,
-    T: From<String>,
-{
-    let text = Option::<String>::deserialize(deserializer)?;
-    Ok(text.filter(|t| !t.is_empty()).map(T::from))
 }
 
 #[cfg(test)]

@@ -3,16 +3,14 @@
 
 use std::path::PathBuf;
 
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 
 use crate::{Error, XmppConfig, parse_full_jid};
 
 /// `[xmpp]`: the node's XMPP account. Without a `jid`, the node runs
 /// without federation.
 ///
-/// A value that is not set is written as an empty string when the section
-/// is serialised (the binary finds the keys its `FEDWATT_*` variables may
-/// set in the serialised defaults), and an empty string reads as not set.
+/// An empty string reads as not set, and what is not set is not written.
 ///
 /// ```
 /// let section: federation::XmppSettings = toml::from_str(
@@ -28,20 +26,20 @@ use crate::{Error, XmppConfig, parse_full_jid};
 #[serde(deny_unknown_fields, default)]
 pub struct XmppSettings {
     /// The node's full JID, with its resource (`fedwatt@agency.example/node`).
-    #[serde(serialize_with = "unset_as_empty", deserialize_with = "empty_as_unset")]
+    #[serde(deserialize_with = "node::unset_if_empty")]
     pub jid: Option<String>,
     /// Its password (or use `password_file`).
-    #[serde(serialize_with = "unset_as_empty", deserialize_with = "empty_as_unset")]
+    #[serde(deserialize_with = "node::unset_if_empty")]
     pub password: Option<String>,
     /// A file holding the password (read without its final line break).
-    #[serde(serialize_with = "unset_as_empty", deserialize_with = "empty_as_unset")]
+    #[serde(deserialize_with = "node::unset_if_empty")]
     pub password_file: Option<String>,
     /// `host:port` of the XMPP server; default: the domain's SRV records.
-    #[serde(serialize_with = "unset_as_empty", deserialize_with = "empty_as_unset")]
+    #[serde(deserialize_with = "node::unset_if_empty")]
     pub address: Option<String>,
     /// PEM file of the CA certificates to trust (self-hosted servers);
     /// default: the system's roots.
-    #[serde(serialize_with = "unset_as_empty", deserialize_with = "empty_as_unset")]
+    #[serde(deserialize_with = "node::unset_if_empty")]
     pub ca_file: Option<String>,
 }
 
@@ -71,15 +69,6 @@ impl XmppSettings {
             ca_file: self.ca_file.as_ref().map(PathBuf::from),
         }))
     }
-}
-
-fn unset_as_empty<S: Serializer>(value: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(value.as_deref().unwrap_or(""))
-}
-
-fn empty_as_unset<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-    let value = Option::<String>::deserialize(d)?;
-    Ok(value.filter(|v| !v.is_empty()))
 }
 
 #[cfg(test)]
@@ -112,10 +101,8 @@ mod tests {
             ca_file: None,
         };
         let text = toml::to_string(&written).unwrap();
-        // Every key is there, so that the binary's environment overrides
-        // find it.
-        assert!(text.contains("password = \"\""), "{text}");
-        assert!(text.contains("ca_file = \"\""), "{text}");
+        assert!(!text.contains("password ="), "{text}");
+        assert!(!text.contains("ca_file"), "{text}");
         assert_eq!(read(&text).unwrap(), written);
         assert_eq!(
             read(&toml::to_string(&XmppSettings::default()).unwrap()).unwrap(),

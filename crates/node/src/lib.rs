@@ -55,7 +55,7 @@
 //! reverse) and reads no configuration file.
 
 mod purge;
-mod secret;
+mod settings;
 mod status;
 
 use std::future::Future;
@@ -67,7 +67,7 @@ use tokio::sync::{oneshot, watch};
 use tokio::task::JoinSet;
 
 pub use purge::Purge;
-pub use secret::secret;
+pub use settings::{secret, unset_if_empty};
 pub use status::{Status, StatusBoard};
 
 /// A boxed future that can run on any of the runtime's threads.

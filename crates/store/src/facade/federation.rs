@@ -146,8 +146,10 @@ impl Store {
     /// Returns, for each of `sent`, whether it may still go: one whose row
     /// left the outbox while it was built (its grant revoked, which drops
     /// the grant's queued pushes in the revocation's transaction, or an
-    /// earlier attempt acknowledged) is neither audited nor to be sent. So
-    /// a push never leaves after the revocation of its grant committed.
+    /// earlier attempt acknowledged) is neither audited nor to be sent: a
+    /// push built while its grant was revoked does not leave. (One already
+    /// handed to the XMPP stream when the revocation commits may still go,
+    /// as it could before pushes were built outside the write lock.)
     pub fn pushes_built(
         &self,
         sent: &[(&Push, serde_json::Value)],

@@ -1,6 +1,23 @@
-//! Secrets in the configuration: given inline, or in a file of their own.
+//! What every component's settings share: secrets given inline or in a
+//! file of their own, and optional values that an empty string leaves
+//! unset.
 
 use std::path::Path;
+
+use serde::{Deserialize, Deserializer};
+
+/// Reads an optional setting where an empty string means unset, as the
+/// example configuration writes what it leaves unset (`broker = ""`):
+/// `#[serde(default, deserialize_with = "node::unset_if_empty")]` on an
+/// `Option<String>` or `Option<PathBuf>` field.
+pub fn unset_if_empty<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: From<String>,
+{
+    let text = Option::<String>::deserialize(deserializer)?;
+    Ok(text.filter(|t| !t.is_empty()).map(T::from))
+}
 
 /// A secret given inline (`password`) or in a file of its own
 /// (`password_file`, read without its final line break), the inline one
