@@ -3,7 +3,7 @@
 //! takes the broker's messages, the node's requests and the clock's ticks
 //! in turn.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use control::driver::Driver;
 use control::signals::Signals;
@@ -26,10 +26,9 @@ pub fn stimulation_topic(client_id: &str) -> String {
     format!("fedwatt/{client_id}/stimulation")
 }
 
+/// Now, in µs since the epoch: the control core's clock.
 fn now_micros() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_micros() as i64)
+    store::Time::now().as_micros()
 }
 
 /// Runs the control loop until `shutdown` turns true, taking requests
