@@ -202,7 +202,7 @@ fn typed(label: &[u8], horodate: Option<Horodate>, data: &[u8]) -> Result<Group,
     };
     let value = match kind.content {
         Content::Integer { .. } => {
-            Value::Integer(integer(data).ok_or_else(|| wrong("1 to 19 decimal digits"))?)
+            Value::Integer(integer(data).ok_or_else(|| wrong("decimal digits that fit 64 bits"))?)
         }
         Content::Text => Value::Text(text(data)),
         Content::Digits { digits } => {
@@ -235,14 +235,17 @@ fn typed(label: &[u8], horodate: Option<Horodate>, data: &[u8]) -> Result<Group,
     })
 }
 
-/// 1 to 19 decimal digits (so that it fits a `u64`).
+/// 1 to 20 decimal digits that fit a `u64`.
 fn integer(data: &[u8]) -> Option<u64> {
-    if data.is_empty() || data.len() > 19 {
+    if data.is_empty() || data.len() > 20 {
         return None;
     }
     data.iter().try_fold(0u64, |acc, &b| {
         let d = b.wrapping_sub(b'0');
-        (d < 10).then(|| acc * 10 + u64::from(d))
+        if d >= 10 {
+            return None;
+        }
+        acc.checked_mul(10)?.checked_add(u64::from(d))
     })
 }
 
@@ -326,7 +329,7 @@ mod tests {
         };
         assert_eq!(
             reason(&group("PAPP 12A45 ")[..]).to_string(),
-            "data \"12A45\" is not 1 to 19 decimal digits"
+            "data \"12A45\" is not decimal digits that fit 64 bits"
         );
         assert!(matches!(
             reason(&group("PRM\t1234\t")),

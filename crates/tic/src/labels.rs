@@ -43,8 +43,8 @@ impl Unit {
 pub enum Content {
     /// A decimal number, written with `digits` digits (zero-padded).
     Integer {
-        /// The width meters write it with; the decoder accepts 1 to 19
-        /// digits.
+        /// The width meters write it with; the decoder accepts any
+        /// number of digits that fits a `u64`.
         digits: u8,
     },
     /// Text (tariff periods, identifiers, messages).
