@@ -158,9 +158,12 @@ pub(crate) fn parse(content: &[u8], locked: Option<Mode>) -> Result<(Mode, Group
     Ok((mode, group))
 }
 
+/// A group's label, horodate and data.
+type Fields<'a> = (&'a [u8], Option<&'a [u8]>, &'a [u8]);
+
 /// Splits a group's body (checksum and its separator removed) into label,
 /// horodate and data.
-fn split(body: &[u8], mode: Mode) -> Result<(&[u8], Option<&[u8]>, &[u8]), Reason> {
+fn split(body: &[u8], mode: Mode) -> Result<Fields<'_>, Reason> {
     let sep = mode.separator();
     let Some(first) = body.iter().position(|&b| b == sep) else {
         return Err(Reason::NoSeparator(mode));
