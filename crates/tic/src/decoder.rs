@@ -4,7 +4,7 @@ use std::collections::VecDeque;
 use std::io::{self, Read};
 
 use crate::encode::{CR, EOT, ETX, LF, STX};
-use crate::group::{MAX_GROUP_LEN, parse};
+use crate::group::{MAX_GROUP_LEN, label_of, parse};
 use crate::{Group, GroupError, Mode, Reason};
 
 /// The most groups a frame may hold; those past it are dropped and
@@ -271,16 +271,6 @@ impl Decoder {
             end,
         }
     }
-}
-
-/// The bytes before the first separator, for an error about a group that
-/// could not be parsed.
-fn label_of(group: &[u8]) -> Option<String> {
-    group
-        .split(|&b| b == b' ' || b == b'\t')
-        .next()
-        .filter(|l| !l.is_empty())
-        .map(|l| String::from_utf8_lossy(l).into_owned())
 }
 
 fn is_control(b: u8) -> bool {

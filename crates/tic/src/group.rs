@@ -101,11 +101,7 @@ pub(crate) fn parse(content: &[u8], locked: Option<Mode>) -> Result<(Mode, Group
     };
     let sep = mode.separator();
     let fail = |reason| GroupError {
-        label: content
-            .split(|&b| b == sep)
-            .next()
-            .filter(|l| !l.is_empty())
-            .map(|l| String::from_utf8_lossy(l).into_owned()),
+        label: label_of(content),
         reason,
     };
     if content.len() > MAX_GROUP_LEN {
@@ -156,6 +152,21 @@ pub(crate) fn parse(content: &[u8], locked: Option<Mode>) -> Result<(Mode, Group
     let horodate = horodate.map(Horodate::parse).transpose().map_err(fail)?;
     let group = typed(label, horodate, data).map_err(fail)?;
     Ok((mode, group))
+}
+
+/// The bytes of a group before its first separator (HT if it has one,
+/// else SP), as text, to name it in an error; `None` if there are none.
+pub(crate) fn label_of(content: &[u8]) -> Option<String> {
+    let sep = if content.contains(&b'\t') {
+        b'\t'
+    } else {
+        b' '
+    };
+    content
+        .split(|&b| b == sep)
+        .next()
+        .filter(|l| !l.is_empty())
+        .map(|l| String::from_utf8_lossy(l).into_owned())
 }
 
 /// A group's label, horodate and data.
