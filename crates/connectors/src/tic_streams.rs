@@ -20,7 +20,8 @@
 //! | ISOUSC | `_consumption/current/subscribed` | A |
 //! | LTARF, PTEC | `_consumption/tariff/period` | text |
 //!
-//! Other labels are not stored. Every record of a frame has the frame's
+//! Other labels are not stored. Text is stored without the spaces meters
+//! pad it with. Every record of a frame has the frame's
 //! time: its DATE group's horodate (standard mode), else the time it
 //! arrived.
 

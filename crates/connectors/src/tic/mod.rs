@@ -9,7 +9,6 @@
 mod serial;
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
@@ -136,7 +135,7 @@ impl node::Component for TicSource {
 /// Reads a port until shutdown, opening it again after each failure.
 async fn run_port(
     source: &TicSource,
-    port: &PathBuf,
+    port: &std::path::Path,
     decoder: impl Fn() -> tic::Decoder,
     sink: &mut Sink,
     shutdown: &node::Shutdown,
@@ -147,7 +146,7 @@ async fn run_port(
     };
     loop {
         let baud = Arc::new(AtomicU32::new(first));
-        let chunks = serial::read_port(port.clone(), baud.clone());
+        let chunks = serial::read_port(port.to_path_buf(), baud.clone());
         source.health.update(|c| {
             c.state = "reading";
             c.baud = Some(first);
