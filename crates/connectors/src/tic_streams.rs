@@ -166,7 +166,7 @@ pub fn frame_time(frame: &Frame) -> Option<i64> {
         .map(tic::Horodate::unix_micros)
 }
 
-/// The records of a frame's groups that [`STREAMS`] maps, each named
+/// The records of a frame's groups that the table (above) maps, each named
 /// under `meter` and stamped `time` (µs), in the order the groups came.
 pub fn records(frame: &Frame, meter: &str, time: i64) -> Vec<Record> {
     let mut out = Vec::new();
@@ -211,6 +211,22 @@ mod tests {
             r.unit.as_ref().map(|u| u.to_string()),
             r.time,
             value,
+        )
+    }
+
+    /// A record of `urn:dev:prm:30001610071843`, written by hand: `name`
+    /// after the meter, `unit` (empty for none), `value` as [`said`] writes it.
+    fn expected(
+        time: i64,
+        name: &str,
+        unit: &str,
+        value: &str,
+    ) -> (String, Option<String>, i64, String) {
+        (
+            format!("urn:dev:prm:30001610071843{name}"),
+            (!unit.is_empty()).then(|| unit.to_owned()),
+            time,
+            value.to_owned(),
         )
     }
 
@@ -266,15 +282,7 @@ mod tests {
         let time = frame_time(&frame).unwrap();
         assert_eq!(time, 1_705_303_800_000_000);
         let got: Vec<_> = records(&frame, &meter, time).iter().map(said).collect();
-        let p = "urn:dev:prm:30001610071843";
-        let n = |name: &str, unit: &str, value: &str| {
-            (
-                format!("{p}{name}"),
-                (!unit.is_empty()).then(|| unit.to_owned()),
-                1_705_303_800_000_000,
-                value.to_owned(),
-            )
-        };
+        let n = |name, unit, value| expected(1_705_303_800_000_000, name, unit, value);
         assert_eq!(
             got,
             vec![
@@ -327,14 +335,7 @@ mod tests {
         assert_eq!(meter, "urn:dev:prm:30001610071843");
         let arrival = 1_700_000_000_123_456;
         let got: Vec<_> = records(&frame, &meter, arrival).iter().map(said).collect();
-        let n = |name: &str, unit: &str, value: &str| {
-            (
-                format!("urn:dev:prm:30001610071843{name}"),
-                (!unit.is_empty()).then(|| unit.to_owned()),
-                arrival,
-                value.to_owned(),
-            )
-        };
+        let n = |name, unit, value| expected(arrival, name, unit, value);
         assert_eq!(
             got,
             vec![
