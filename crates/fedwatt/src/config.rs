@@ -27,6 +27,9 @@ pub struct Config {
     /// node drives no device unless it has equipments (then it runs its
     /// own broker).
     pub control: Control,
+    /// `[[connector]]`: the sources the node reads (a Linky meter's TIC);
+    /// their settings live in `connectors`, with their checks.
+    pub connector: Vec<connectors::ConnectorSettings>,
 }
 
 /// `[control]`: its settings live beside the control loop, in
@@ -84,6 +87,7 @@ impl Default for Config {
             xmpp: federation::XmppSettings::default(),
             audit: Audit::default(),
             control: Control::default(),
+            connector: Vec::new(),
         }
     }
 }

@@ -108,6 +108,7 @@ fn components(config: &Config, store: &Store) -> Result<node::Node, String> {
     )));
     let timezone = store::time_zone(&config.store.timezone)?;
     let broker_tls = |ca_file: Option<&Path>| tls::configured("[control]", ca_file);
+    connectors::add_to(&mut node, &config.connector)?;
     let control = control_mqtt::add_to(&mut node, &config.control, store, timezone, &broker_tls)?;
     match config.xmpp()? {
         Some(xmpp) => node.add(
