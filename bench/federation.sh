@@ -11,6 +11,7 @@
 #                                           # to tell what the disk costs
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib/nodes.sh
 
 echo "== building fedwatt" >&2
 cargo build --release --locked -p fedwatt >&2
@@ -39,16 +40,8 @@ declare -A token pid
 for d in a b; do
   user="bench-$run"
   deploy/dev/xmpp adduser "$d" "$user" "$user-pw"
-  cat >"$work/$d.toml" <<TOML
-data_dir = "$work/$d"
-[http]
-listen = "127.0.0.1:${port[$d]}"
-[xmpp]
-jid = "$user@$d.fedwatt.test/node"
-password = "$user-pw"
-address = "${address[$d]}"
-ca_file = "$xmpp_dir/ca.pem"
-TOML
+  node_config "$work/$d.toml" "$work/$d" "${port[$d]}" "$user@$d.fedwatt.test/node" \
+    "$user-pw" "${address[$d]}" "$xmpp_dir/ca.pem"
   token[$d]=$($fedwatt --config "$work/$d.toml" token create --name bench --scope admin)
   $fedwatt --config "$work/$d.toml" serve 2>"$work/$d.log" &
   pid[$d]=$!; pids+=("${pid[$d]}")

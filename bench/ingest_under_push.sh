@@ -25,6 +25,7 @@
 # its loader packs/s should match between the binaries.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib/nodes.sh
 repo=$PWD
 
 py_args=() bins=() revs=() rounds=1
@@ -102,16 +103,8 @@ for round in $(seq "$rounds"); do
     declare -A token pid
     for d in a b; do
       deploy/dev/xmpp adduser "$d" "$user" "$user-pw" >&2
-      cat >"$run/$d.toml" <<TOML
-data_dir = "$run/$d"
-[http]
-listen = "127.0.0.1:${port[$d]}"
-[xmpp]
-jid = "$user@$d.fedwatt.test/node"
-password = "$user-pw"
-address = "${address[$d]}"
-ca_file = "$xmpp_dir/ca.pem"
-TOML
+      node_config "$run/$d.toml" "$run/$d" "${port[$d]}" "$user@$d.fedwatt.test/node" \
+        "$user-pw" "${address[$d]}" "$xmpp_dir/ca.pem"
       token[$d]=$("$fedwatt" --config "$run/$d.toml" token create --name bench --scope admin)
       "$fedwatt" --config "$run/$d.toml" serve 2>"$run/$d.log" &
       pid[$d]=$!; pids+=("${pid[$d]}")
