@@ -362,14 +362,24 @@ pub(crate) fn delete_push(db: &mut dyn Db, peer: &str, seq: i64) -> Result<bool>
     )? > 0)
 }
 
-/// Whether the push `seq` of `peer` is still in the outbox.
-pub(crate) fn is_queued(db: &mut dyn Db, peer: &str, seq: i64) -> Result<bool> {
-    Ok(!db
-        .query(
-            "SELECT 1 FROM outbox WHERE seq = $1 AND peer = $2",
-            &[Param::Int(Some(seq)), Param::Text(Some(peer))],
-        )?
-        .is_empty())
+/// Which of the pushes `seqs` are still in the outbox (a push's sequence
+/// number is the outbox's key), in one statement.
+pub(crate) fn queued(db: &mut dyn Db, seqs: &[i64]) -> Result<std::collections::HashSet<i64>> {
+    if seqs.is_empty() {
+        return Ok(Default::default());
+    }
+    let placeholders: Vec<String> = (1..=seqs.len()).map(|i| format!("${i}")).collect();
+    let params: Vec<Param<'_>> = seqs.iter().map(|s| Param::Int(Some(*s))).collect();
+    db.query(
+        &format!(
+            "SELECT seq FROM outbox WHERE seq IN ({})",
+            placeholders.join(", ")
+        ),
+        &params,
+    )?
+    .iter()
+    .map(|row| row[0].int())
+    .collect()
 }
 
 /// Number of pushes waiting in the outbox.

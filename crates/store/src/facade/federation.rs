@@ -164,20 +164,18 @@ impl Store {
         // still in the outbox, due again, and audited when sent again
         // (their receivers drop what they already have).
         self.write_with(Durability::Deferred, |db| {
+            let seqs: Vec<i64> = sent.iter().map(|(push, _)| push.seq).collect();
+            let queued = federation::queued(db, &seqs)?;
             let mut may_go = Vec::with_capacity(sent.len());
             for (push, facts) in sent {
-                let queued = federation::is_queued(db, &push.peer, push.seq)?;
-                if queued {
+                let still = queued.contains(&push.seq);
+                if still {
                     audit::append(db, now, "push", Some(&push.peer), &facts.to_string())?;
                 }
-                may_go.push(queued);
+                may_go.push(still);
             }
             for (push, why) in dropped {
-                // One already gone (its grant revoked meanwhile) is not
-                // refused again, nor does it end a newer subscription.
-                if federation::is_queued(db, &push.peer, push.seq)? {
-                    drop_push(db, push, why, now)?;
-                }
+                drop_push(db, push, why, now)?;
             }
             Ok(may_go)
         })
@@ -267,8 +265,12 @@ impl Store {
 
 /// Deletes a push that must not be sent, ends its subscription, and
 /// audits why.
+/// One already gone (its grant revoked meanwhile) is not refused again, nor
+/// does it end a newer subscription.
 fn drop_push(db: &mut dyn Db, push: &Push, why: &str, now: i64) -> Result<()> {
-    federation::delete_push(db, &push.peer, push.seq)?;
+    if !federation::delete_push(db, &push.peer, push.seq)? {
+        return Ok(());
+    }
     if let PushKind::Data { stream, .. } = &push.kind
         && let Some((id, _)) = db.stream(stream)?
     {
