@@ -47,10 +47,7 @@ for d in a b; do
   pid[$d]=$!; pids+=("${pid[$d]}")
 done
 for d in a b; do
-  for _ in $(seq 100); do
-    curl -fs "http://127.0.0.1:${port[$d]}/healthz" | grep -q '"online":true' && break
-    sleep 0.1
-  done
+  wait_online "${port[$d]}" "$work/$d.log"
 done
 stream="urn:dev:prm:30001610071843_consumption/power/active/raw"
 curl -fs -XPOST -H "Authorization: Bearer ${token[a]}" -H "Content-Type: application/senml+json" \

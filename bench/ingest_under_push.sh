@@ -110,12 +110,7 @@ for round in $(seq "$rounds"); do
       pid[$d]=$!; pids+=("${pid[$d]}")
     done
     for d in a b; do
-      for _ in $(seq 200); do
-        curl -fs "http://127.0.0.1:${port[$d]}/healthz" | grep -q '"online":true' && break
-        sleep 0.1
-      done
-      curl -fs "http://127.0.0.1:${port[$d]}/healthz" | grep -q '"online":true' \
-        || { echo "node $d did not come online; see $run/$d.log" >&2; exit 1; }
+      wait_online "${port[$d]}" "$run/$d.log"
     done
     curl -fs -XPOST -H "Authorization: Bearer ${token[a]}" -H "Content-Type: application/senml+json" \
       --data "[{\"n\":\"$stream\",\"u\":\"W\",\"t\":1800000000,\"v\":1}]" \

@@ -17,3 +17,14 @@ address = "$6"
 ca_file = "$7"
 TOML
 }
+
+# wait_online PORT LOG: waits up to 20 s for the node serving HTTP on
+# 127.0.0.1:PORT to be online on XMPP; fails, naming LOG, if it is not.
+wait_online() {
+  for _ in $(seq 200); do
+    curl -fs "http://127.0.0.1:$1/healthz" | grep -q '"online":true' && return 0
+    sleep 0.1
+  done
+  echo "the node on port $1 did not come online; see $2" >&2
+  return 1
+}
