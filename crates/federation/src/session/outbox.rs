@@ -169,9 +169,10 @@ enum Built {
 fn build_due(store: &Store, limit: usize) -> Result<(Vec<Outgoing>, usize), store::Error> {
     let now = store::Time::now().as_micros();
     let pushes = store.claim_pushes(now, limit)?;
+    let mut looked_up = LookedUp::default();
     let built = pushes
         .iter()
-        .map(|push| build_push(store, push, now))
+        .map(|push| build_push(store, &mut looked_up, push, now))
         .collect::<Result<Vec<_>, _>>()?;
     let mut sent = Vec::with_capacity(pushes.len());
     let mut dropped = Vec::new();
@@ -204,7 +205,40 @@ fn push_message(push: &Push, payloads: Vec<Element>) -> Option<Message> {
     Some(m)
 }
 
-fn build_push(store: &Store, push: &Push, now: i64) -> Result<Built, store::Error> {
+/// The grants and streams a batch of pushes needs, each read once: the
+/// pushes of one busy stream share both. (A revocation meanwhile is caught
+/// by [`Store::pushes_built`], which sends nothing whose row it took.)
+#[derive(Default)]
+struct LookedUp {
+    grants: HashMap<i64, Option<store::Grant>>,
+    streams: HashMap<String, Option<store::StreamInfo>>,
+}
+
+/// What `map` holds for `key`, read with `read` the first time.
+fn once<K, Q, V, E>(
+    map: &mut HashMap<K, V>,
+    key: &Q,
+    read: impl FnOnce() -> Result<V, E>,
+) -> Result<V, E>
+where
+    K: std::borrow::Borrow<Q> + std::hash::Hash + Eq,
+    Q: ToOwned<Owned = K> + std::hash::Hash + Eq + ?Sized,
+    V: Clone,
+{
+    if let Some(value) = map.get(key) {
+        return Ok(value.clone());
+    }
+    let value = read()?;
+    map.insert(key.to_owned(), value.clone());
+    Ok(value)
+}
+
+fn build_push(
+    store: &Store,
+    looked_up: &mut LookedUp,
+    push: &Push,
+    now: i64,
+) -> Result<Built, store::Error> {
     let drop = |why: &str| Ok(Built::Drop(why.to_owned()));
     match &push.kind {
         PushKind::Revoked => {
@@ -217,8 +251,10 @@ fn build_push(store: &Store, push: &Push, now: i64) -> Result<Built, store::Erro
             Ok(Built::Send(Box::new(m), facts))
         }
         PushKind::Data { stream, from, to } => {
-            let grant = store.grant(push.grant)?;
-            let info = store.stream(stream)?;
+            let grant = once(&mut looked_up.grants, &push.grant, || {
+                store.grant(push.grant)
+            })?;
+            let info = once(&mut looked_up.streams, stream, || store.stream(stream))?;
             let (Some(grant), Some(info)) = (grant, info) else {
                 return drop("its grant or its stream is gone");
             };
