@@ -57,18 +57,23 @@ impl Metrics {
     /// The text exposition format.
     pub fn render(&self) -> String {
         let mut out = String::new();
-        let _ = writeln!(out, "# HELP fedwatt_ingested_records_total Records stored.");
-        let _ = writeln!(out, "# TYPE fedwatt_ingested_records_total counter");
+        node::describe_metric(
+            &mut out,
+            "fedwatt_ingested_records_total",
+            "counter",
+            "Records stored.",
+        );
         let _ = writeln!(
             out,
             "fedwatt_ingested_records_total {}",
             self.ingested.load(Ordering::Relaxed)
         );
-        let _ = writeln!(
-            out,
-            "# HELP fedwatt_refused_records_total Records of refused packs, by the reason the pack was refused."
+        node::describe_metric(
+            &mut out,
+            "fedwatt_refused_records_total",
+            "counter",
+            "Records of refused packs, by the reason the pack was refused.",
         );
-        let _ = writeln!(out, "# TYPE fedwatt_refused_records_total counter");
         for (reason, n) in self
             .refused
             .lock()
@@ -80,13 +85,11 @@ impl Metrics {
                 "fedwatt_refused_records_total{{reason=\"{reason}\"}} {n}"
             );
         }
-        let _ = writeln!(
-            out,
-            "# HELP fedwatt_http_request_duration_seconds Time to answer HTTP requests."
-        );
-        let _ = writeln!(
-            out,
-            "# TYPE fedwatt_http_request_duration_seconds histogram"
+        node::describe_metric(
+            &mut out,
+            "fedwatt_http_request_duration_seconds",
+            "histogram",
+            "Time to answer HTTP requests.",
         );
         for ((route, method), h) in self
             .latencies

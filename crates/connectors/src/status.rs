@@ -133,8 +133,7 @@ impl node::Status for ConnectorsStatus {
             ),
         ];
         for (name, help, field) in metrics {
-            let _ = writeln!(out, "# HELP {name} {help}");
-            let _ = writeln!(out, "# TYPE {name} counter");
+            node::describe_metric(out, name, "counter", help);
             for (id, c) in &counts {
                 // Ids are checked to need no escaping.
                 let _ = writeln!(out, "{name}{{id=\"{id}\"}} {}", field(c));

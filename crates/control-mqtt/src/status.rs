@@ -79,11 +79,12 @@ impl node::Status for ControlStatus {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .len();
-        let _ = writeln!(
+        node::describe_metric(
             out,
-            "# HELP fedwatt_control_devices_in_error Devices whose last state is a communication error."
+            "fedwatt_control_devices_in_error",
+            "gauge",
+            "Devices whose last state is a communication error.",
         );
-        let _ = writeln!(out, "# TYPE fedwatt_control_devices_in_error gauge");
         let _ = writeln!(out, "fedwatt_control_devices_in_error {in_error}");
         for (name, help, counter) in [
             (
@@ -112,8 +113,7 @@ impl node::Status for ControlStatus {
                 &self.journal_failures,
             ),
         ] {
-            let _ = writeln!(out, "# HELP {name} {help}");
-            let _ = writeln!(out, "# TYPE {name} counter");
+            node::describe_metric(out, name, "counter", help);
             let _ = writeln!(out, "{name} {}", counter.load(Ordering::Relaxed));
         }
     }

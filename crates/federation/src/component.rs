@@ -74,11 +74,12 @@ impl node::Status for Status {
 
     fn metrics(&self, out: &mut String) {
         let online = self.online.load(Ordering::Relaxed);
-        let _ = writeln!(
+        node::describe_metric(
             out,
-            "# HELP fedwatt_xmpp_online Whether the XMPP session is up."
+            "fedwatt_xmpp_online",
+            "gauge",
+            "Whether the XMPP session is up.",
         );
-        let _ = writeln!(out, "# TYPE fedwatt_xmpp_online gauge");
         let _ = writeln!(out, "fedwatt_xmpp_online {}", u8::from(online));
         for (name, help, counter) in [
             (
@@ -107,8 +108,7 @@ impl node::Status for Status {
                 &self.commands_refused,
             ),
         ] {
-            let _ = writeln!(out, "# HELP {name} {help}");
-            let _ = writeln!(out, "# TYPE {name} counter");
+            node::describe_metric(out, name, "counter", help);
             let _ = writeln!(out, "{name} {}", counter.load(Ordering::Relaxed));
         }
     }

@@ -68,7 +68,7 @@ use tokio::task::JoinSet;
 
 pub use purge::Purge;
 pub use settings::{secret, unset_if_empty};
-pub use status::{Status, StatusBoard};
+pub use status::{Status, StatusBoard, describe_metric};
 
 /// A boxed future that can run on any of the runtime's threads.
 pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;

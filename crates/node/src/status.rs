@@ -19,6 +19,14 @@ pub trait Status: Send + Sync + 'static {
     fn metrics(&self, out: &mut String);
 }
 
+/// Writes a metric's HELP and TYPE lines (`kind`: `counter`, `gauge`…),
+/// before its samples, in Prometheus' text format.
+pub fn describe_metric(out: &mut String, name: &str, kind: &str, help: &str) {
+    use std::fmt::Write;
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+}
+
 /// The statuses of a node's components, shared by all of them.
 #[derive(Clone, Default)]
 pub struct StatusBoard(Arc<RwLock<Vec<Arc<dyn Status>>>>);
