@@ -3,6 +3,7 @@
 //! its records at once.
 
 use axum::Json;
+use axum::body::Body;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
@@ -149,14 +150,11 @@ pub(crate) async fn transfers(
 pub(crate) async fn export(State(api): State<Api>, caller: Caller) -> Result<Response, Problem> {
     let account = caller.account()?.clone();
     let name = account.name.clone();
-    let names: Vec<String> = api
-        .blocking(move |store| {
-            Ok(owned(&account, store.streams(None)?)
-                .into_iter()
-                .map(|s| s.name)
-                .collect())
-        })
+    let streams = api
+        .blocking(move |store| Ok(owned(&account, store.streams(None)?)))
         .await?;
+    let empty = streams.iter().all(|s| s.count == 0);
+    let names: Vec<String> = streams.into_iter().map(|s| s.name).collect();
     let date = jiff::Timestamp::now()
         .to_zoned(api.store.timezone().clone())
         .date();
@@ -178,11 +176,16 @@ pub(crate) async fn export(State(api): State<Api>, caller: Caller) -> Result<Res
             ),
             (header::CONTENT_DISPOSITION, disposition),
         ],
-        streamed(
-            api.store.clone(),
-            query,
-            Representation::Senml(Format::Json),
-        ),
+        if empty {
+            // SenML has no empty pack: an empty export is an empty array.
+            Body::from("[]\n")
+        } else {
+            streamed(
+                api.store.clone(),
+                query,
+                Representation::Senml(Format::Json),
+            )
+        },
     )
         .into_response())
 }

@@ -45,7 +45,7 @@ impl Problem {
     pub fn unauthorized() -> Problem {
         Problem::new(
             StatusCode::UNAUTHORIZED,
-            "this needs a token: send `Authorization: Bearer <token>` (fedwatt token create)",
+            "this needs a token: send `Authorization: Bearer <token>` (fedwatt token create), or sign in (POST /api/v1/session)",
         )
     }
 

@@ -154,9 +154,10 @@ pub(crate) async fn sign_in(State(api): State<Api>, request: Request) -> Result<
         format!("address {address}"),
     ];
     let now = Instant::now();
+    let name = body.account.clone();
     if let Some(wait) = api.logins.retry_after(&keys, now) {
         let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-        tracing::warn!(account = %body.account, %address, "sign-in refused: too many failures");
+        tracing::warn!(account = %name, %address, "sign-in refused: too many failures");
         let mut response = Problem::new(
             StatusCode::TOO_MANY_REQUESTS,
             format!(
@@ -180,7 +181,7 @@ pub(crate) async fn sign_in(State(api): State<Api>, request: Request) -> Result<
         .await?;
     let Some((account, id, session)) = opened else {
         api.logins.failed(&keys, now);
-        tracing::info!(account = %keys[0], %address, "sign-in refused: wrong account or password");
+        tracing::info!(account = %name, %address, "sign-in refused: wrong account or password");
         return Err(wrong());
     };
     tracing::info!(account = %account.name, %address, "signed in");

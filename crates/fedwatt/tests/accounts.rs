@@ -556,6 +556,14 @@ fn an_owner_sees_and_revokes_grants_on_their_streams_and_exports_their_records()
         assert_eq!(exported, ["alice-owned/boiler", "alice:meter"]);
         assert_eq!(pack.as_array().unwrap().len(), 3);
 
+        let olga = signed_in(&node, "olga", "olga password");
+        let nothing = olga.get(&node, "/api/v1/me/export");
+        assert_eq!(
+            (nothing.status, nothing.json()),
+            (200, json!([])),
+            "olga owns no stream"
+        );
+
         let token_only = node.get("/api/v1/me/grants", Some(&gateway));
         assert_eq!(token_only.status, 403, "a token has no account");
     });
