@@ -568,3 +568,66 @@ fn an_owner_sees_and_revokes_grants_on_their_streams_and_exports_their_records()
         assert_eq!(token_only.status, 403, "a token has no account");
     });
 }
+
+#[test]
+fn a_password_is_asked_twice_on_a_terminal_without_echo() {
+    use rustix::pty::{OpenptFlags, grantpt, openpt, ptsname, unlockpt};
+    use std::sync::{Arc, Mutex};
+    use std::time::{Duration, Instant};
+
+    let place = Place::new(Backend::Sqlite);
+    add_user(&place, "alice", "member", &[], "alice password");
+    let controller = openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY).unwrap();
+    grantpt(&controller).unwrap();
+    unlockpt(&controller).unwrap();
+    let replica = ptsname(&controller, Vec::new()).unwrap();
+    let terminal = || {
+        std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(replica.to_str().unwrap())
+            .unwrap()
+    };
+    let mut child = place
+        .command()
+        .args(["user", "passwd", "alice"])
+        .stdin(terminal())
+        .stderr(terminal())
+        .spawn()
+        .unwrap();
+
+    // What the terminal shows, read as it comes.
+    let shown = Arc::new(Mutex::new(Vec::new()));
+    let reader = controller.try_clone().unwrap();
+    let sink = Arc::clone(&shown);
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 256];
+        while let Ok(n) = rustix::io::read(&reader, &mut buf) {
+            if n == 0 {
+                break;
+            }
+            sink.lock().unwrap().extend_from_slice(&buf[..n]);
+        }
+    });
+    let wait_for = |text: &str| {
+        let start = Instant::now();
+        while !String::from_utf8_lossy(&shown.lock().unwrap()).contains(text) {
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "no {text:?} on the terminal"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    wait_for("Password for alice: ");
+    rustix::io::write(&controller, b"a new long password\n").unwrap();
+    wait_for("The same password again: ");
+    rustix::io::write(&controller, b"a new long password\n").unwrap();
+    assert!(child.wait().unwrap().success());
+    let shown = String::from_utf8_lossy(&shown.lock().unwrap()).into_owned();
+    assert!(!shown.contains("a new long password"), "echoed: {shown:?}");
+
+    let node = place.serve(&[]);
+    assert_eq!(sign_in(&node, "alice", "alice password").status, 401);
+    assert_eq!(sign_in(&node, "alice", "a new long password").status, 200);
+}
