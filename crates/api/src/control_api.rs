@@ -2,15 +2,15 @@
 //! modes, and stimulations.
 //!
 //! Access follows the streams each equipment writes (`equipment/E/…`): a
-//! token that may read `equipment/E/state` sees equipment E; one that may
+//! caller that may read `equipment/E/state` sees equipment E; one that may
 //! write it sets E's plan and mode. Stimulations and new equipments act on
 //! many equipments: they need a token over every stream (`*`), write and
-//! admin scope respectively.
+//! admin scope respectively, or an admin account.
 
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use control::journal::Source;
 use control::settings::EquipmentSettings;
 use control_mqtt::Handle;
@@ -48,38 +48,13 @@ fn handle(api: &Api) -> Result<&Handle, Problem> {
     })
 }
 
-/// A token with `scope` over every stream, or 401/403.
-async fn over_everything(api: &Api, headers: &HeaderMap, scope: Scope) -> Result<(), Problem> {
-    let caller = Caller::of(api, headers).await?;
-    let token = caller.token()?;
-    if token.scope < scope || token.streams.as_str() != "*" {
-        return Err(Problem::forbidden(format!(
-            "token {:?} needs scope {scope} over every stream (*) for this",
-            token.name
-        )));
-    }
-    Ok(())
-}
-
-/// 401/403 unless the caller may drive equipment `name` (write on its
-/// state stream).
-async fn may_drive(api: &Api, headers: &HeaderMap, name: &str) -> Result<(), Problem> {
-    Caller::of(api, headers)
-        .await?
-        .check(Scope::Write, &state_stream(name), None)
-}
-
 fn json_body(body: &Bytes, what: &str) -> Result<Json_, Problem> {
     serde_json::from_slice(body)
         .map_err(|e| Problem::bad_request(format!("{what}: the body is not JSON: {e}")))
 }
 
-pub(crate) async fn list(
-    State(api): State<Api>,
-    headers: HeaderMap,
-) -> Result<Json<Json_>, Problem> {
-    let caller = Caller::of(&api, &headers).await?;
-    caller.token()?;
+pub(crate) async fn list(State(api): State<Api>, caller: Caller) -> Result<Json<Json_>, Problem> {
+    caller.signed_in()?;
     let equipments: Vec<Json_> = handle(&api)?
         .status()
         .await?
@@ -97,9 +72,8 @@ pub(crate) async fn list(
 pub(crate) async fn show(
     State(api): State<Api>,
     Path(name): Path<String>,
-    headers: HeaderMap,
+    caller: Caller,
 ) -> Result<Json<Json_>, Problem> {
-    let caller = Caller::of(&api, &headers).await?;
     caller.check(Scope::Read, &state_stream(&name), None)?;
     handle(&api)?
         .status()
@@ -112,10 +86,10 @@ pub(crate) async fn show(
 
 pub(crate) async fn add(
     State(api): State<Api>,
-    headers: HeaderMap,
+    caller: Caller,
     body: Bytes,
 ) -> Result<(StatusCode, Json<Json_>), Problem> {
-    over_everything(&api, &headers, Scope::Admin).await?;
+    caller.check_everything(Scope::Admin, "this")?;
     let control = handle(&api)?.clone();
     let body = json_body(&body, "an equipment")?;
     let settings: EquipmentSettings = serde_json::from_value(body.clone())
@@ -137,10 +111,10 @@ pub(crate) async fn add(
 pub(crate) async fn put_plan(
     State(api): State<Api>,
     Path(name): Path<String>,
-    headers: HeaderMap,
+    caller: Caller,
     body: Bytes,
 ) -> Result<StatusCode, Problem> {
-    may_drive(&api, &headers, &name).await?;
+    caller.check(Scope::Write, &state_stream(&name), None)?;
     let plan = json_body(&body, "a plan")?;
     // Answered once kept (by the loop's journal, as a plan from MQTT is):
     // an acknowledged plan survives a crash.
@@ -151,10 +125,10 @@ pub(crate) async fn put_plan(
 pub(crate) async fn put_mode(
     State(api): State<Api>,
     Path(name): Path<String>,
-    headers: HeaderMap,
+    caller: Caller,
     body: Bytes,
 ) -> Result<StatusCode, Problem> {
-    may_drive(&api, &headers, &name).await?;
+    caller.check(Scope::Write, &state_stream(&name), None)?;
     let body = json_body(&body, "a mode")?;
     let mode = match body.get("mode").and_then(Json_::as_str) {
         Some(mode) => mode.parse()?,
@@ -170,10 +144,10 @@ pub(crate) async fn put_mode(
 
 pub(crate) async fn stimulate(
     State(api): State<Api>,
-    headers: HeaderMap,
+    caller: Caller,
     body: Bytes,
 ) -> Result<StatusCode, Problem> {
-    over_everything(&api, &headers, Scope::Write).await?;
+    caller.check_everything(Scope::Write, "this")?;
     let body = json_body(&body, "a stimulation")?;
     // Answered once kept, to apply again after a restart.
     handle(&api)?.stimulate(body, Source::Api).await?;

@@ -3,7 +3,7 @@
 use axum::Json;
 use axum::body::{Body, to_bytes};
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use senml::{Format, RecordReader};
 use serde_json::{Value as Json_, json};
@@ -11,6 +11,7 @@ use store::{
     Every, Function, Metadata, ProfileBy, Scope, Store, StreamInfo, Time, format_time, time_zone,
 };
 
+use crate::caller::Credentials;
 use crate::{Api, Caller, Problem};
 
 /// The query string as (key, value) pairs; keys may repeat (`stream=a&stream=b`).
@@ -129,13 +130,18 @@ fn now_seconds() -> f64 {
 
 pub(crate) async fn post_data(
     State(api): State<Api>,
+    method: Method,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<Json_>, Problem> {
-    // The token is looked up with the ingest, in one trip to a blocking
-    // thread: at hundreds of small posts a second, each trip costs more
-    // CPU than the lookup. Only its syntax is checked before the body.
-    let secret = crate::bearer(&headers)?.ok_or_else(Problem::unauthorized)?;
+    // The token or session is looked up with the ingest, in one trip to a
+    // blocking thread: at hundreds of small posts a second, each trip
+    // costs more CPU than the lookup. Only its syntax is checked before
+    // the body.
+    let credentials = Credentials::of(&method, &headers)?;
+    if matches!(credentials, Credentials::None) {
+        return Err(Problem::unauthorized());
+    }
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -174,9 +180,11 @@ pub(crate) async fn post_data(
     let metrics = api.metrics.clone();
     let accepted = api
         .blocking(move |store| {
-            let caller = Caller::holder(store, &secret)?;
-            let token = caller.token()?;
-            if token.scope < Scope::Write {
+            let caller = credentials.resolve(store)?;
+            let who = caller.owner_name().unwrap_or_default().to_owned();
+            if let Caller::Holder(token) = &caller
+                && token.scope < Scope::Write
+            {
                 return Err(Problem::forbidden(format!(
                     "token {:?} has scope {}, posting data needs write",
                     token.name, token.scope
@@ -187,24 +195,34 @@ pub(crate) async fn post_data(
                 let read =
                     senml::validate(RecordReader::from_slice(&bytes, format), now, |_| {}).records;
                 metrics.refused(e.reason.code(), read.max(1) as u64);
-                tracing::info!(token = %token.name, "pack refused: {e}");
+                tracing::info!(caller = %who, "pack refused: {e}");
                 Problem::from(e)
             })?;
-            if let Some((index, record)) = records
-                .iter()
-                .find(|(_, r)| !token.allows(Scope::Write, &r.name))
-            {
-                return Err(Problem::forbidden(format!(
-                    "record {index}: token {:?} may not write stream {} (it is limited to {})",
-                    token.name,
-                    record.name,
-                    token.streams.as_str()
-                )));
+            let mut allowed = std::collections::HashSet::new();
+            for (index, record) in &records {
+                if allowed.contains(record.name.as_ref()) {
+                    continue;
+                }
+                if !caller.may_write(store, &record.name)? {
+                    return Err(Problem::forbidden(match &caller {
+                        Caller::Holder(token) => format!(
+                            "record {index}: token {:?} may not write stream {} (it is limited to {})",
+                            token.name,
+                            record.name,
+                            token.streams.as_str()
+                        ),
+                        _ => format!(
+                            "record {index}: account {who:?} may not write stream {}, which is not theirs",
+                            record.name
+                        ),
+                    }));
+                }
+                allowed.insert(record.name.as_ref());
             }
-            let accepted = store.ingest(&records, Some(&token.name)).map_err(|e| {
+            let accepted = store.ingest(&records, Some(&who)).map_err(|e| {
                 if let store::Error::Refused(r) = &e {
                     metrics.refused(r.code, records.len() as u64);
-                    tracing::info!(token = %token.name, "pack refused: {r}");
+                    tracing::info!(caller = %who, "pack refused: {r}");
                 }
                 Problem::from(e)
             })?;
@@ -232,20 +250,40 @@ fn stream_json(s: &StreamInfo) -> Json_ {
     })
 }
 
+/// Whether `text` (in lower case) is in the stream's name, owner or a
+/// value of its metadata, ignoring case.
+fn stream_mentions(s: &StreamInfo, text: &str) -> bool {
+    fn values_mention(value: &Json_, text: &str) -> bool {
+        match value {
+            Json_::String(v) => v.to_lowercase().contains(text),
+            Json_::Number(n) => n.to_string().contains(text),
+            Json_::Array(items) => items.iter().any(|v| values_mention(v, text)),
+            Json_::Object(fields) => fields.values().any(|v| values_mention(v, text)),
+            Json_::Bool(_) | Json_::Null => false,
+        }
+    }
+    s.name.to_lowercase().contains(text)
+        || s.owner
+            .as_deref()
+            .is_some_and(|o| o.to_lowercase().contains(text))
+        || values_mention(&json!(s.metadata), text)
+}
+
 pub(crate) async fn list_streams(
     State(api): State<Api>,
-    headers: HeaderMap,
+    caller: Caller,
     RawQuery(query): RawQuery,
 ) -> Result<Json<Json_>, Problem> {
-    let caller = Caller::of(&api, &headers).await?;
     let params = Params::parse(query);
     let prefix = params.one("prefix")?.map(str::to_owned);
+    let text = params.one("q")?.map(str::to_lowercase);
     let streams = api
         .blocking(move |store| Ok(store.streams(prefix.as_deref())?))
         .await?;
     let visible: Vec<Json_> = streams
         .iter()
         .filter(|s| caller.may_read(s))
+        .filter(|s| text.as_deref().is_none_or(|t| stream_mentions(s, t)))
         .map(stream_json)
         .collect();
     Ok(Json(json!({ "streams": visible })))
@@ -253,10 +291,9 @@ pub(crate) async fn list_streams(
 
 pub(crate) async fn get_stream(
     State(api): State<Api>,
-    headers: HeaderMap,
+    caller: Caller,
     Path(name): Path<String>,
 ) -> Result<Json<Json_>, Problem> {
-    let caller = Caller::of(&api, &headers).await?;
     let stream = api
         .blocking({
             let name = name.clone();
@@ -279,11 +316,10 @@ struct StreamPatch {
 
 pub(crate) async fn patch_stream(
     State(api): State<Api>,
-    headers: HeaderMap,
+    caller: Caller,
     Path(name): Path<String>,
     body: axum::body::Bytes,
 ) -> Result<Json<Json_>, Problem> {
-    let caller = Caller::of(&api, &headers).await?;
     caller.check(Scope::Admin, &name, None)?;
     let patch: StreamPatch =
         serde_json::from_slice(&body).map_err(|e| Problem::bad_request(format!("body: {e}")))?;
@@ -321,10 +357,9 @@ fn function_names(functions: &[Function]) -> Vec<&'static str> {
 
 pub(crate) async fn aggregate(
     State(api): State<Api>,
-    headers: HeaderMap,
+    caller: Caller,
     RawQuery(query): RawQuery,
 ) -> Result<Json<Json_>, Problem> {
-    let caller = Caller::of(&api, &headers).await?;
     let params = Params::parse(query);
     let Series {
         names,
@@ -363,10 +398,9 @@ pub(crate) async fn aggregate(
 
 pub(crate) async fn profile(
     State(api): State<Api>,
-    headers: HeaderMap,
+    caller: Caller,
     RawQuery(query): RawQuery,
 ) -> Result<Json<Json_>, Problem> {
-    let caller = Caller::of(&api, &headers).await?;
     let params = Params::parse(query);
     let Series {
         names,

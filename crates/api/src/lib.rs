@@ -2,32 +2,38 @@
 //! records, calendar aggregates and profiles; `/healthz`, `/metrics` and the
 //! OpenAPI document.
 //!
-//! Every call needs a bearer token, except reads of streams published as
-//! open. Errors are RFC 9457 problem details. The store is synchronous: its
+//! Every call needs a bearer token or a signed-in account's session
+//! cookie (with its CSRF header when it changes anything), except reads of
+//! streams published as open. Errors are RFC 9457 problem details. The store is synchronous: its
 //! calls run on tokio's blocking threads, never on the runtime's.
 //!
 //! What it does not do: TLS (put the node behind a reverse proxy), serve the
 //! web UI (a later module).
 
+mod accounts;
+mod caller;
 mod control_api;
 mod grants;
 mod handlers;
+mod me;
 mod metrics;
 mod problem;
 mod records;
 mod server;
+mod session;
 
 use std::sync::Arc;
 use std::time::Instant;
 
 use axum::Router;
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::header;
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use node::StatusBoard;
-use store::{Scope, Store, StreamInfo, Token};
+use store::Store;
+
+use caller::Caller;
 
 pub use metrics::Metrics;
 pub use problem::Problem;
@@ -41,6 +47,9 @@ pub struct Api {
     body_limit: usize,
     status: StatusBoard,
     control: Option<control_mqtt::Handle>,
+    /// Whether session cookies are marked `Secure`.
+    secure_cookies: bool,
+    logins: Arc<session::LoginLimiter>,
 }
 
 impl Api {
@@ -52,7 +61,16 @@ impl Api {
             body_limit,
             status: StatusBoard::default(),
             control: None,
+            secure_cookies: true,
+            logins: Arc::default(),
         }
+    }
+
+    /// Marks session cookies `Secure` (the default) or not: browsers send
+    /// a `Secure` cookie over HTTPS, and to localhost, only.
+    pub fn with_secure_cookies(mut self, secure: bool) -> Api {
+        self.secure_cookies = secure;
+        self
     }
 
     /// Reports what the node's components put on `status` in `/healthz`
@@ -81,7 +99,23 @@ impl Api {
             .route("/api/v1/aggregate", get(handlers::aggregate))
             .route("/api/v1/profile", get(handlers::profile))
             .route("/api/v1/grants", get(grants::list).post(grants::add))
-            .route("/api/v1/grants/{id}", axum::routing::delete(grants::revoke))
+            .route("/api/v1/grants/{id}", delete(grants::revoke))
+            .route(
+                "/api/v1/session",
+                get(session::show)
+                    .post(session::sign_in)
+                    .delete(session::sign_out),
+            )
+            .route("/api/v1/accounts", get(accounts::list).post(accounts::add))
+            .route(
+                "/api/v1/accounts/{account}",
+                get(accounts::show)
+                    .patch(accounts::change)
+                    .delete(accounts::remove),
+            )
+            .route("/api/v1/me/grants", get(me::grants))
+            .route("/api/v1/me/transfers", get(me::transfers))
+            .route("/api/v1/me/export", get(me::export))
             .route(
                 "/api/v1/control/equipments",
                 get(control_api::list).post(control_api::add),
@@ -127,93 +161,4 @@ async fn time_requests(State(api): State<Api>, request: Request, next: Next) -> 
     let response = next.run(request).await;
     api.metrics.request(&route, &method, started.elapsed());
     response
-}
-
-/// The secret of a request's bearer token, if it has an Authorization
-/// header; 401 if that header is not `Bearer <token>`.
-fn bearer(headers: &axum::http::HeaderMap) -> Result<Option<String>, Problem> {
-    let Some(value) = headers.get(header::AUTHORIZATION) else {
-        return Ok(None);
-    };
-    value
-        .to_str()
-        .ok()
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
-        .map(|s| Some(s.trim().to_owned()))
-        .ok_or_else(|| Problem {
-            detail: "the Authorization header must be `Bearer <token>`".into(),
-            ..Problem::unauthorized()
-        })
-}
-
-/// Who is calling: nobody, or the holder of a token.
-#[derive(Debug, Clone)]
-pub(crate) enum Caller {
-    Anonymous,
-    Holder(Token),
-}
-
-impl Caller {
-    /// Reads the bearer token of a request; an unknown token is refused
-    /// outright rather than treated as no token.
-    async fn of(api: &Api, headers: &axum::http::HeaderMap) -> Result<Caller, Problem> {
-        match bearer(headers)? {
-            None => Ok(Caller::Anonymous),
-            Some(secret) => {
-                api.blocking(move |store| Caller::holder(store, &secret))
-                    .await
-            }
-        }
-    }
-
-    /// The holder of the token `secret`, or 401; for a caller already on
-    /// a blocking thread.
-    fn holder(store: &Store, secret: &str) -> Result<Caller, Problem> {
-        store
-            .authenticate(secret)?
-            .map(Caller::Holder)
-            .ok_or_else(|| Problem {
-                detail: "unknown or revoked token".into(),
-                ..Problem::unauthorized()
-            })
-    }
-
-    /// The token, or 401.
-    fn token(&self) -> Result<&Token, Problem> {
-        match self {
-            Caller::Holder(t) => Ok(t),
-            Caller::Anonymous => Err(Problem::unauthorized()),
-        }
-    }
-
-    /// Whether this caller may see `stream` (open streams are for everyone).
-    fn may_read(&self, stream: &StreamInfo) -> bool {
-        stream.open || matches!(self, Caller::Holder(t) if t.allows(Scope::Read, &stream.name))
-    }
-
-    /// 401 or 403 unless the caller may use the stream named `name` with
-    /// `scope`; `stream` is the stream when it exists.
-    fn check(&self, scope: Scope, name: &str, stream: Option<&StreamInfo>) -> Result<(), Problem> {
-        if scope == Scope::Read && stream.is_some_and(|s| s.open) {
-            return Ok(());
-        }
-        let token = self.token()?;
-        if token.allows(scope, name) {
-            Ok(())
-        } else if token.scope < scope {
-            Err(Problem::forbidden(format!(
-                "token {:?} has scope {}, this needs {scope}",
-                token.name, token.scope
-            )))
-        } else {
-            Err(Problem::forbidden(format!(
-                "token {:?} is limited to streams {}, not {name}",
-                token.name,
-                token.streams.as_str()
-            )))
-        }
-    }
 }

@@ -15,7 +15,7 @@ use crate::handlers::{Params, check_readable};
 use crate::{Api, Caller, Problem};
 
 /// How records are sent back, from the Accept header.
-enum Representation {
+pub(crate) enum Representation {
     Senml(Format),
     Csv,
 }
@@ -89,11 +89,11 @@ impl Write for BodyWriter {
 }
 
 /// What a records query asks for.
-struct RecordsQuery {
-    names: Vec<String>,
-    from: Time,
-    to: Time,
-    limit: u64,
+pub(crate) struct RecordsQuery {
+    pub names: Vec<String>,
+    pub from: Time,
+    pub to: Time,
+    pub limit: u64,
 }
 
 /// Writes the records as CSV or SenML into `out`.
@@ -181,10 +181,10 @@ fn csv_line(line: &mut String, r: &senml::Record, utc: &jiff::tz::TimeZone) {
 
 pub(crate) async fn records(
     State(api): State<Api>,
+    caller: Caller,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Result<Response, Problem> {
-    let caller = Caller::of(&api, &headers).await?;
     let params = Params::parse(query);
     let names = params.streams()?;
     let from = params.time("from")?.unwrap_or(Time::MIN);
@@ -205,14 +205,23 @@ pub(crate) async fn records(
     api.blocking(move |store| check_readable(store, &caller, &checked))
         .await?;
 
-    let (sender, mut receiver) = tokio::sync::mpsc::channel(4);
-    let store = api.store.clone();
     let query = RecordsQuery {
         names,
         from,
         to,
         limit,
     };
+    Ok((
+        [(header::CONTENT_TYPE, content_type)],
+        streamed(api.store.clone(), query, representation),
+    )
+        .into_response())
+}
+
+/// The records `query` asks for as a body, written on a blocking thread
+/// as the client reads it.
+pub(crate) fn streamed(store: Store, query: RecordsQuery, representation: Representation) -> Body {
+    let (sender, mut receiver) = tokio::sync::mpsc::channel(4);
     tokio::task::spawn_blocking(move || {
         let mut out = BodyWriter {
             buffer: Vec::with_capacity(CHUNK),
@@ -226,9 +235,5 @@ pub(crate) async fn records(
         }
     });
     let chunks = futures_util::stream::poll_fn(move |cx| receiver.poll_recv(cx));
-    Ok((
-        [(header::CONTENT_TYPE, content_type)],
-        Body::from_stream(chunks),
-    )
-        .into_response())
+    Body::from_stream(chunks)
 }

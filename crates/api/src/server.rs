@@ -14,6 +14,10 @@ pub struct HttpSettings {
     pub listen: String,
     /// Largest request body accepted, in bytes.
     pub body_limit: usize,
+    /// Session cookies without `Secure`, for a node reached over plain
+    /// HTTP on another host than localhost (browsers keep `Secure`
+    /// cookies for HTTPS and localhost).
+    pub insecure_cookies: bool,
 }
 
 impl Default for HttpSettings {
@@ -21,6 +25,7 @@ impl Default for HttpSettings {
         HttpSettings {
             listen: "127.0.0.1:8080".into(),
             body_limit: 16 * 1024 * 1024,
+            insecure_cookies: false,
         }
     }
 }
@@ -45,7 +50,9 @@ impl Http {
         let listener = std::net::TcpListener::bind(listen)
             .and_then(|l| l.set_nonblocking(true).map(|()| l))
             .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
-        let api = Api::new(store, settings.body_limit).with_control(control);
+        let api = Api::new(store, settings.body_limit)
+            .with_control(control)
+            .with_secure_cookies(!settings.insecure_cookies);
         Ok(Http { listener, api })
     }
 
@@ -65,6 +72,8 @@ impl Component for Http {
             let listener = tokio::net::TcpListener::from_std(self.listener)?;
             let app = self.api.with_status(cx.status.clone()).router();
             cx.ready();
+            // The client's address, for the sign-in limit.
+            let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
             axum::serve(listener, app)
                 .with_graceful_shutdown(cx.shutdown.requested())
                 .await

@@ -10,6 +10,7 @@ mod device_cmd;
 mod fed_cmd;
 mod node_cmd;
 mod senml_cmd;
+mod user_cmd;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -40,6 +41,9 @@ enum Command {
     /// Manage API tokens.
     #[command(subcommand)]
     Token(node_cmd::TokenCommand),
+    /// Manage the accounts people sign in with to the web UI.
+    #[command(subcommand)]
+    User(user_cmd::UserCommand),
     /// List streams, publish them, set their metadata.
     #[command(subcommand)]
     Stream(node_cmd::StreamCommand),
@@ -71,6 +75,7 @@ fn main() -> ExitCode {
         Command::Demo(demo) => demo_cmd::run(&cli.node, demo),
         Command::Import(command) => node_cmd::import(&cli.node, command),
         Command::Token(command) => node_cmd::token(&cli.node, command),
+        Command::User(command) => user_cmd::user(&cli.node, command),
         Command::Stream(command) => node_cmd::stream(&cli.node, command),
         Command::Grant(command) => fed_cmd::grant(&cli.node, command),
         Command::Peer(command) => fed_cmd::peer(&cli.node, command),

@@ -33,7 +33,7 @@ impl NodeOptions {
         Ok(config)
     }
 
-    fn store(&self) -> Result<(Config, Store), String> {
+    pub(crate) fn store(&self) -> Result<(Config, Store), String> {
         let config = self.config()?;
         let store = open_store(&config)?;
         Ok((config, store))

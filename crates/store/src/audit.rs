@@ -164,6 +164,22 @@ pub(crate) fn entries(db: &mut dyn Db, from: i64, limit: usize) -> Result<Vec<Au
     .collect()
 }
 
+/// Audit entries numbered below `before`, newest first, at most `limit`.
+pub(crate) fn entries_before(
+    db: &mut dyn Db,
+    before: i64,
+    limit: usize,
+) -> Result<Vec<AuditEntry>> {
+    db.query(
+        "SELECT seq, time, kind, peer, detail, hash, signature FROM audit
+         WHERE seq < $1 ORDER BY seq DESC LIMIT $2",
+        &[Param::Int(Some(before)), Param::Int(Some(limit as i64))],
+    )?
+    .iter()
+    .map(|r| entry_from(r))
+    .collect()
+}
+
 /// What `fedwatt audit verify` found.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct AuditReport {

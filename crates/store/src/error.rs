@@ -35,6 +35,15 @@ pub enum Error {
     /// A query or command the caller got wrong (unknown stream, bad range…).
     #[error("{0}")]
     Invalid(String),
+    /// A field of a form the caller got wrong (an account's name, its
+    /// password…); the detail names the field.
+    #[error("{detail}")]
+    Field {
+        /// The field, as the API names it (`account`, `password`).
+        field: &'static str,
+        /// What is wrong with it.
+        detail: String,
+    },
     /// A stream, token or other object that does not exist.
     #[error("{0}")]
     NotFound(String),
@@ -99,7 +108,11 @@ impl Error {
     pub fn is_caller_error(&self) -> bool {
         matches!(
             self,
-            Error::Refused(_) | Error::Invalid(_) | Error::NotFound(_) | Error::Conflict(_)
+            Error::Refused(_)
+                | Error::Invalid(_)
+                | Error::Field { .. }
+                | Error::NotFound(_)
+                | Error::Conflict(_)
         )
     }
 }

@@ -1,5 +1,5 @@
 //! fedwatt's storage: streams of points keyed by (stream, time), hourly and
-//! daily rollups kept up to date on ingest, tokens — on SQLite (embedded, the
+//! daily rollups kept up to date on ingest, tokens, accounts and sessions — on SQLite (embedded, the
 //! default) or PostgreSQL, chosen by the database URL.
 //!
 //! Data enters through one door, [`Store::ingest`]: a resolved pack is
@@ -27,6 +27,7 @@
 //!   transaction that changes the points;
 //! - a stream's count, first and last time match its points.
 
+mod accounts;
 mod audit;
 mod calendar;
 mod chunk;
@@ -59,13 +60,13 @@ pub use calendar::{
 pub use coordination::{StoredEquipment, StoredPlan, StoredStimulation};
 pub use ed25519_dalek::{SigningKey, VerifyingKey};
 pub use error::{Error, RecordError, Result};
-pub use facade::StreamRecords;
+pub use facade::{MIN_PASSWORD, SESSION_IDLE, SESSION_LIFETIME, StreamRecords, check_account_name};
 pub use federation::{Encoding, PUSH_RECORDS, Push, PushKind, Subscription, retry_delay};
 pub use grants::{Grant, NewGrant, check_bare_jid};
 pub use jiff::tz::TimeZone;
 pub use model::{
-    Business, Device, Measurement, Metadata, Scope, StreamInfo, StreamPattern, Token, ValueKind,
-    parse_duration,
+    Account, AccountChange, Business, Device, Measurement, Metadata, NewAccount, Role, Scope,
+    Session, StreamInfo, StreamPattern, Token, ValueKind, parse_duration,
 };
 pub use peers::{PeerPack, Received};
 pub use query::{Aggregate, Profile, SlotAggregate};

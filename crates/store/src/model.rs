@@ -1,4 +1,4 @@
-//! The store's vocabulary: streams, their metadata, tokens.
+//! The store's vocabulary: streams, their metadata, tokens, accounts.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -327,6 +327,121 @@ impl Token {
     pub fn allows(&self, needed: Scope, stream: &str) -> bool {
         self.scope >= needed && self.streams.matches(stream)
     }
+}
+
+/// What a signed-in account may do (see the API's roles).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Everything, accounts included.
+    Admin,
+    /// Reads every stream, writes manual readings to any; manages no account.
+    Operator,
+    /// Reads open streams and their own, writes their own.
+    Member,
+}
+
+impl Role {
+    /// Its name, as stored and shown.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Operator => "operator",
+            Role::Member => "member",
+        }
+    }
+}
+
+impl FromStr for Role {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "admin" => Ok(Role::Admin),
+            "operator" => Ok(Role::Operator),
+            "member" => Ok(Role::Member),
+            _ => Err(format!(
+                "unknown role {s:?} (expected admin, operator or member)"
+            )),
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A person's account on the node (its password only hashed).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Account {
+    /// Its unique name, `[a-z0-9._-]{1,64}`.
+    pub name: String,
+    /// The name shown to people.
+    pub display_name: String,
+    /// What it may do.
+    pub role: Role,
+    /// Streams it owns besides those whose owner is its name.
+    pub streams: Vec<StreamPattern>,
+    /// The stream of its household's consumption, if set.
+    pub consumption_stream: Option<String>,
+    /// When it was created, µs.
+    pub created: i64,
+}
+
+impl Account {
+    /// Whether it owns the stream `name` whose owner is `owner`: the owner
+    /// is the account, or the name matches one of its patterns.
+    pub fn owns(&self, name: &str, owner: Option<&str>) -> bool {
+        owner == Some(self.name.as_str()) || self.streams.iter().any(|p| p.matches(name))
+    }
+}
+
+/// An account to create.
+#[derive(Debug, Clone)]
+pub struct NewAccount {
+    /// Its name, `[a-z0-9._-]{1,64}`.
+    pub name: String,
+    /// The name shown to people.
+    pub display_name: String,
+    /// Its role.
+    pub role: Role,
+    /// Its password, in clear (hashed before it is stored).
+    pub password: String,
+    /// Stream patterns it owns.
+    pub streams: Vec<StreamPattern>,
+    /// Its consumption stream.
+    pub consumption_stream: Option<String>,
+}
+
+/// Changes to an account: `None` keeps what it has.
+#[derive(Debug, Clone, Default)]
+pub struct AccountChange {
+    /// A new display name.
+    pub display_name: Option<String>,
+    /// A new role.
+    pub role: Option<Role>,
+    /// A new password, in clear.
+    pub password: Option<String>,
+    /// New stream patterns, replacing the old.
+    pub streams: Option<Vec<StreamPattern>>,
+    /// A new consumption stream, or `Some(None)` for none.
+    pub consumption_stream: Option<Option<String>>,
+}
+
+/// A signed-in session, as the store keeps it (its id only hashed).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Session {
+    /// The account signed in.
+    pub account: String,
+    /// The token each state-changing call of this session must carry.
+    pub csrf: String,
+    /// When it began, µs.
+    pub created: i64,
+    /// When it was last used, µs (kept to the minute).
+    pub last_seen: i64,
+    /// When it ends whatever its use, µs.
+    pub expires: i64,
 }
 
 #[cfg(test)]

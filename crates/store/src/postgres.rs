@@ -76,12 +76,13 @@ ALTER TABLE chunks ADD PRIMARY KEY (stream, day, part);
 "#;
 
 /// Schema versions, in order.
-fn migrations() -> [String; 4] {
+fn migrations() -> [String; 5] {
     [
         STORE_SCHEMA.to_owned(),
         crate::federation::schema("BIGSERIAL PRIMARY KEY", "BIGINT", "BYTEA"),
         crate::coordination::schema("BIGSERIAL PRIMARY KEY", "BIGINT"),
         CHUNK_PARTS.to_owned(),
+        crate::accounts::schema("BIGINT", "BYTEA"),
     ]
 }
 

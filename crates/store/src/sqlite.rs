@@ -81,12 +81,13 @@ ALTER TABLE chunk_parts RENAME TO chunks;
 "#;
 
 /// Schema versions, in order; `PRAGMA user_version` says how many ran.
-fn migrations() -> [String; 4] {
+fn migrations() -> [String; 5] {
     [
         STORE_SCHEMA.to_owned(),
         crate::federation::schema("INTEGER PRIMARY KEY AUTOINCREMENT", "INTEGER", "BLOB"),
         crate::coordination::schema("INTEGER PRIMARY KEY AUTOINCREMENT", "INTEGER"),
         CHUNK_PARTS.to_owned(),
+        crate::accounts::schema("INTEGER", "BLOB"),
     ]
 }
 

@@ -236,7 +236,7 @@ fn a_store_of_one_chunk_a_day_is_upgraded_in_place() {
     let store = Store::open(None, &dir, "UTC").unwrap();
     ingest(&store, &minutes(&["m"], 200)).unwrap();
     drop(store);
-    // Back to version 3: chunks keyed by stream and day alone.
+    // Back to version 3: chunks keyed by stream and day alone, no accounts.
     let db = rusqlite::Connection::open(dir.join("fedwatt.sqlite")).unwrap();
     db.execute_batch(
         "CREATE TABLE old_chunks (stream INTEGER NOT NULL, day INTEGER NOT NULL,
@@ -244,6 +244,9 @@ fn a_store_of_one_chunk_a_day_is_upgraded_in_place() {
          INSERT INTO old_chunks SELECT stream, day, count, data FROM chunks;
          DROP TABLE chunks;
          ALTER TABLE old_chunks RENAME TO chunks;
+         DROP TABLE sessions;
+         DROP TABLE account_streams;
+         DROP TABLE accounts;
          PRAGMA user_version = 3;",
     )
     .unwrap();

@@ -30,6 +30,11 @@ impl Store {
         self.read(|db| audit::entries(db, from, limit))
     }
 
+    /// Audit entries numbered below `before`, newest first, at most `limit`.
+    pub fn audit_entries_before(&self, before: i64, limit: usize) -> Result<Vec<AuditEntry>> {
+        self.read(|db| audit::entries_before(db, before, limit))
+    }
+
     /// Re-checks the whole audit chain and its checkpoints against `key`.
     pub fn verify_audit(&self, key: VerifyingKey) -> Result<AuditReport> {
         let mut verifier = AuditVerifier::new(key);

@@ -4,10 +4,12 @@
 //! `lib.rs`; the facades of the control tables and of peers' data sit
 //! with their modules (`coordination.rs`, `peers.rs`).
 
+mod accounts;
 mod audit;
 mod federation;
 mod ingest;
 mod streams;
 mod tokens;
 
+pub use accounts::{MIN_PASSWORD, SESSION_IDLE, SESSION_LIFETIME, check_account_name};
 pub use streams::StreamRecords;
