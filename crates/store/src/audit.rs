@@ -164,6 +164,29 @@ pub(crate) fn entries(db: &mut dyn Db, from: i64, limit: usize) -> Result<Vec<Au
     .collect()
 }
 
+/// The newest `limit` entries, newest first.
+pub(crate) fn latest(db: &mut dyn Db, limit: usize) -> Result<Vec<AuditEntry>> {
+    db.query(
+        "SELECT seq, time, kind, peer, detail, hash, signature FROM audit
+         ORDER BY seq DESC LIMIT $1",
+        &[Param::Int(Some(limit as i64))],
+    )?
+    .iter()
+    .map(|r| entry_from(r))
+    .collect()
+}
+
+/// Each peer named in the trail, with the time (µs) of its newest entry.
+pub(crate) fn peers_last_seen(db: &mut dyn Db) -> Result<Vec<(String, i64)>> {
+    db.query(
+        "SELECT peer, MAX(time) FROM audit WHERE peer IS NOT NULL GROUP BY peer ORDER BY peer",
+        &[],
+    )?
+    .iter()
+    .map(|r| Ok((r[0].text()?, r[1].int()?)))
+    .collect()
+}
+
 /// What `fedwatt audit verify` found.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct AuditReport {

@@ -35,6 +35,15 @@ pub enum Error {
     /// A query or command the caller got wrong (unknown stream, bad range…).
     #[error("{0}")]
     Invalid(String),
+    /// A form the caller got wrong, with the field to blame (a project's
+    /// `total_shares`, an investor's `shares`).
+    #[error("{detail}")]
+    InvalidField {
+        /// The field, as the API names it.
+        field: &'static str,
+        /// What is wrong, for a person.
+        detail: String,
+    },
     /// A stream, token or other object that does not exist.
     #[error("{0}")]
     NotFound(String),
@@ -99,7 +108,11 @@ impl Error {
     pub fn is_caller_error(&self) -> bool {
         matches!(
             self,
-            Error::Refused(_) | Error::Invalid(_) | Error::NotFound(_) | Error::Conflict(_)
+            Error::Refused(_)
+                | Error::Invalid(_)
+                | Error::InvalidField { .. }
+                | Error::NotFound(_)
+                | Error::Conflict(_)
         )
     }
 }

@@ -41,6 +41,7 @@ mod model;
 mod peers;
 mod pool;
 mod postgres;
+mod projects;
 mod query;
 mod rollup;
 mod sqlite;
@@ -68,6 +69,7 @@ pub use model::{
     parse_duration,
 };
 pub use peers::{PeerPack, Received};
+pub use projects::{Investment, Project, check_account, check_project_id};
 pub use query::{Aggregate, Profile, SlotAggregate};
 pub use rollup::{Function, Partial};
 pub use time::Time;

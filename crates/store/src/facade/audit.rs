@@ -30,6 +30,17 @@ impl Store {
         self.read(|db| audit::entries(db, from, limit))
     }
 
+    /// The newest `limit` audit entries, newest first.
+    pub fn audit_latest(&self, limit: usize) -> Result<Vec<AuditEntry>> {
+        self.read(|db| audit::latest(db, limit))
+    }
+
+    /// Each peer the audit trail names, with the time (µs) of its newest
+    /// entry, by peer.
+    pub fn audit_peers(&self) -> Result<Vec<(String, i64)>> {
+        self.read(audit::peers_last_seen)
+    }
+
     /// Re-checks the whole audit chain and its checkpoints against `key`.
     pub fn verify_audit(&self, key: VerifyingKey) -> Result<AuditReport> {
         let mut verifier = AuditVerifier::new(key);

@@ -7,6 +7,7 @@
 mod audit;
 mod federation;
 mod ingest;
+mod projects;
 mod streams;
 mod tokens;
 
