@@ -50,7 +50,7 @@ fn a_project_is_added_read_changed_and_removed_with_its_investments() {
             ..school()
         };
         store.update_project(&changed).unwrap();
-        assert_eq!(store.projects().unwrap(), [changed.clone()]);
+        assert_eq!(store.projects().unwrap(), vec![changed.clone()]);
         let missing = Project {
             id: "mairie".into(),
             ..school()
@@ -62,7 +62,7 @@ fn a_project_is_added_read_changed_and_removed_with_its_investments() {
 
         store.set_investment("ecole-jaures", "alice", 4).unwrap();
         store.set_investment("ecole-jaures", "bruno", 10).unwrap();
-        assert_eq!(store.projects_of("alice").unwrap(), [changed.clone()]);
+        assert_eq!(store.projects_of("alice").unwrap(), vec![changed.clone()]);
         assert!(store.projects_of("chloe").unwrap().is_empty());
 
         assert!(store.remove_project("ecole-jaures").unwrap());
