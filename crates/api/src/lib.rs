@@ -6,16 +6,25 @@
 //! open. Errors are RFC 9457 problem details. The store is synchronous: its
 //! calls run on tokio's blocking threads, never on the runtime's.
 //!
+//! The web UI's use cases sit beside the raw data: cooperative projects
+//! and what each investor's shares produce (`projects.rs`), individual and
+//! collective self-consumption (`selfconsumption.rs`), both on energy per
+//! interval (`energy.rs`), and the node's status (`status.rs`).
+//!
 //! What it does not do: TLS (put the node behind a reverse proxy), serve the
 //! web UI (a later module).
 
 mod control_api;
+mod energy;
 mod grants;
 mod handlers;
 mod metrics;
 mod problem;
+mod projects;
 mod records;
+mod selfconsumption;
 mod server;
+mod status;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -41,6 +50,7 @@ pub struct Api {
     body_limit: usize,
     status: StatusBoard,
     control: Option<control_mqtt::Handle>,
+    identity: status::Identity,
 }
 
 impl Api {
@@ -52,7 +62,14 @@ impl Api {
             body_limit,
             status: StatusBoard::default(),
             control: None,
+            identity: status::Identity::new("fedwatt".into()),
         }
+    }
+
+    /// Names the node in `/api/v1/status` (its JID when it federates).
+    pub fn named(mut self, name: String) -> Api {
+        self.identity = status::Identity::new(name);
+        self
     }
 
     /// Reports what the node's components put on `status` in `/healthz`
@@ -96,6 +113,21 @@ impl Api {
                 axum::routing::put(control_api::put_mode),
             )
             .route("/api/v1/control/stimulations", post(control_api::stimulate))
+            .route("/api/v1/projects", get(projects::list).post(projects::add))
+            .route(
+                "/api/v1/projects/{id}",
+                get(projects::show)
+                    .patch(projects::patch)
+                    .delete(projects::remove),
+            )
+            .route("/api/v1/projects/{id}/investors", get(projects::investors))
+            .route(
+                "/api/v1/projects/{id}/investors/{account}",
+                axum::routing::put(projects::put_investor).delete(projects::remove_investor),
+            )
+            .route("/api/v1/projects/{id}/summary", get(projects::summary))
+            .route("/api/v1/selfconsumption", get(selfconsumption::answer))
+            .route("/api/v1/status", get(status::answer))
             .route("/api/v1/openapi.json", get(handlers::openapi))
             .route("/healthz", get(handlers::healthz))
             .route("/metrics", get(handlers::metrics))
@@ -187,6 +219,19 @@ impl Caller {
             Caller::Holder(t) => Ok(t),
             Caller::Anonymous => Err(Problem::unauthorized()),
         }
+    }
+
+    /// The token, if it has at least `scope`; 401 or 403 otherwise. For
+    /// the calls that are not about one stream (projects, node status).
+    fn scoped(&self, scope: Scope) -> Result<&Token, Problem> {
+        let token = self.token()?;
+        if token.scope < scope {
+            return Err(Problem::forbidden(format!(
+                "token {:?} has scope {}, this needs {scope}",
+                token.name, token.scope
+            )));
+        }
+        Ok(token)
     }
 
     /// Whether this caller may see `stream` (open streams are for everyone).

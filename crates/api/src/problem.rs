@@ -13,6 +13,8 @@ pub struct Problem {
     pub detail: String,
     /// The record and field to blame, for a refused pack.
     pub record: Option<(usize, String)>,
+    /// The form field or query parameter to blame, for a refused form.
+    pub field: Option<String>,
 }
 
 impl Problem {
@@ -22,6 +24,15 @@ impl Problem {
             status,
             detail: detail.into(),
             record: None,
+            field: None,
+        }
+    }
+
+    /// 400, naming the form field or query parameter to blame.
+    pub fn field(field: &str, detail: impl Into<String>) -> Problem {
+        Problem {
+            field: Some(field.to_owned()),
+            ..Problem::bad_request(detail)
         }
     }
 
@@ -60,7 +71,9 @@ impl From<store::Error> for Problem {
                 status: StatusCode::BAD_REQUEST,
                 detail: format!("pack refused, nothing stored: {r}"),
                 record: Some((r.record, r.field.to_owned())),
+                field: None,
             },
+            store::Error::InvalidField { field, detail } => Problem::field(field, detail),
             store::Error::Invalid(detail) => Problem::bad_request(detail),
             store::Error::NotFound(detail) => Problem::new(StatusCode::NOT_FOUND, detail),
             store::Error::Conflict(detail) => Problem::new(StatusCode::CONFLICT, detail),
@@ -75,6 +88,7 @@ impl From<senml::Error> for Problem {
             status: StatusCode::BAD_REQUEST,
             detail: format!("pack refused, nothing stored: {e}"),
             record: e.record.map(|i| (i, e.field.clone().unwrap_or_default())),
+            field: None,
         }
     }
 }
@@ -92,6 +106,9 @@ impl IntoResponse for Problem {
             if !field.is_empty() {
                 body["field"] = json!(field);
             }
+        }
+        if let Some(field) = self.field {
+            body["field"] = json!(field);
         }
         let mut response = (self.status, body.to_string()).into_response();
         let headers = response.headers_mut();
