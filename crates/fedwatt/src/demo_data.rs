@@ -187,7 +187,7 @@ pub fn live(t: i64) -> Vec<(usize, Record)> {
 
 /// The live readings of `[from, to)` (s), every [`LIVE_EVERY`] seconds.
 pub fn live_between(from: i64, to: i64) -> Vec<(usize, Record)> {
-    let first = from - from.rem_euclid(LIVE_EVERY);
+    let first = from + (LIVE_EVERY - from.rem_euclid(LIVE_EVERY)) % LIVE_EVERY;
     let mut records = Vec::new();
     for t in (first..to).step_by(LIVE_EVERY as usize) {
         for (_, r) in live(t) {
@@ -262,29 +262,31 @@ fn house_e(t: i64) -> f64 {
     household(t, 1600.0, 2000.0, 500.0, 14)
 }
 
+/// A public building: `open_w` W when open, `closed_w` when closed, and
+/// heating of up to `heating_w` in mid-winter (a third of it when closed).
+fn building(t: i64, open: bool, open_w: f64, closed_w: f64, heating_w: f64, salt: i64) -> f64 {
+    let (_, day, _) = clock(t);
+    let heating = heating_w * winter(day);
+    if open {
+        open_w + heating + 0.2 * open_w * noise(t, salt)
+    } else {
+        closed_w + heating / 3.0 + 0.2 * closed_w * noise(t, salt + 1)
+    }
+}
+
 fn school(t: i64) -> f64 {
     let (hour, day, weekday) = clock(t);
     let holidays = (182.0..244.0).contains(&day) || !(3.0..355.0).contains(&day);
     let open =
         weekday < 5 && !holidays && (7.5..17.5).contains(&hour) && !(weekday == 2 && hour >= 12.0);
-    let heating = 6000.0 * winter(day);
-    if open {
-        9000.0 + heating + 2000.0 * noise(t, 2)
-    } else {
-        1500.0 + heating / 3.0 + 300.0 * noise(t, 3)
-    }
+    building(t, open, 9000.0, 1500.0, 6000.0, 2)
 }
 
 fn town_hall(t: i64) -> f64 {
-    let (hour, day, weekday) = clock(t);
+    let (hour, _, weekday) = clock(t);
     let open =
         weekday < 5 && (8.5..18.0).contains(&hour) || weekday == 5 && (9.0..12.0).contains(&hour);
-    let heating = 3500.0 * winter(day);
-    if open {
-        4000.0 + heating + 800.0 * noise(t, 5)
-    } else {
-        1200.0 + heating / 4.0 + 200.0 * noise(t, 6)
-    }
+    building(t, open, 4000.0, 1200.0, 3500.0, 5)
 }
 
 fn plant(t: i64) -> f64 {
