@@ -159,3 +159,40 @@ fn the_shares_of_a_project_never_add_up_to_more_than_its_total() {
         store.set_investment("ecole-jaures", "chloe", 6).unwrap();
     }
 }
+
+#[test]
+fn investments_written_at_once_are_checked_one_after_the_other() {
+    for store in stores("projects_race") {
+        store
+            .add_project(&Project {
+                total_shares: 10,
+                ..school()
+            })
+            .unwrap();
+        // Eight investors ask for 3 shares each at the same moment: only
+        // three of them fit in 10.
+        let threads: Vec<_> = (0..8)
+            .map(|i| {
+                let store = store.clone();
+                std::thread::spawn(move || {
+                    store
+                        .set_investment("ecole-jaures", &format!("investor-{i}"), 3)
+                        .is_ok()
+                })
+            })
+            .collect();
+        let accepted = threads
+            .into_iter()
+            .map(|t| t.join().unwrap())
+            .filter(|ok| *ok)
+            .count();
+        assert_eq!(accepted, 3);
+        let held: u64 = store
+            .investments("ecole-jaures")
+            .unwrap()
+            .iter()
+            .map(|i| i.shares)
+            .sum();
+        assert_eq!(held, 9);
+    }
+}
