@@ -52,9 +52,12 @@ fn may_summarise(
             "`account` is required: a token holds no account of its own",
         )
     })?;
-    let mut streams = vec![project.production_stream.clone()];
-    streams.extend(consumption.map(str::to_owned));
-    check_readable(store, caller, &streams)?;
+    // The plant's stream may have no data yet (a project just added).
+    let plant = &project.production_stream;
+    caller.check(Scope::Read, plant, store.stream(plant)?.as_ref())?;
+    if let Some(consumption) = consumption {
+        check_readable(store, caller, &[consumption.to_owned()])?;
+    }
     Ok(account.to_owned())
 }
 
@@ -354,7 +357,9 @@ pub(crate) async fn summary(
 ) -> Result<Json<Json_>, Problem> {
     let caller = Caller::of(&api, &headers).await?;
     let params = Params::parse(query);
-    let tz = params.time_zone(&api.store)?;
+    let tz = params
+        .time_zone(&api.store)
+        .map_err(|p| Problem::field("tz", p.detail))?;
     let year: i16 = match params.one("year")? {
         Some(y) => y
             .parse()
@@ -384,15 +389,22 @@ pub(crate) async fn summary(
         let fraction = shares as f64 / project.total_shares as f64;
         let days = energy::bounds(from, to, Step::Day, &tz)?;
         let months = energy::bounds(from, to, Step::Month, &tz)?;
-        let plant = energy::energy(
-            store,
-            "production_stream",
-            &project.production_stream,
-            from,
-            to,
-            Step::Day,
-            &tz,
-        )?;
+        let plant = if store.stream(&project.production_stream)?.is_some() {
+            energy::energy(
+                store,
+                "production_stream",
+                &project.production_stream,
+                from,
+                to,
+                Step::Day,
+                &tz,
+            )?
+        } else {
+            energy::Series {
+                kwh: vec![None; days.len() - 1],
+                bounds: days.clone(),
+            }
+        };
         let share: Vec<Option<f64>> = plant.kwh.iter().map(|k| k.map(|k| k * fraction)).collect();
         let production = Year::of(share, &days, &months);
         let (consumption_json, covered) = match &consumption {

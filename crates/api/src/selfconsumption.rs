@@ -125,7 +125,9 @@ pub(crate) async fn answer(
     if from >= to {
         return Err(Problem::field("to", "`to` must be after `from`"));
     }
-    let tz = params.time_zone(&api.store)?;
+    let tz = params
+        .time_zone(&api.store)
+        .map_err(|p| Problem::field("tz", p.detail))?;
     let step = match params.one("step")? {
         Some(s) => Step::parse(s)?,
         None => Step::default_for(from, to),

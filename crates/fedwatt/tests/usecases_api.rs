@@ -408,6 +408,26 @@ fn an_investors_summary_is_the_plants_energy_times_their_shares() {
             Some(&admin),
         );
         assert_eq!(answer.json()["field"], "year");
+        // A project whose plant has sent nothing yet: a year without data.
+        let mut new = school("mairie:pv/power");
+        new["id"] = json!("mairie");
+        node.post(
+            "/api/v1/projects",
+            Some(&admin),
+            "application/json",
+            new.to_string().as_bytes(),
+        );
+        let empty = node.get(
+            "/api/v1/projects/mairie/summary?account=alice&year=2026&tz=Europe/Paris",
+            Some(&admin),
+        );
+        assert_eq!(empty.status, 200, "{}", empty.text());
+        let empty = empty.json();
+        assert_eq!(
+            (empty["shares"].clone(), empty["production"]["year"].clone()),
+            (json!(0), json!(0.0))
+        );
+        assert_eq!(empty["production"]["days"][0]["kwh"], Value::Null);
         let limited = place.token("limited", "read", "house-b:*");
         assert_eq!(
             node.get(
