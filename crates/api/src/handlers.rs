@@ -453,6 +453,11 @@ pub(crate) async fn openapi() -> Response {
 }
 
 pub(crate) async fn healthz(State(api): State<Api>) -> Result<Json<Json_>, Problem> {
+    Ok(Json(health(&api).await?))
+}
+
+/// What `/healthz` answers: the store reached, and each component's health.
+pub(crate) async fn health(api: &Api) -> Result<Json_, Problem> {
     let board = api.status.clone();
     let components = api
         .blocking(move |store| {
@@ -464,7 +469,7 @@ pub(crate) async fn healthz(State(api): State<Api>) -> Result<Json<Json_>, Probl
     if let Json_::Object(fields) = &mut health {
         fields.extend(components);
     }
-    Ok(Json(health))
+    Ok(health)
 }
 
 pub(crate) async fn metrics(State(api): State<Api>) -> Response {

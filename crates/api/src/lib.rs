@@ -7,20 +7,29 @@
 //! streams published as open. Errors are RFC 9457 problem details. The store is synchronous: its
 //! calls run on tokio's blocking threads, never on the runtime's.
 //!
+//! The web UI's use cases sit beside the raw data: cooperative projects
+//! and what each investor's shares produce (`projects.rs`), individual and
+//! collective self-consumption (`selfconsumption.rs`), both on energy per
+//! interval (`energy.rs`), and the node's status (`status.rs`).
+//!
 //! What it does not do: TLS (put the node behind a reverse proxy), serve the
 //! web UI (a later module).
 
 mod accounts;
 mod caller;
 mod control_api;
+mod energy;
 mod grants;
 mod handlers;
 mod me;
 mod metrics;
 mod problem;
+mod projects;
 mod records;
+mod selfconsumption;
 mod server;
 mod session;
+mod status;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -50,6 +59,7 @@ pub struct Api {
     /// Whether session cookies are marked `Secure`.
     secure_cookies: bool,
     logins: Arc<session::LoginLimiter>,
+    identity: status::Identity,
 }
 
 impl Api {
@@ -63,6 +73,7 @@ impl Api {
             control: None,
             secure_cookies: true,
             logins: Arc::default(),
+            identity: status::Identity::new("fedwatt".into()),
         }
     }
 
@@ -70,6 +81,12 @@ impl Api {
     /// a `Secure` cookie over HTTPS, and to localhost, only.
     pub fn with_secure_cookies(mut self, secure: bool) -> Api {
         self.secure_cookies = secure;
+        self
+    }
+
+    /// Names the node in `/api/v1/status` (its JID when it federates).
+    pub fn named(mut self, name: String) -> Api {
+        self.identity = status::Identity::new(name);
         self
     }
 
@@ -130,6 +147,21 @@ impl Api {
                 axum::routing::put(control_api::put_mode),
             )
             .route("/api/v1/control/stimulations", post(control_api::stimulate))
+            .route("/api/v1/projects", get(projects::list).post(projects::add))
+            .route(
+                "/api/v1/projects/{id}",
+                get(projects::show)
+                    .patch(projects::patch)
+                    .delete(projects::remove),
+            )
+            .route("/api/v1/projects/{id}/investors", get(projects::investors))
+            .route(
+                "/api/v1/projects/{id}/investors/{account}",
+                axum::routing::put(projects::put_investor).delete(projects::remove_investor),
+            )
+            .route("/api/v1/projects/{id}/summary", get(projects::summary))
+            .route("/api/v1/selfconsumption", get(selfconsumption::answer))
+            .route("/api/v1/status", get(status::answer))
             .route("/api/v1/openapi.json", get(handlers::openapi))
             .route("/healthz", get(handlers::healthz))
             .route("/metrics", get(handlers::metrics))

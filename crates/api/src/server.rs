@@ -56,6 +56,12 @@ impl Http {
         Ok(Http { listener, api })
     }
 
+    /// Names the node in `/api/v1/status` (its JID when it federates).
+    pub fn named(mut self, name: String) -> Http {
+        self.api = self.api.named(name);
+        self
+    }
+
     /// Where it listens.
     pub fn local_addr(&self) -> std::io::Result<std::net::SocketAddr> {
         self.listener.local_addr()

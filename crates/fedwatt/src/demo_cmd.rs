@@ -1,14 +1,14 @@
 //! `fedwatt demo`: a node with a year of sample data, ready to explore — a
-//! household's consumption, a school's, and the photovoltaic plant the
-//! household co-finances, as 30-minute Linky load curves — and a household
-//! whose water heater, dishwasher and car it drives (simulated devices on
-//! the node's own MQTT broker, see `demo_household`).
+//! town's households, school and town hall, and the cooperative
+//! photovoltaic plant on the school's roof with its investors, as 30-minute
+//! Linky load curves plus live readings (see `demo_data`) — and a
+//! household whose water heater, dishwasher and car it drives (simulated
+//! devices on the node's own MQTT broker, see `demo_household`).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Args;
-use senml::{Record, Text, Value};
 use store::{Metadata, Scope, Store, StreamPattern};
 
 use crate::node_cmd::{NodeOptions, Serve};
@@ -25,11 +25,10 @@ pub struct Demo {
     mqtt_listen: std::net::SocketAddr,
 }
 
-const HOUSE: &str = "urn:dev:prm:30001610071843_consumption/power/active/raw";
-const SCHOOL: &str = "urn:dev:prm:30002520083954_consumption/power/active/raw";
-const PLANT: &str = "urn:dev:prm:30003630094065_production/power/active/raw";
-const STEP: i64 = 1800;
-const DAY: i64 = 86_400;
+use crate::demo_data::{
+    DAY, HOUSE, HOUSE_LIVE, LIVE_EVERY, PLANT, PLANT_LIVE, SCHOOL, SITES, STEP, live, live_between,
+    sample_year, seed_project,
+};
 
 pub fn run(options: &NodeOptions, demo: Demo) -> Result<ExitCode, String> {
     let mut options = options.clone();
@@ -39,25 +38,29 @@ pub fn run(options: &NodeOptions, demo: Demo) -> Result<ExitCode, String> {
     let config = options.config()?;
     let store = crate::node_cmd::open_store(&config)?;
     let now = store::Time::now().as_micros() / 1_000_000;
+    let started = std::time::Instant::now();
     let (records, first, last) = sample_year(now);
-    let count = records.len();
+    let mut count = records.len();
     store
         .ingest(&records, Some("demo"))
         .map_err(|e| e.to_string())?;
-    for (name, direction, kind) in [
-        (HOUSE, "consumption", "house"),
-        (SCHOOL, "consumption", "school"),
-        (PLANT, "production", "pv-plant"),
-    ] {
+    // The last hour of live readings, so that live charts start full.
+    let recent = live_between(now - 3600, now);
+    count += recent.len();
+    store
+        .ingest(&recent, Some("demo"))
+        .map_err(|e| e.to_string())?;
+    for site in &SITES {
+        let name = site.stream;
         let metadata: Metadata = serde_json::from_value(serde_json::json!({
             "device": {"type": "electricity-meter", "identifier_authority": "enedis", "identifier_type": "prm",
                        "identifier_value": name[12..26].to_owned()},
             "measurement": {"physical": "power", "type": "electrical", "unit": "W"},
-            "business": {"graph": "load-curve", "direction": direction},
+            "business": {"graph": "load-curve", "direction": site.direction},
             "aggregate": "average",
             "sampling_interval": "PT30M",
             "licence": (name == PLANT).then_some("ODbL-1.0"),
-            "labels": {"site": kind},
+            "labels": {"site": site.label},
         }))
         .map_err(|e| e.to_string())?;
         // The plant's production is published as open data; the rest needs a token.
@@ -65,21 +68,58 @@ pub fn run(options: &NodeOptions, demo: Demo) -> Result<ExitCode, String> {
             .set_stream(name, &metadata, name == PLANT)
             .map_err(|e| e.to_string())?;
     }
+    for (name, open, metadata) in [
+        (
+            HOUSE_LIVE,
+            false,
+            serde_json::json!({
+                "measurement": {"physical": "power", "type": "electrical", "unit": "VA"},
+                "business": {"graph": "instant", "direction": "consumption"},
+                "sampling_interval": format!("PT{LIVE_EVERY}S"),
+                "labels": {"site": "house-a", "source": "tic"},
+            }),
+        ),
+        (
+            PLANT_LIVE,
+            true,
+            serde_json::json!({
+                "measurement": {"physical": "power", "type": "electrical", "unit": "W"},
+                "business": {"graph": "instant", "direction": "production"},
+                "sampling_interval": format!("PT{LIVE_EVERY}S"),
+                "licence": "ODbL-1.0",
+                "labels": {"site": "pv-plant", "source": "inverter"},
+            }),
+        ),
+    ] {
+        let metadata: Metadata = serde_json::from_value(metadata).map_err(|e| e.to_string())?;
+        store
+            .set_stream(name, &metadata, open)
+            .map_err(|e| e.to_string())?;
+    }
+    let utc = store::TimeZone::UTC;
+    let commissioned = store::format_time(first * 1_000_000, &utc)[..10].to_owned();
+    seed_project(&store, commissioned)?;
+    // accounts: create here one account per investor (alice … louise, and
+    // the town hall as `mairie`), each with its household's stream as its
+    // consumption_stream, once the node has accounts.
+    spawn_live(store.clone());
+    let seeded = started.elapsed();
     let reader = fresh_token(&store, "demo-reader", Scope::Read)?;
     let writer = fresh_token(&store, "demo-writer", Scope::Write)?;
     let base = format!("http://{}", demo.listen);
-    let utc = store::TimeZone::UTC;
     println!(
-        "fedwatt demo: {count} points in {} ({} to {})\n",
+        "fedwatt demo: {count} points in {} ({} to {}), written in {:.1} s\n",
         config.data_dir.display(),
         store::format_time(first * 1_000_000, &utc),
-        store::format_time(last * 1_000_000, &utc)
+        store::format_time(last * 1_000_000, &utc),
+        seeded.as_secs_f64()
     );
+    println!("  open {base}/\n");
     println!("  reader token: {reader}\n  writer token: {writer}\n");
     println!("Try, in another terminal:");
     println!("  curl -s {base}/api/v1/streams -H 'Authorization: Bearer {reader}'");
     println!(
-        "  curl -s '{base}/api/v1/streams'                      # open data only: the PV plant"
+        "  curl -s '{base}/api/v1/streams'                      # open data only: the PV plant and its inverter"
     );
     println!(
         "  curl -s '{base}/api/v1/aggregate?stream={SCHOOL}&stream={HOUSE}&from={}&to={}&every=P1M&fn=mean,max&tz=Europe/Paris' -H 'Authorization: Bearer {reader}'",
@@ -97,6 +137,17 @@ pub fn run(options: &NodeOptions, demo: Demo) -> Result<ExitCode, String> {
     );
     println!(
         "  curl -s {base}/api/v1/data -H 'Authorization: Bearer {writer}' -H 'Content-Type: application/senml+json' -d '[{{\"n\":\"demo:temperature\",\"u\":\"Cel\",\"v\":19.5}}]'"
+    );
+    let year_from = last + STEP - 365 * DAY;
+    println!(
+        "  curl -s '{base}/api/v1/projects/ecole-jaures/summary?account=alice&tz=Europe/Paris&consumption={HOUSE}' -H 'Authorization: Bearer {reader}'"
+    );
+    println!(
+        "  curl -s '{base}/api/v1/selfconsumption?production={PLANT}&consumption={SCHOOL}&consumption={HOUSE}&from={year_from}&to={}&step=month&tz=Europe/Paris' -H 'Authorization: Bearer {reader}'",
+        last + STEP
+    );
+    println!(
+        "  curl -s {base}/api/v1/status -H 'Authorization: Bearer {reader}'              # peers, outbox, devices, exchanges"
     );
     println!("  the API: {base}/api/v1/openapi.json    metrics: {base}/metrics\n");
     println!(
@@ -126,111 +177,16 @@ fn fresh_token(store: &Store, name: &str, scope: Scope) -> Result<String, String
         .map_err(|e| e.to_string())
 }
 
-/// A year of 30-minute average power up to the last whole day before
-/// `now` (seconds): returns the records, the first and the last time.
-fn sample_year(now: i64) -> (Vec<(usize, Record)>, i64, i64) {
-    let end = now - now.rem_euclid(DAY);
-    let start = end - 365 * DAY;
-    let unit = Text::from("W");
-    let mut records = Vec::new();
-    for (name, power) in [
-        (HOUSE, house as fn(i64) -> f64),
-        (SCHOOL, school),
-        (PLANT, plant),
-    ] {
-        let name = Text::from(name);
-        let mut t = start;
-        while t < end {
-            let value = Some(Value::Number(power(t).round()));
-            let record =
-                Record::new(name.clone(), t * 1_000_000, value).with_unit(Some(unit.clone()));
-            records.push((records.len(), record));
-            t += STEP;
+/// Writes the live readings every [`LIVE_EVERY`] seconds, as long as the
+/// demo runs.
+fn spawn_live(store: Store) {
+    std::thread::spawn(move || {
+        loop {
+            std::thread::sleep(std::time::Duration::from_secs(LIVE_EVERY as u64));
+            let now = store::Time::now().as_micros() / 1_000_000;
+            if let Err(e) = store.ingest(&live(now), Some("demo")) {
+                tracing::warn!("the demo's live readings: {e}");
+            }
         }
-    }
-    (records, start, end - STEP)
-}
-
-/// Local (Paris winter) hour of day and day of year, for the shapes below.
-fn clock(t: i64) -> (f64, f64, i64) {
-    let local = t + 3600;
-    let hour = (local.rem_euclid(DAY)) as f64 / 3600.0;
-    let day_of_year = (local.rem_euclid(365 * DAY) / DAY) as f64;
-    let weekday = (local.div_euclid(DAY) + 3).rem_euclid(7); // 0 = Monday
-    (hour, day_of_year, weekday)
-}
-
-/// Deterministic noise in [0, 1).
-fn noise(t: i64, salt: i64) -> f64 {
-    let x = (t / STEP)
-        .wrapping_mul(2_654_435_761)
-        .wrapping_add(salt.wrapping_mul(40_503));
-    (x.rem_euclid(1000)) as f64 / 1000.0
-}
-
-/// How cold it is: 1 in mid-January, 0 in mid-July.
-fn winter(day_of_year: f64) -> f64 {
-    (1.0 + (2.0 * std::f64::consts::PI * (day_of_year - 15.0) / 365.0).cos()) / 2.0
-}
-
-fn house(t: i64) -> f64 {
-    let (hour, day, _) = clock(t);
-    let base = 250.0 + 900.0 * winter(day);
-    let morning = if (6.5..8.5).contains(&hour) {
-        900.0
-    } else {
-        0.0
-    };
-    let evening = if (18.0..22.0).contains(&hour) {
-        1400.0
-    } else {
-        0.0
-    };
-    let night_water_heater = if (1.0..4.0).contains(&hour) {
-        1800.0
-    } else {
-        0.0
-    };
-    base + morning + evening + night_water_heater + 300.0 * noise(t, 1)
-}
-
-fn school(t: i64) -> f64 {
-    let (hour, day, weekday) = clock(t);
-    let holidays = (182.0..244.0).contains(&day) || !(3.0..355.0).contains(&day);
-    let open =
-        weekday < 5 && !holidays && (7.5..17.5).contains(&hour) && !(weekday == 2 && hour >= 12.0);
-    let heating = 6000.0 * winter(day);
-    if open {
-        9000.0 + heating + 2000.0 * noise(t, 2)
-    } else {
-        1500.0 + heating / 3.0 + 300.0 * noise(t, 3)
-    }
-}
-
-fn plant(t: i64) -> f64 {
-    let (hour, day, _) = clock(t);
-    // Day length from 8 h (winter) to 16 h (summer), centred on 13:00 local.
-    let half_day = 4.0 + 4.0 * (1.0 - winter(day));
-    let x = (hour - 13.0) / half_day;
-    if x.abs() >= 1.0 {
-        return 0.0;
-    }
-    let clouds = 0.35 + 0.65 * noise(t / 7200 * 7200, 4);
-    36_000.0 * (1.0 - x * x) * (0.55 + 0.45 * (1.0 - winter(day))) * clouds
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_sample_year_has_plausible_shapes() {
-        let (records, first, last) = sample_year(1_732_000_000);
-        assert_eq!(records.len(), 3 * 365 * 48);
-        assert_eq!(last - first, 365 * DAY - STEP);
-        let noon_in_june = 1_718_280_000; // 2024-06-13 12:00 UTC
-        assert!(plant(noon_in_june) > 5000.0 && plant(noon_in_june - 12 * 3600) == 0.0);
-        let a_tuesday_at_10 = 1_709_629_200; // 2024-03-05 09:00 UTC
-        assert!(school(a_tuesday_at_10) > 9000.0 && school(a_tuesday_at_10 + 4 * DAY) < 9000.0);
-    }
+    });
 }

@@ -5,6 +5,7 @@
 
 mod config;
 mod demo_cmd;
+mod demo_data;
 mod demo_household;
 mod device_cmd;
 mod fed_cmd;

@@ -110,7 +110,11 @@ fn components(config: &Config, store: &Store) -> Result<node::Node, String> {
     let broker_tls = |ca_file: Option<&Path>| tls::configured("[control]", ca_file);
     connectors::add_to(&mut node, &config.connector)?;
     let control = control_mqtt::add_to(&mut node, &config.control, store, timezone, &broker_tls)?;
-    match config.xmpp()? {
+    let xmpp = config.xmpp()?;
+    let name = xmpp
+        .as_ref()
+        .map_or_else(|| "fedwatt".to_owned(), |x| x.jid.clone());
+    match xmpp {
         Some(xmpp) => node.add(
             federation::Federation::new(
                 xmpp,
@@ -121,7 +125,7 @@ fn components(config: &Config, store: &Store) -> Result<node::Node, String> {
         ),
         None => tracing::info!("no [xmpp] jid configured: running without federation"),
     }
-    let http = api::Http::bind(&config.http, store.clone(), control)?;
+    let http = api::Http::bind(&config.http, store.clone(), control)?.named(name);
     let address = http.local_addr().map_err(|e| e.to_string())?;
     tracing::info!(
         "fedwatt {} serving http://{address}/ ({})",

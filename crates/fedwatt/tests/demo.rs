@@ -39,15 +39,28 @@ fn the_demo_node_serves_a_year_of_sample_data() {
         )
     };
 
-    // Without a token: only the plant, published as open data.
+    // Without a token: only the plant, published as open data: its load
+    // curve of a year and its inverter's live readings.
     let (status, open) = get("/api/v1/streams", None);
     assert_eq!(status, 200);
     let open = open["streams"].as_array().unwrap().clone();
-    assert_eq!(open.len(), 1);
-    assert!(open[0]["name"].as_str().unwrap().contains("production"));
-    assert_eq!(open[0]["count"], 365 * 48);
+    assert_eq!(open.len(), 2, "{open:?}");
+    let curve = open
+        .iter()
+        .find(|s| s["name"].as_str().unwrap().contains("production"))
+        .unwrap();
+    assert_eq!(curve["count"], 365 * 48);
+    let inverter = open
+        .iter()
+        .find(|s| s["name"].as_str().unwrap().contains("inverter"))
+        .unwrap();
+    assert!(
+        inverter["count"].as_u64().unwrap() >= 3600 / 5,
+        "{inverter}"
+    );
 
-    // With the reader token: the three streams; the school is busiest on weekdays.
+    // With the reader token: five households, the school, the town hall,
+    // the plant, and two live streams; the school is busiest on weekdays.
     let (_, all) = get("/api/v1/streams", Some(&reader));
     let names: Vec<String> = all["streams"]
         .as_array()
@@ -55,13 +68,19 @@ fn the_demo_node_serves_a_year_of_sample_data() {
         .iter()
         .map(|s| s["name"].as_str().unwrap().to_owned())
         .collect();
-    assert_eq!(names.len(), 3);
+    assert_eq!(names.len(), 10, "{names:?}");
     let school = names
         .iter()
         .find(|n| n.starts_with("urn:dev:prm:30002520083954"))
         .unwrap();
-    let first = all["streams"][0]["first"].as_str().unwrap().to_owned();
-    let last = all["streams"][0]["last"].as_str().unwrap().to_owned();
+    let school_stream = all["streams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == school.as_str())
+        .unwrap();
+    let first = school_stream["first"].as_str().unwrap().to_owned();
+    let last = school_stream["last"].as_str().unwrap().to_owned();
     let query = format!(
         "/api/v1/profile?stream={school}&from={}&to={}&by=day-of-week&tz=Europe/Paris",
         store::parse_time(&first).unwrap() / 1_000_000,
@@ -80,6 +99,41 @@ fn the_demo_node_serves_a_year_of_sample_data() {
         "Monday {} vs Sunday {}",
         days[0],
         days[6]
+    );
+
+    // The cooperative plant: alice's 12 shares of 400 produce 3% of it,
+    // and cover part of her household's consumption.
+    let house = "urn:dev:prm:30001610071843_consumption/power/active/raw";
+    let year = &first[..4];
+    let (status, summary) = get(
+        &format!(
+            "/api/v1/projects/ecole-jaures/summary?account=alice&year={year}&tz=Europe/Paris&consumption={house}"
+        ),
+        Some(&reader),
+    );
+    assert_eq!(status, 200, "{summary}");
+    assert_eq!(
+        (summary["shares"].as_u64(), summary["fraction"].as_f64()),
+        (Some(12), Some(0.03))
+    );
+    assert!(
+        summary["production"]["year"].as_f64().unwrap() > 0.0,
+        "{summary}"
+    );
+    let covered = summary["covered"]["year"].as_f64().unwrap();
+    assert!(covered > 0.0 && covered < 1.0, "{covered}");
+    let (_, investors) = get("/api/v1/projects/ecole-jaures/investors", Some(&reader));
+    assert_eq!(investors.as_array().unwrap().len(), 13);
+
+    // The node's status shows the household's equipments and devices.
+    let (status, node_status) = get("/api/v1/status", Some(&reader));
+    assert_eq!(status, 200, "{node_status}");
+    let equipments = node_status["control"]["equipments"].as_array().unwrap();
+    assert_eq!(equipments.len(), 3, "{node_status}");
+    assert!(
+        equipments
+            .iter()
+            .all(|e| !e["devices"].as_array().unwrap().is_empty())
     );
 
     // Its household: a consume-now launches the dishwasher and charges the

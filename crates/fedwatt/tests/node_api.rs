@@ -690,6 +690,10 @@ fn the_node_describes_itself() {
             "/api/v1/profile",
             "/api/v1/grants",
             "/api/v1/grants/{id}",
+            "/api/v1/projects",
+            "/api/v1/projects/{id}/summary",
+            "/api/v1/selfconsumption",
+            "/api/v1/status",
             "/healthz",
             "/metrics",
         ] {

@@ -180,6 +180,17 @@ pub(crate) fn entries_before(
     .collect()
 }
 
+/// Each peer named in the trail, with the time (µs) of its newest entry.
+pub(crate) fn peers_last_seen(db: &mut dyn Db) -> Result<Vec<(String, i64)>> {
+    db.query(
+        "SELECT peer, MAX(time) FROM audit WHERE peer IS NOT NULL GROUP BY peer ORDER BY peer",
+        &[],
+    )?
+    .iter()
+    .map(|r| Ok((r[0].text()?, r[1].int()?)))
+    .collect()
+}
+
 /// What `fedwatt audit verify` found.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct AuditReport {

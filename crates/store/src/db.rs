@@ -43,6 +43,7 @@ pub(crate) struct StreamHead {
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Param<'a> {
     Int(Option<i64>),
+    Real(Option<f64>),
     Text(Option<&'a str>),
     Blob(Option<&'a [u8]>),
 }
@@ -52,6 +53,7 @@ pub(crate) enum Param<'a> {
 pub(crate) enum Cell {
     Null,
     Int(i64),
+    Real(f64),
     Text(String),
     Blob(Vec<u8>),
 }
@@ -72,7 +74,17 @@ impl Cell {
         match self {
             Cell::Null => Ok(None),
             Cell::Int(i) => Ok(Some(*i)),
+            // SQLite gives a REAL for some aggregates of integers.
+            Cell::Real(r) => Ok(Some(*r as i64)),
             _ => Err(self.unexpected("an integer")),
+        }
+    }
+
+    pub fn real(&self) -> Result<f64> {
+        match self {
+            Cell::Real(r) => Ok(*r),
+            Cell::Int(i) => Ok(*i as f64),
+            _ => Err(self.unexpected("a number")),
         }
     }
 

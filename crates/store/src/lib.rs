@@ -19,6 +19,11 @@
 //! methods of [`Store`] are in `facade/`, one file per concern; they take
 //! instants as [`Time`].
 //!
+//! Pure modules beside the store serve its callers without I/O:
+//! `calendar.rs` (buckets in a time zone), `energy.rs` (kWh per interval
+//! from a power or energy stream's aggregates) and `selfconsumption.rs`
+//! (self-consumption, self-sufficiency, the collective split keys).
+//!
 //! Invariants:
 //! - a stream holds one kind of value, and every point in the stream's unit;
 //! - the `hours` row of a stream's UTC day holds, for each hour with numeric
@@ -33,6 +38,7 @@ mod calendar;
 mod chunk;
 mod coordination;
 mod db;
+mod energy;
 mod error;
 mod facade;
 mod federation;
@@ -42,8 +48,10 @@ mod model;
 mod peers;
 mod pool;
 mod postgres;
+mod projects;
 mod query;
 mod rollup;
+mod selfconsumption;
 mod sqlite;
 mod time;
 
@@ -59,6 +67,7 @@ pub use calendar::{
 };
 pub use coordination::{StoredEquipment, StoredPlan, StoredStimulation};
 pub use ed25519_dalek::{SigningKey, VerifyingKey};
+pub use energy::{Quantity, regroup};
 pub use error::{Error, RecordError, Result};
 pub use facade::{MIN_PASSWORD, SESSION_IDLE, SESSION_LIFETIME, StreamRecords, check_account_name};
 pub use federation::{Encoding, PUSH_RECORDS, Push, PushKind, Subscription, retry_delay};
@@ -69,8 +78,10 @@ pub use model::{
     Session, StreamInfo, StreamPattern, Token, ValueKind, parse_duration,
 };
 pub use peers::{PeerPack, Received};
+pub use projects::{Investment, Project, check_account, check_project_id};
 pub use query::{Aggregate, Profile, SlotAggregate};
 pub use rollup::{Function, Partial};
+pub use selfconsumption::{Flows, Key, allocate, rate};
 pub use time::Time;
 
 use db::Db;

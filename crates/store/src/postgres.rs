@@ -76,13 +76,14 @@ ALTER TABLE chunks ADD PRIMARY KEY (stream, day, part);
 "#;
 
 /// Schema versions, in order.
-fn migrations() -> [String; 5] {
+fn migrations() -> [String; 6] {
     [
         STORE_SCHEMA.to_owned(),
         crate::federation::schema("BIGSERIAL PRIMARY KEY", "BIGINT", "BYTEA"),
         crate::coordination::schema("BIGSERIAL PRIMARY KEY", "BIGINT"),
         CHUNK_PARTS.to_owned(),
         crate::accounts::schema("BIGINT", "BYTEA"),
+        crate::projects::schema(crate::db::Dialect::Postgres),
     ]
 }
 
@@ -146,6 +147,7 @@ fn info(row: &Row) -> Result<(i64, StreamInfo)> {
 fn pg_param<'a>(p: &'a Param<'a>) -> &'a (dyn ToSql + Sync) {
     match p {
         Param::Int(v) => v,
+        Param::Real(v) => v,
         Param::Text(v) => v,
         Param::Blob(v) => v,
     }
@@ -161,6 +163,8 @@ fn pg_cells(row: &Row) -> Result<Vec<Cell>> {
         } else if *t == Type::INT4 {
             row.try_get::<_, Option<i32>>(i)?
                 .map(|v| Cell::Int(v.into()))
+        } else if *t == Type::FLOAT8 {
+            row.try_get::<_, Option<f64>>(i)?.map(Cell::Real)
         } else if *t == Type::BOOL {
             row.try_get::<_, Option<bool>>(i)?
                 .map(|v| Cell::Int(v.into()))

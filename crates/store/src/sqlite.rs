@@ -81,13 +81,14 @@ ALTER TABLE chunk_parts RENAME TO chunks;
 "#;
 
 /// Schema versions, in order; `PRAGMA user_version` says how many ran.
-fn migrations() -> [String; 5] {
+fn migrations() -> [String; 6] {
     [
         STORE_SCHEMA.to_owned(),
         crate::federation::schema("INTEGER PRIMARY KEY AUTOINCREMENT", "INTEGER", "BLOB"),
         crate::coordination::schema("INTEGER PRIMARY KEY AUTOINCREMENT", "INTEGER"),
         CHUNK_PARTS.to_owned(),
         crate::accounts::schema("INTEGER", "BLOB"),
+        crate::projects::schema(crate::db::Dialect::Sqlite),
     ]
 }
 
@@ -110,8 +111,12 @@ pub(crate) fn connect(path: &Path) -> Result<Connection> {
          PRAGMA page_size = 8192;
          PRAGMA journal_mode = WAL;
          PRAGMA synchronous = FULL;
+         PRAGMA foreign_keys = ON;
          PRAGMA cache_size = -16384;",
     )?;
+    // foreign_keys: SQLite enforces REFERENCES (a project's investments
+    // go with it) only when asked, connection by connection.
+    //
     // rusqlite keeps 16 prepared statements by default: fewer than one
     // ingest and one push use, so each would be parsed again every time.
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
@@ -185,6 +190,7 @@ fn to_info(c: StreamColumns) -> Result<StreamInfo> {
 fn sqlite_param<'a>(p: &'a Param<'a>) -> &'a dyn rusqlite::ToSql {
     match p {
         Param::Int(v) => v,
+        Param::Real(v) => v,
         Param::Text(v) => v,
         Param::Blob(v) => v,
     }
@@ -220,7 +226,7 @@ impl Db for Lite<'_> {
                 cells.push(match row.get_ref(i)? {
                     ValueRef::Null => Cell::Null,
                     ValueRef::Integer(v) => Cell::Int(v),
-                    ValueRef::Real(v) => Cell::Int(v as i64),
+                    ValueRef::Real(v) => Cell::Real(v),
                     ValueRef::Text(t) => Cell::Text(String::from_utf8_lossy(t).into_owned()),
                     ValueRef::Blob(b) => Cell::Blob(b.to_vec()),
                 });

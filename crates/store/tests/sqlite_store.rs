@@ -236,10 +236,13 @@ fn a_store_of_one_chunk_a_day_is_upgraded_in_place() {
     let store = Store::open(None, &dir, "UTC").unwrap();
     ingest(&store, &minutes(&["m"], 200)).unwrap();
     drop(store);
-    // Back to version 3: chunks keyed by stream and day alone, no accounts.
+    // Back to version 3: chunks keyed by stream and day alone, and none of
+    // the tables of later versions.
     let db = rusqlite::Connection::open(dir.join("fedwatt.sqlite")).unwrap();
     db.execute_batch(
-        "CREATE TABLE old_chunks (stream INTEGER NOT NULL, day INTEGER NOT NULL,
+        "DROP TABLE investments;
+         DROP TABLE projects;
+         CREATE TABLE old_chunks (stream INTEGER NOT NULL, day INTEGER NOT NULL,
              count INTEGER NOT NULL, data BLOB NOT NULL, PRIMARY KEY (stream, day));
          INSERT INTO old_chunks SELECT stream, day, count, data FROM chunks;
          DROP TABLE chunks;

@@ -30,9 +30,16 @@ impl Store {
         self.read(|db| audit::entries(db, from, limit))
     }
 
-    /// Audit entries numbered below `before`, newest first, at most `limit`.
+    /// Audit entries numbered below `before`, newest first, at most `limit`
+    /// (`i64::MAX` for the newest).
     pub fn audit_entries_before(&self, before: i64, limit: usize) -> Result<Vec<AuditEntry>> {
         self.read(|db| audit::entries_before(db, before, limit))
+    }
+
+    /// Each peer the audit trail names, with the time (µs) of its newest
+    /// entry, by peer.
+    pub fn audit_peers(&self) -> Result<Vec<(String, i64)>> {
+        self.read(audit::peers_last_seen)
     }
 
     /// Re-checks the whole audit chain and its checkpoints against `key`.

@@ -8,6 +8,7 @@ mod accounts;
 mod audit;
 mod federation;
 mod ingest;
+mod projects;
 mod streams;
 mod tokens;
 
