@@ -6,8 +6,9 @@
 //! open. Errors are RFC 9457 problem details. The store is synchronous: its
 //! calls run on tokio's blocking threads, never on the runtime's.
 //!
-//! What it does not do: TLS (put the node behind a reverse proxy), serve the
-//! web UI (a later module).
+//! Every other path serves the web UI embedded in the binary (`ui`).
+//!
+//! What it does not do: TLS (put the node behind a reverse proxy).
 
 mod control_api;
 mod grants;
@@ -16,6 +17,7 @@ mod metrics;
 mod problem;
 mod records;
 mod server;
+mod ui;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -32,6 +34,7 @@ use store::{Scope, Store, StreamInfo, Token};
 pub use metrics::Metrics;
 pub use problem::Problem;
 pub use server::{Http, HttpSettings};
+pub use ui::built as ui_built;
 
 /// What the API needs to run.
 #[derive(Clone)]
@@ -99,7 +102,7 @@ impl Api {
             .route("/api/v1/openapi.json", get(handlers::openapi))
             .route("/healthz", get(handlers::healthz))
             .route("/metrics", get(handlers::metrics))
-            .fallback(handlers::not_found)
+            .fallback(ui::serve)
             .layer(middleware::from_fn_with_state(self.clone(), time_requests))
             .with_state(self)
     }
