@@ -136,7 +136,10 @@ function header(active: string): void {
   );
 }
 
+let generation = 0;
+
 async function route(): Promise<void> {
+  const mine = ++generation;
   const [path, search] = location.hash.replace(/^#\/?/, "").split("?");
   const s = current();
   let r = ROUTES.find((x) => x.path === path) ?? (s ? ROUTES[0] : LOGIN);
@@ -150,6 +153,8 @@ async function route(): Promise<void> {
   main.replaceChildren(h("p", { class: "loading" }, t("loading")));
   document.getElementById("alert")!.replaceChildren();
   const page = await r.load();
+  // Another address was asked for while this page's module loaded.
+  if (mine !== generation) return;
   main.replaceChildren();
   document.title = `${t(r.label)} · fedwatt`;
   cleanup = page.render(main, new URLSearchParams(search ?? ""));

@@ -13,7 +13,7 @@ const school = [];
 for (let i = 0; i < DAYS * 144; i++) {
   const t = START + i * 600;
   const minute = (i % 144) * 10;
-  const v = Math.round((1000 + 400 * Math.sin((2 * Math.PI * minute) / 1440) + 10 * Math.floor(i / 144)) * 10) / 10;
+  const v = Math.round((1000 + 400 * Math.sin((2 * Math.PI * minute) / 1440) + 10 * Math.floor(i / 144) + 7 * ((i * 13) % 11)) * 10) / 10;
   school.push({ n: "school/power", u: "W", t, v });
 }
 /** Daily means, computed from the records themselves. */

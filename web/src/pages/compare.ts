@@ -93,7 +93,7 @@ export function render(main: HTMLElement, params: URLSearchParams): () => void {
     p.set("from", from.value);
     p.set("to", to.value);
     if (norm.value !== "none") p.set("norm", norm.value);
-    history.replaceState(null, "", `#/compare?${p}`);
+    if (location.hash.startsWith("#/compare")) history.replaceState(null, "", `#/compare?${p}`);
   }
 
   async function draw(): Promise<void> {

@@ -124,7 +124,7 @@ export function render(main: HTMLElement, params: URLSearchParams): () => void {
     p.set("from", String(from));
     p.set("to", String(to));
     if (resolution !== "auto") p.set("step", resolution);
-    history.replaceState(null, "", `#/explorer?${p}`);
+    if (location.hash.startsWith("#/explorer")) history.replaceState(null, "", `#/explorer?${p}`);
   }
 
   function setRange(f: number, tt: number): void {

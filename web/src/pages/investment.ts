@@ -68,7 +68,7 @@ export function render(main: HTMLElement, params: URLSearchParams): () => void {
     if (!projectSelect.value) return;
     const p = new URLSearchParams({ project: projectSelect.value, year: year.value, by: by.value });
     if (account.value) p.set("account", account.value);
-    history.replaceState(null, "", `#/investment?${p}`);
+    if (location.hash.startsWith("#/investment")) history.replaceState(null, "", `#/investment?${p}`);
     let sum: Summary;
     try {
       sum = await get<Summary>(

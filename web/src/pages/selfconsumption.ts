@@ -103,7 +103,7 @@ export function render(main: HTMLElement, params: URLSearchParams): () => void {
     if (!p) return;
     const state = new URLSearchParams({ production: prod, period: kind.value, date: date.value, key: key.value });
     cons.forEach((c) => state.append("consumption", c));
-    history.replaceState(null, "", `#/selfconsumption?${state}`);
+    if (location.hash.startsWith("#/selfconsumption")) history.replaceState(null, "", `#/selfconsumption?${state}`);
     const staticShares = key.value === "static" ? cons.map((c) => `${c}:${shares.get(c)?.value || 0}`).join(",") : undefined;
     let a: Answer;
     try {
