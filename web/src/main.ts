@@ -158,7 +158,14 @@ async function route(): Promise<void> {
   main.replaceChildren();
   document.title = `${t(r.label)} · fedwatt`;
   cleanup = page.render(main, new URLSearchParams(search ?? ""));
+  // A new page: the reader starts at its content, not at the menu.
+  if (moved && !main.contains(document.activeElement)) main.focus({ preventScroll: true });
+  moved = false;
 }
 
-window.addEventListener("hashchange", () => void route());
+let moved = false;
+window.addEventListener("hashchange", () => {
+  moved = true;
+  void route();
+});
 void restore().then(route);

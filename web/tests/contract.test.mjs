@@ -209,8 +209,8 @@ describe("pages of the contract's new endpoints", () => {
     await row.waitFor();
     await row.getByRole("button", { name: /Revoke/ }).click();
     await row.getByText("Revoked").waitFor();
-    const after = (await node.json("/api/v1/grants", { token: admin })).grants.find((g) => g.id === grant.id);
-    assert.ok(after.revoked, "the grant is revoked on the node");
+    const stored = (await node.json("/api/v1/grants", { token: admin })).grants.find((g) => g.id === grant.id);
+    assert.ok(stored.revoked, "the grant is revoked on the node");
     await page.locator("#transfers table").waitFor();
     const [download] = await Promise.all([page.waitForEvent("download"), page.getByRole("button", { name: "Download my data" }).click()]);
     const pack = JSON.parse(readFileSync(await download.path(), "utf8"));

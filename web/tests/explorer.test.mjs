@@ -133,4 +133,29 @@ describe("explorer", () => {
     // itself must not throw.
     assert.deepEqual(problems.filter((p) => p.startsWith("page error")), []);
   });
+
+  test("on a phone: a menu, no sideways scrolling, a label on every control", async () => {
+    const { page, shot, problems } = await open(browser, node, { viewport: { width: 390, height: 844 } });
+    await signInWithToken(page, node, token);
+    const menu = page.getByRole("button", { name: "Menu" });
+    assert.equal(await page.getByRole("link", { name: "Compare" }).isVisible(), false);
+    await menu.click();
+    assert.equal(await menu.getAttribute("aria-expanded"), "true");
+    await page.getByRole("link", { name: "Compare" }).click();
+    await page.waitForURL(/#\/compare/);
+    for (const p of [`explorer?s=school%2Fpower&from=${START}&to=${START + 7 * 86400}`, "compare?s=school%2Fpower", "status", "selfconsumption", "login"]) {
+      await page.goto(`${node.base}/#/${p}`);
+      await page.waitForLoadState("networkidle");
+      const unlabelled = await page.evaluate(() =>
+        [...document.querySelectorAll("input, select, textarea, button")]
+          .filter((el) => !(el.labels?.length || el.getAttribute("aria-label") || (el.tagName === "BUTTON" && el.textContent.trim())))
+          .map((el) => el.outerHTML.slice(0, 80)),
+      );
+      assert.deepEqual(unlabelled, [], `controls without a label on ${p}`);
+      const [scroll, width] = await page.evaluate(() => [document.documentElement.scrollWidth, window.innerWidth]);
+      assert.ok(scroll <= width + 1, `${p} scrolls sideways: ${scroll} > ${width}`);
+      await shot(`phone-${p.split("?")[0]}`);
+    }
+    assert.deepEqual(problems.filter((x) => x.startsWith("page error")), []);
+  });
 });
