@@ -47,7 +47,18 @@ export function chart(container: HTMLElement, xs: number[], lines: Line[], optio
     title: options.title,
     width,
     height: options.height ?? Math.min(420, Math.max(220, Math.round(width * 0.45))),
-    scales: { x: { time: !options.xLabels } },
+    scales: {
+      x: {
+        time: !options.xLabels,
+        // Bars are centred on their time: half a bar of room at each end.
+        range: lines.some((l) => l.bars)
+          ? (_u, min, max) => {
+              const half = xs.length > 1 ? (max - min) / (xs.length - 1) / 2 : 1800;
+              return [min - half, max + half];
+            }
+          : undefined,
+      },
+    },
     cursor: { drag: { x: Boolean(options.onZoom), y: false }, focus: { prox: 24 } },
     legend: { live: true },
     series: [

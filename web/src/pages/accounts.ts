@@ -44,7 +44,7 @@ export function render(main: HTMLElement): void {
 }
 
 function accountForm(a: Account | null, done: () => void): HTMLFormElement {
-  const account = input("account", { value: a?.account ?? "", pattern: "[a-z0-9._-]{1,64}", autocapitalize: "none", required: true, readonly: Boolean(a) });
+  const account = input("account", { value: a?.account ?? "", pattern: "[a-z0-9._\\-]{1,64}", autocapitalize: "none", required: true, readonly: Boolean(a) });
   const name = input("display_name", { value: a?.display_name ?? "", required: true });
   const role = select("role", ROLES(), a?.role ?? "member");
   const password = input("password", { type: "password", autocomplete: "new-password", minlength: "10", required: !a });

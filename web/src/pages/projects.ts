@@ -13,7 +13,7 @@ interface Investor {
 }
 
 const FIELDS: [keyof Project, string, Record<string, string>][] = [
-  ["id", "projects.id", { pattern: "[a-z0-9._-]{1,64}", autocapitalize: "none" }],
+  ["id", "projects.id", { pattern: "[a-z0-9._\\-]{1,64}", autocapitalize: "none" }],
   ["title", "projects.title", {}],
   ["total_shares", "projects.total_shares", { type: "number", min: "1", step: "1" }],
   ["share_price", "projects.share_price", { type: "number", min: "0", step: "any" }],
