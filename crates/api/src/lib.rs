@@ -12,8 +12,9 @@
 //! collective self-consumption (`selfconsumption.rs`), both on energy per
 //! interval (`energy.rs`), and the node's status (`status.rs`).
 //!
-//! What it does not do: TLS (put the node behind a reverse proxy), serve the
-//! web UI (a later module).
+//! Every other path serves the web UI embedded in the binary (`ui`).
+//!
+//! What it does not do: TLS (put the node behind a reverse proxy).
 
 mod accounts;
 mod caller;
@@ -30,6 +31,7 @@ mod selfconsumption;
 mod server;
 mod session;
 mod status;
+mod ui;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -47,6 +49,7 @@ use caller::Caller;
 pub use metrics::Metrics;
 pub use problem::Problem;
 pub use server::{Http, HttpSettings};
+pub use ui::built as ui_built;
 
 /// What the API needs to run.
 #[derive(Clone)]
@@ -165,7 +168,7 @@ impl Api {
             .route("/api/v1/openapi.json", get(handlers::openapi))
             .route("/healthz", get(handlers::healthz))
             .route("/metrics", get(handlers::metrics))
-            .fallback(handlers::not_found)
+            .fallback(ui::serve)
             .layer(middleware::from_fn_with_state(self.clone(), time_requests))
             .with_state(self)
     }

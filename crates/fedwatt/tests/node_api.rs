@@ -777,3 +777,99 @@ fn a_large_answer_is_streamed_whole_in_every_representation() {
         }
     });
 }
+
+/// One GET with the given request headers: status, response headers, body.
+fn get_with(
+    node: &Node,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> (u16, ureq::http::HeaderMap, Vec<u8>) {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut request = agent.get(format!("{}{path}", node.base));
+    for (k, v) in headers {
+        request = request.header(*k, *v);
+    }
+    let mut response = request.call().unwrap();
+    let body = response.body_mut().read_to_vec().unwrap();
+    (response.status().as_u16(), response.headers().clone(), body)
+}
+
+#[test]
+fn the_web_ui_is_served_outside_the_api_with_its_cache_and_security_headers() {
+    let place = Place::new(Backend::Sqlite);
+    let node = place.serve(&[]);
+    let header = |h: &ureq::http::HeaderMap, k: &str| {
+        h.get(k)
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default()
+    };
+    let (status, headers, body) = get_with(&node, "/", &[]);
+    assert_eq!(status, 200);
+    assert_eq!(header(&headers, "content-type"), "text/html; charset=utf-8");
+    assert_eq!(header(&headers, "cache-control"), "no-cache");
+    assert_eq!(
+        header(&headers, "content-security-policy"),
+        "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'"
+    );
+    assert!(String::from_utf8_lossy(&body).contains("<html"));
+    // Any other path outside the API is the same page: the UI routes in it.
+    let (status, _, spa) = get_with(&node, "/explorer/some/where", &[]);
+    assert_eq!((status, &spa), (200, &body));
+    // The same ETag again: 304, nothing sent.
+    let etag = header(&headers, "etag");
+    assert!(etag.starts_with('"'), "{etag}");
+    let (status, _, empty) = get_with(&node, "/", &[("If-None-Match", &etag)]);
+    assert_eq!((status, empty.len()), (304, 0));
+    // The API keeps its 404s.
+    for path in [
+        "/api/v1/nothing",
+        "/api/nothing",
+        "/healthz/more",
+        "/metrics/more",
+    ] {
+        let (status, headers, _) = get_with(&node, path, &[]);
+        assert_eq!(
+            (status, header(&headers, "content-type").as_str()),
+            (404, "application/problem+json"),
+            "{path}"
+        );
+    }
+    // A missing hashed file is not answered with the page.
+    let (status, _, _) = get_with(&node, "/assets/none-0000.js", &[]);
+    assert_eq!(status, 404);
+    if api::ui_built() {
+        // The page names its script; both come gzipped when asked, the
+        // script cached for good.
+        let html = String::from_utf8(body).unwrap();
+        let script = html
+            .split("src=\"")
+            .nth(1)
+            .and_then(|s| s.split('"').next())
+            .expect("index.html loads a script")
+            .to_owned();
+        let (status, headers, gz) = get_with(&node, &script, &[("Accept-Encoding", "gzip")]);
+        assert_eq!(status, 200);
+        assert_eq!(header(&headers, "content-encoding"), "gzip");
+        assert_eq!(
+            header(&headers, "cache-control"),
+            "public, max-age=31536000, immutable"
+        );
+        assert_eq!(
+            header(&headers, "content-type"),
+            "text/javascript; charset=utf-8"
+        );
+        assert_eq!(&gz[..2], &[0x1f, 0x8b], "a gzip stream");
+        let (_, headers, plain) = get_with(&node, &script, &[("Accept-Encoding", "br")]);
+        assert_eq!(header(&headers, "content-encoding"), "");
+        assert!(plain.len() > gz.len());
+    } else {
+        let page = String::from_utf8_lossy(&body).into_owned();
+        assert!(
+            page.contains("web UI was not built") && page.contains("scripts/web"),
+            "{page}"
+        );
+    }
+}
