@@ -116,11 +116,16 @@ pub fn allocate(production: f64, consumption: &[f64], key: &Key) -> Vec<f64> {
         }
         let offered = left;
         for &k in &open {
-            let give = (offered * weight(k) / total)
-                .min(need[k] - allocated[k])
-                .min(left);
-            allocated[k] += give;
-            left -= give;
+            let room = need[k] - allocated[k];
+            let give = (offered * weight(k) / total).min(left);
+            if give >= room {
+                // Served: exactly what they consumed, not a rounding above.
+                allocated[k] = need[k];
+                left -= room;
+            } else {
+                allocated[k] += give;
+                left -= give;
+            }
         }
         if left <= offered * 1e-12 {
             break;
