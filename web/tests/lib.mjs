@@ -89,13 +89,13 @@ export async function seed(node, token, records) {
   }
 }
 
-/** Fails, naming the endpoint, when the node has no such route: the
- * endpoints of the UI contract that this node does not offer yet. */
+/** Fails, naming the endpoint, when the node has no such route (a node
+ * built from an older tree than the pages). */
 export async function requireEndpoint(node, method, path, options = {}) {
   const r = await node.fetch(path, { method, ...options });
   const text = await r.text();
   if (r.status === 404 && /no such route/.test(text)) {
-    throw new Error(`endpoint missing on this node: ${method} ${path.split("?")[0]} (404 "no such route"); the page under test needs it (docs: the web UI's API contract)`);
+    throw new Error(`endpoint missing on this node: ${method} ${path.split("?")[0]} (404 "no such route"); the page under test needs it`);
   }
   return r;
 }

@@ -99,9 +99,7 @@ pub fn run(options: &NodeOptions, demo: Demo) -> Result<ExitCode, String> {
     let utc = store::TimeZone::UTC;
     let commissioned = store::format_time(first * 1_000_000, &utc)[..10].to_owned();
     seed_project(&store, commissioned)?;
-    // accounts: create here one account per investor (alice … louise, and
-    // the town hall as `mairie`), each with its household's stream as its
-    // consumption_stream, once the node has accounts.
+    let accounts = crate::demo_data::seed_accounts(&store)?;
     spawn_live(store.clone());
     let seeded = started.elapsed();
     let reader = fresh_token(&store, "demo-reader", Scope::Read)?;
@@ -114,7 +112,11 @@ pub fn run(options: &NodeOptions, demo: Demo) -> Result<ExitCode, String> {
         store::format_time(last * 1_000_000, &utc),
         seeded.as_secs_f64()
     );
-    println!("  open {base}/\n");
+    println!("  open {base}/ and sign in as alice (an investor and household), admin or operator,");
+    println!(
+        "  password {:?} ({accounts} accounts: every investor, the town hall as mairie)\n",
+        crate::demo_data::DEMO_PASSWORD
+    );
     println!("  reader token: {reader}\n  writer token: {writer}\n");
     println!("Try, in another terminal:");
     println!("  curl -s {base}/api/v1/streams -H 'Authorization: Bearer {reader}'");

@@ -9,7 +9,7 @@
 //! cooperative of 400 shares of 150 EUR.
 
 use senml::{Record, Text, Value};
-use store::{Project, Store};
+use store::{AccountChange, NewAccount, Project, Role, Store};
 
 pub const STEP: i64 = 1800;
 pub const DAY: i64 = 86_400;
@@ -300,6 +300,103 @@ fn plant(t: i64) -> f64 {
     let clouds = 0.35 + 0.65 * noise(t / 7200 * 7200, 4);
     // 96 m² at about 190 Wp/m²: 18 kWp, reached on a clear summer noon.
     18_000.0 * (1.0 - x * x) * (0.55 + 0.45 * (1.0 - winter(day))) * clouds
+}
+
+/// The password of every demo account: the demo is for trying on one's
+/// own machine, not for a network.
+pub const DEMO_PASSWORD: &str = "fedwatt-demo";
+
+/// The demo's accounts: an administrator, an operator, and a member for
+/// every investor, the first five with their household's meter (every
+/// stream of that meter, the live one too) as their own streams and
+/// consumption, the town hall with the school's and its own.
+fn demo_accounts() -> Result<Vec<NewAccount>, String> {
+    let meter = |stream: &str| stream.split('_').next().unwrap_or(stream).to_owned() + "*";
+    let member = |name: &str, display: &str, streams: &[&str], consumption: Option<&str>| {
+        Ok::<_, String>(NewAccount {
+            name: name.into(),
+            display_name: display.into(),
+            role: Role::Member,
+            password: DEMO_PASSWORD.into(),
+            streams: streams
+                .iter()
+                .map(|s| meter(s).parse())
+                .collect::<Result<_, _>>()?,
+            consumption_stream: consumption.map(str::to_owned),
+        })
+    };
+    let mut accounts = vec![
+        NewAccount {
+            name: "admin".into(),
+            display_name: "Administratrice de la coopérative".into(),
+            role: Role::Admin,
+            password: DEMO_PASSWORD.into(),
+            streams: Vec::new(),
+            consumption_stream: None,
+        },
+        NewAccount {
+            name: "operator".into(),
+            display_name: "Opérateur du nœud".into(),
+            role: Role::Operator,
+            password: DEMO_PASSWORD.into(),
+            streams: Vec::new(),
+            consumption_stream: None,
+        },
+    ];
+    let households = [
+        "Alice Martin",
+        "Bruno Leroy",
+        "Chloé Garnier",
+        "David Morel",
+        "Emma Roux",
+    ];
+    for ((name, _), (display, site)) in INVESTORS.iter().zip(households.iter().zip(&SITES)) {
+        accounts.push(member(name, display, &[site.stream], Some(site.stream))?);
+    }
+    let others = [
+        "Farid Benali",
+        "Gaëlle Le Goff",
+        "Hugo Petit",
+        "Inès Caron",
+        "Jules Fabre",
+        "Karim Haddad",
+        "Louise Perrin",
+    ];
+    for ((name, _), display) in INVESTORS[households.len()..].iter().zip(others) {
+        accounts.push(member(name, display, &[], None)?);
+    }
+    accounts.push(member(
+        "mairie",
+        "Mairie",
+        &[TOWN_HALL, SCHOOL],
+        Some(TOWN_HALL),
+    )?);
+    Ok(accounts)
+}
+
+/// Creates the demo's accounts, or brings them back to the demo's
+/// (password included); returns how many.
+pub fn seed_accounts(store: &Store) -> Result<usize, String> {
+    let accounts = demo_accounts()?;
+    for account in &accounts {
+        let done = match store.account(&account.name).map_err(|e| e.to_string())? {
+            None => store.add_account(account).map(drop),
+            Some(_) => store
+                .update_account(
+                    &account.name,
+                    &AccountChange {
+                        display_name: Some(account.display_name.clone()),
+                        role: Some(account.role),
+                        password: Some(account.password.clone()),
+                        streams: Some(account.streams.clone()),
+                        consumption_stream: Some(account.consumption_stream.clone()),
+                    },
+                )
+                .map(drop),
+        };
+        done.map_err(|e| format!("demo account {}: {e}", account.name))?;
+    }
+    Ok(accounts.len())
 }
 
 #[cfg(test)]

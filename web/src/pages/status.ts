@@ -14,7 +14,8 @@ interface Audit {
   peer: string | null;
   stream: string | null;
   records: number | null;
-  detail: string | null;
+  /** What the trail holds: an object (a grant, a command…) or text. */
+  detail: unknown;
 }
 
 interface Status {
@@ -26,11 +27,17 @@ interface Status {
   exchanges: Audit[];
 }
 
+/** An audit entry's detail as one line of text. */
+function detailText(detail: unknown): string {
+  if (detail === null || detail === undefined) return "";
+  return typeof detail === "string" ? detail : JSON.stringify(detail);
+}
+
 export function auditTable(caption: string, rows: Audit[]): HTMLElement {
   return table(
     caption,
     [t("time"), t("audit.kind"), t("audit.peer"), t("audit.stream"), t("records"), t("audit.detail")],
-    rows.map((a) => [a.time, a.kind, a.peer ?? "", a.stream ?? "", a.records ?? "", a.detail ?? ""]),
+    rows.map((a) => [a.time, a.kind, a.peer ?? "", a.stream ?? "", a.records ?? "", detailText(a.detail)]),
   );
 }
 

@@ -1,7 +1,7 @@
-// The pages whose endpoints the UI contract adds (sessions, accounts,
-// projects and summaries, self-consumption, sharing, node status). Each
-// test first checks that the node offers what the page needs, and fails
-// naming the missing endpoint or command otherwise.
+// The pages of signed-in accounts (sessions, accounts, projects and
+// summaries, self-consumption, sharing, node status). Each test first
+// checks that the node offers what the page needs, and fails naming the
+// missing endpoint or command otherwise.
 
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
@@ -55,7 +55,7 @@ function accounts() {
   return users;
 }
 
-describe("pages of the contract's new endpoints", () => {
+describe("pages of signed-in accounts", () => {
   test("sign in and out with a session (POST, GET, DELETE /api/v1/session, X-CSRF-Token)", async () => {
     await requireEndpoint(node, "GET", "/api/v1/session");
     accounts();
@@ -231,7 +231,7 @@ describe("pages of the contract's new endpoints", () => {
     await page.locator("#backlog").waitFor();
     const status = await node.json("/api/v1/status", { token: admin });
     assert.equal(await page.locator("#backlog").innerText(), String(status.outbox.backlog));
-    await page.getByText(status.node.name, { exact: true }).waitFor();
+    await page.locator("#status").getByText(status.node.name, { exact: true }).waitFor();
     await page.getByText("This node drives no equipment.").waitFor();
     await shot("status");
     assert.deepEqual(problems, []);
