@@ -81,6 +81,34 @@ describe("pages of signed-in accounts", () => {
     assert.deepEqual(problems, []);
   });
 
+  test("a member sees only their own meter, and a change without the CSRF header is refused", async () => {
+    await requireEndpoint(node, "GET", "/api/v1/session");
+    accounts();
+    const { page, problems } = await open(browser, node);
+    await signIn(page, node, "alice", PASSWORD);
+    await page.waitForURL(/#\/explorer/);
+    // The explorer lists her stream, not the plant's, which is not hers nor open.
+    await page.getByLabel("Search streams").fill("/");
+    await page.getByRole("button", { name: "Search" }).click();
+    const list = page.getByRole("list", { name: "Matching streams" });
+    await list.getByText("alice/consumption").waitFor();
+    assert.equal(await list.getByText("plant/ecole/power").count(), 0, "another's meter is not listed");
+    // The same session, asked directly from the page.
+    const answers = await page.evaluate(async () => {
+      const plant = await fetch("/api/v1/records?stream=plant/ecole/power");
+      const own = await fetch("/api/v1/records?stream=alice/consumption&limit=1");
+      const noCsrf = await fetch("/api/v1/session", { method: "DELETE" });
+      const still = await fetch("/api/v1/session");
+      return { plant: plant.status, own: own.status, noCsrf: noCsrf.status, noCsrfBody: await noCsrf.text(), still: still.status };
+    });
+    assert.equal(answers.plant, 403, "another's meter is refused");
+    assert.equal(answers.own, 200, "her own meter is read");
+    assert.equal(answers.noCsrf, 403, "a sign-out without X-CSRF-Token is refused");
+    assert.match(answers.noCsrfBody, /X-CSRF-Token/);
+    assert.equal(answers.still, 200, "and the session is still open");
+    assert.deepEqual(problems, []);
+  });
+
   test("accounts admin: a refused name is shown next to its field; an account is made (GET, POST /api/v1/accounts)", async () => {
     await requireEndpoint(node, "GET", "/api/v1/accounts", { token: admin });
     accounts();
