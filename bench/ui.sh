@@ -9,6 +9,13 @@
 # Several runs each; medians printed for bench/RESULTS.md's "web UI" section.
 #
 #   bench/ui.sh [RUNS]      (default 5)
+#
+# The API calls the pages make are timed on their own, against a running
+# demo node (any build), by bench/ui_api.mjs: every call 2 times to warm up,
+# then 20 times, signed in as alice (a member) or as the operator:
+#
+#   fedwatt demo --listen 127.0.0.1:8080 &
+#   node bench/ui_api.mjs http://127.0.0.1:8080
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-5}
