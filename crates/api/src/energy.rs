@@ -57,6 +57,15 @@ impl Step {
         }
     }
 
+    /// The step at which flows are computed for an answer by `self`:
+    /// half-hours for half-hours, hours (the store's rollups) otherwise.
+    pub(crate) fn finest(self) -> Step {
+        match self {
+            Step::HalfHour => Step::HalfHour,
+            _ => Step::Hour,
+        }
+    }
+
     fn every(self) -> Every {
         match self {
             Step::HalfHour => Every::Minutes(30),

@@ -439,6 +439,10 @@ pub(crate) async fn summary(
         let fraction = shares as f64 / project.total_shares as f64;
         let days = energy::bounds(from, to, Step::Day, &tz)?;
         let months = energy::bounds(from, to, Step::Month, &tz)?;
+        // Hourly (the store's rollups), then summed into days and months:
+        // the covered part is counted hour by hour, so that a night's
+        // consumption is never covered by the day's production.
+        let hours = energy::bounds(from, to, Step::Hour, &tz)?;
         let plant = if store.stream(&project.production_stream)?.is_some() {
             energy::energy(
                 store,
@@ -446,32 +450,34 @@ pub(crate) async fn summary(
                 &project.production_stream,
                 from,
                 to,
-                Step::Day,
+                Step::Hour,
                 &tz,
             )?
         } else {
             energy::Series {
-                kwh: vec![None; days.len() - 1],
-                bounds: days.clone(),
+                kwh: vec![None; hours.len() - 1],
+                bounds: hours.clone(),
             }
         };
-        let share: Vec<Option<f64>> = plant.kwh.iter().map(|k| k.map(|k| k * fraction)).collect();
+        let share_hours: Vec<Option<f64>> =
+            plant.kwh.iter().map(|k| k.map(|k| k * fraction)).collect();
+        let share = regroup(&plant.bounds, &share_hours, &days);
         let production = Year::of(share, &days, &months);
         let (consumption_json, covered) = match &consumption {
             None => (Json_::Null, Json_::Null),
             Some(stream) => {
-                let used = energy::energy(store, "consumption", stream, from, to, Step::Day, &tz)?;
-                let used = Year::of(used.kwh, &days, &months);
-                let mut json = used.to_json(&days, &months, &tz);
-                json["stream"] = json!(stream);
-                // Per day: the share of production that the day's
-                // consumption could use.
-                let covered_days: Vec<Option<f64>> = production
-                    .days
+                let used_hours =
+                    energy::energy(store, "consumption", stream, from, to, Step::Hour, &tz)?;
+                let covered_hours: Vec<Option<f64>> = share_hours
                     .iter()
-                    .zip(&used.days)
+                    .zip(&used_hours.kwh)
                     .map(|(p, c)| Some(p.unwrap_or(0.0).min(c.unwrap_or(0.0)).max(0.0)))
                     .collect();
+                let used = regroup(&used_hours.bounds, &used_hours.kwh, &days);
+                let used = Year::of(used, &days, &months);
+                let mut json = used.to_json(&days, &months, &tz);
+                json["stream"] = json!(stream);
+                let covered_days = regroup(&used_hours.bounds, &covered_hours, &days);
                 let covered_months = regroup(&days, &covered_days, &months);
                 let month_rates: Vec<Option<f64>> = covered_months
                     .iter()

@@ -135,16 +135,35 @@ pub(crate) async fn answer(
         let mut streams = vec![production.clone()];
         streams.extend(consumers.iter().cloned());
         may_read(store, &caller, &streams)?;
-        let solar = energy::energy(store, "production", &production, from, to, step, &tz)?;
+        // The flows are computed interval by interval at the finest step
+        // (half-hours for a day, hours beyond: the store's hourly rollups),
+        // then summed into the steps asked for: a day's or a month's total
+        // production set against its total consumption would count the
+        // night's use as covered by the sun.
+        let fine = step.finest();
+        let solar = energy::energy(store, "production", &production, from, to, fine, &tz)?;
         let used = consumers
             .iter()
-            .map(|c| energy::energy(store, "consumption", c, from, to, step, &tz))
+            .map(|c| energy::energy(store, "consumption", c, from, to, fine, &tz))
             .collect::<Result<Vec<_>, _>>()?;
+        let coarse = if step == fine {
+            solar.bounds.clone()
+        } else {
+            energy::bounds(from, to, step, &tz)?
+        };
+        let steps = coarse.len().saturating_sub(1);
+        let mut per_step = vec![Flows::default(); steps];
         let mut totals = Flows::default();
         let mut consumed = vec![0.0; consumers.len()];
         let mut allocated = vec![0.0; consumers.len()];
-        let mut intervals = Vec::with_capacity(solar.kwh.len());
+        let mut at = 0;
         for (i, start) in solar.bounds.iter().take(solar.kwh.len()).enumerate() {
+            while at < steps && *start >= coarse[at + 1] {
+                at += 1;
+            }
+            if at == steps {
+                break;
+            }
             // An interval without data on one side counts as 0 there.
             let each: Vec<f64> = used
                 .iter()
@@ -153,14 +172,21 @@ pub(crate) async fn answer(
             let produced = solar.kwh[i].unwrap_or(0.0);
             let flows = Flows::of(produced, each.iter().sum());
             totals.add(&flows);
+            per_step[at].add(&flows);
             for (k, a) in allocate(flows.production, &each, &key).iter().enumerate() {
                 consumed[k] += each[k];
                 allocated[k] += a;
             }
-            let mut json = flows_json(&flows);
-            json["start"] = json!(format_time(*start, &tz));
-            intervals.push(json);
         }
+        let intervals: Vec<Json_> = per_step
+            .iter()
+            .zip(&coarse)
+            .map(|(flows, start)| {
+                let mut json = flows_json(flows);
+                json["start"] = json!(format_time(*start, &tz));
+                json
+            })
+            .collect();
         let mut totals_json = flows_json(&totals);
         totals_json["self_consumption"] = json!(totals.self_consumption());
         totals_json["self_sufficiency"] = json!(totals.self_sufficiency());
@@ -180,6 +206,7 @@ pub(crate) async fn answer(
             "unit": "kWh",
             "tz": tz.iana_name().unwrap_or("UTC"),
             "step": step.name(),
+            "computed_by": fine.name(),
             "totals": totals_json,
             "intervals": intervals,
             "consumers": consumers_json,

@@ -374,11 +374,13 @@ fn an_investors_summary_is_the_plants_energy_times_their_shares() {
         let consumption = &s["consumption"];
         assert_eq!(consumption["stream"], METER);
         assert!(close(&consumption["year"], 0.11), "{consumption}");
-        // Covered, day by day: min(0.02, 0.01) + min(0.04, 0.1) of 0.11.
+        // Covered, hour by hour: on 15 January from 12:00, min(0.02, 0.01);
+        // on 29 March the 100 Wh of 11:00 meet that hour's 0.01 kWh alone
+        // (the other three hours of production find no consumption).
         let covered = &s["covered"];
-        assert!(close(&covered["year"], 0.05 / 0.11), "{covered}");
+        assert!(close(&covered["year"], 0.02 / 0.11), "{covered}");
         assert!(
-            close(&covered["months"][0], 1.0) && close(&covered["months"][2], 0.4),
+            close(&covered["months"][0], 1.0) && close(&covered["months"][2], 0.1),
             "{covered}"
         );
         assert_eq!(covered["months"][1], Value::Null);
@@ -472,18 +474,21 @@ fn self_consumption_splits_a_25_hour_day_by_each_key() {
             )
         };
 
-        // By day: 10 produced, 6 used, all of it from the plant.
+        // By day, computed hour by hour: 10 produced, 6 used; in each of
+        // the 25 hours the plant's 0.4 kWh meets the house's 0.2, and at
+        // noon also the meter's 1 kWh, of which it covers 0.2 more.
         let by_day = node.get(&query("&step=day"), Some(&admin));
         assert_eq!(by_day.status, 200, "{}", by_day.text());
+        assert_eq!(by_day.json()["computed_by"], "hour");
         let t = &by_day.json()["totals"];
         for (key, want) in [
             ("production", 10.0),
             ("consumption", 6.0),
-            ("direct", 6.0),
-            ("export", 4.0),
-            ("import", 0.0),
-            ("self_consumption", 0.6),
-            ("self_sufficiency", 1.0),
+            ("direct", 5.2),
+            ("export", 4.8),
+            ("import", 0.8),
+            ("self_consumption", 0.52),
+            ("self_sufficiency", 5.2 / 6.0),
         ] {
             assert!(close(&t[key], want), "{key}: {t}");
         }
