@@ -383,7 +383,7 @@ pub(crate) fn rewrite_day(day: i64, loaded: &[ChunkRow], points: &[Point]) -> Ve
     let parts = parts_of(first_part, points);
     let mut writes: Vec<ChunkWrite> = parts
         .iter()
-        .map(|(part, points)| (day, *part, points.len() as u64, encode_points(*points)))
+        .map(|(part, points)| (day, *part, points.len() as u64, encode_points(points)))
         .collect();
     for (part, _) in loaded {
         if !parts.iter().any(|(p, _)| p == part) {
@@ -450,7 +450,7 @@ pub(crate) fn update_days(
 }
 
 /// The error for a blob the store cannot read back.
-pub(crate) fn corrupt(stream: i64, day: i64, e: String) -> crate::Error {
+pub(crate) fn corrupt(stream: i64, day: i64, e: impl std::fmt::Display) -> crate::Error {
     crate::error::corrupt(format!("stored data of stream #{stream}, day {day}"), e)
 }
 

@@ -30,6 +30,7 @@
 mod audit;
 mod calendar;
 mod chunk;
+pub mod codec;
 mod coordination;
 mod db;
 mod error;
