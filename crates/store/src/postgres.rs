@@ -7,8 +7,9 @@ use postgres::types::ToSql;
 use postgres::{Client, GenericClient, NoTls, Row};
 
 use crate::db::{
-    Cell, ChunkRow, ChunkVisitor, ChunkWrite, Db, Dialect, HoursVisitor, Param, STREAM_COLUMNS,
-    StreamHead, pending_migrations, stream_from_row, token_from_row,
+    Cell, ChunkRow, ChunkVisitor, ChunkWrite, Db, Dialect, HoursVisitor, Migration, Param,
+    STREAM_COLUMNS, StreamHead, pending_migrations, reencode_blobs, stream_from_row,
+    token_from_row,
 };
 use crate::error::Result;
 use crate::model::{Metadata, StreamInfo, Token, ValueKind};
@@ -76,12 +77,22 @@ ALTER TABLE chunks ADD PRIMARY KEY (stream, day, part);
 "#;
 
 /// Schema versions, in order.
-fn migrations() -> [String; 4] {
-    [
-        STORE_SCHEMA.to_owned(),
-        crate::federation::schema("BIGSERIAL PRIMARY KEY", "BIGINT", "BYTEA"),
-        crate::coordination::schema("BIGSERIAL PRIMARY KEY", "BIGINT"),
-        CHUNK_PARTS.to_owned(),
+fn migrations() -> Vec<Migration> {
+    vec![
+        Migration::Sql(STORE_SCHEMA.to_owned()),
+        Migration::Sql(crate::federation::schema(
+            "BIGSERIAL PRIMARY KEY",
+            "BIGINT",
+            "BYTEA",
+        )),
+        Migration::Sql(crate::coordination::schema(
+            "BIGSERIAL PRIMARY KEY",
+            "BIGINT",
+        )),
+        Migration::Sql(CHUNK_PARTS.to_owned()),
+        // Chunks and hours rows in the codec's version 2, rewritten in
+        // place. Version 7 once accounts and projects land (5 and 6).
+        Migration::Code(reencode_blobs),
     ]
 }
 
@@ -100,8 +111,11 @@ pub(crate) fn migrate(client: &mut Client) -> Result<()> {
     let done: i64 = tx
         .query_one("SELECT count(*) FROM fedwatt_schema", &[])?
         .get(0);
-    for (version, sql) in pending_migrations(done as usize, &migrations())? {
-        tx.batch_execute(sql)?;
+    for (version, step) in pending_migrations(done as usize, &migrations())? {
+        match step {
+            Migration::Sql(sql) => tx.batch_execute(sql)?,
+            Migration::Code(run) => run(&mut Pg(&mut tx))?,
+        }
         tx.execute(
             "INSERT INTO fedwatt_schema VALUES ($1)",
             &[&(version as i32)],
