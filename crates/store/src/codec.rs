@@ -16,15 +16,19 @@
 //!   first value and deltas, zigzag varints), when every number is exactly
 //!   `m / 10^d` for some integer `m` of at most 53 bits, or *XOR floats*
 //!   (kind 1: Gorilla's bit stream of each number XOR the one before,
-//!   prefixed by its length in bytes), whichever is shorter;
+//!   prefixed by its length in bytes), or *near-scaled integers* (kind 2:
+//!   as kind 0, each followed by the XOR of the number's bits with those of
+//!   `m / 10^d`, a varint: a byte for the sum of numbers with few decimals,
+//!   exact but for a rounding error), whichever is shortest;
 //! - payloads (strings, data): a mode byte, then each payload as a varint
 //!   length and its bytes (mode 0), or a dictionary of the distinct ones
 //!   followed by an index per point (mode 1) when they repeat.
 //!
 //! Hours row, version 2: the byte 2, a bitmap of the 24 hours of the day
-//! that have a partial (3 bytes), then the columns of those partials: counts,
-//! first and last times as offsets from their hour (integers as times are),
-//! then sum, min, max, first value, last value (numbers as above).
+//! that have a partial (3 bytes), then the columns of those partials:
+//! counts (integers as times are), sums, mins, maxes (numbers as above):
+//! all a profile reads; then first and last times as offsets from their
+//! hour (integers), first and last values (numbers).
 //!
 //! Version 1 (one flags byte and fixed-width fields per point; 61 bytes per
 //! hour) is still read, for the stores the migration to version 2 upgrades.
@@ -223,6 +227,43 @@ impl BitReader<'_> {
     }
 }
 
+/// Where a column's decoded values go: a vector, or a fixed array for the
+/// at most 24 of an hours row.
+trait Sink<T> {
+    fn push(&mut self, v: T);
+}
+
+impl<T> Sink<T> for Vec<T> {
+    fn push(&mut self, v: T) {
+        Vec::push(self, v);
+    }
+}
+
+/// At most 24 values, on the stack.
+struct Day<T> {
+    items: [T; 24],
+    len: usize,
+}
+
+impl<T: Copy + Default> Day<T> {
+    fn new() -> Day<T> {
+        Day {
+            items: [T::default(); 24],
+            len: 0,
+        }
+    }
+}
+
+impl<T> Sink<T> for Day<T> {
+    fn push(&mut self, v: T) {
+        // The callers read at most 24 values (the hours of a day's bitmap).
+        if let Some(slot) = self.items.get_mut(self.len) {
+            *slot = v;
+            self.len += 1;
+        }
+    }
+}
+
 // Integer columns: first, first delta, then runs of deltas of deltas.
 
 fn put_ints(out: &mut Vec<u8>, values: impl IntoIterator<Item = i64>) {
@@ -251,7 +292,7 @@ fn put_ints(out: &mut Vec<u8>, values: impl IntoIterator<Item = i64>) {
 }
 
 /// Reads `n` integers written by [`put_ints`] into `into`.
-fn read_ints(r: &mut Reader<'_>, n: usize, into: &mut Vec<i64>) -> Result<(), Corrupt> {
+fn read_ints(r: &mut Reader<'_>, n: usize, into: &mut impl Sink<i64>) -> Result<(), Corrupt> {
     if n == 0 {
         return Ok(());
     }
@@ -289,6 +330,7 @@ fn read_ints(r: &mut Reader<'_>, n: usize, into: &mut Vec<i64>) -> Result<(), Co
 
 const SCALED: u8 = 0;
 const XOR: u8 = 1;
+const NEAR_SCALED: u8 = 2;
 
 /// Most decimals a scaled column keeps.
 const MAX_DECIMALS: usize = 15;
@@ -296,6 +338,9 @@ const MAX_DECIMALS: usize = 15;
 const POW10: [f64; MAX_DECIMALS + 1] = [
     1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
 ];
+
+/// Most decimals tried for numbers only nearly scaled integers.
+const NEAR_DECIMALS: usize = 3;
 
 /// Largest integer every smaller one of which an f64 holds exactly.
 const EXACT: f64 = 9_007_199_254_740_992.0;
@@ -334,6 +379,27 @@ fn scaled_column(values: &[f64]) -> Option<Vec<u8>> {
     for &v in values {
         let m = scaled(v, d)?;
         put_ivarint(&mut out, m.wrapping_sub(prev));
+        prev = m;
+    }
+    Some(out)
+}
+
+/// The encoding of `values` as scaled integers at `d` decimals and, for
+/// each, the XOR of its bits with those of `m / 10^d`: a few bits for the
+/// sum of numbers with few decimals, which is one only to a rounding error.
+fn near_scaled_column(values: &[f64], d: usize) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(2 + values.len() * 3);
+    out.push(NEAR_SCALED);
+    out.push(d as u8);
+    let mut prev = 0i64;
+    for &v in values {
+        let m = (v * POW10[d]).round();
+        if m.is_nan() || m.abs() > EXACT {
+            return None;
+        }
+        let m = m as i64;
+        put_ivarint(&mut out, m.wrapping_sub(prev));
+        put_uvarint(&mut out, v.to_bits() ^ (m as f64 / POW10[d]).to_bits());
         prev = m;
     }
     Some(out)
@@ -399,8 +465,22 @@ fn put_numbers(out: &mut Vec<u8>, values: &[f64], how: NumberEncoding) {
         NumberEncoding::Xor => xor_column(values),
         NumberEncoding::Scaled => scaled_column(values).unwrap_or_else(|| xor_column(values)),
         NumberEncoding::Best => {
+            let scaled = match scaled_column(values) {
+                // More than a byte a number: XOR floats take more (they
+                // take less only for numbers that mostly repeat, whose
+                // deltas are a byte each).
+                Some(exact) if exact.len() > values.len() + 2 => {
+                    out.extend_from_slice(&exact);
+                    return;
+                }
+                Some(exact) => Some(exact),
+                // Not exact with few decimals: nearly so, perhaps.
+                None => (0..=NEAR_DECIMALS)
+                    .filter_map(|d| near_scaled_column(values, d))
+                    .min_by_key(Vec::len),
+            };
             let xor = xor_column(values);
-            match scaled_column(values) {
+            match scaled {
                 Some(s) if s.len() <= xor.len() => s,
                 _ => xor,
             }
@@ -410,7 +490,7 @@ fn put_numbers(out: &mut Vec<u8>, values: &[f64], how: NumberEncoding) {
 }
 
 /// Reads `n` numbers written by [`put_numbers`] into `into`.
-fn read_numbers(r: &mut Reader<'_>, n: usize, into: &mut Vec<f64>) -> Result<(), Corrupt> {
+fn read_numbers(r: &mut Reader<'_>, n: usize, into: &mut impl Sink<f64>) -> Result<(), Corrupt> {
     match r.u8()? {
         SCALED => {
             let d = r.u8()? as usize;
@@ -421,6 +501,18 @@ fn read_numbers(r: &mut Reader<'_>, n: usize, into: &mut Vec<f64>) -> Result<(),
             for _ in 0..n {
                 m = m.wrapping_add(r.ivarint()?);
                 into.push(m as f64 / POW10[d]);
+            }
+        }
+        NEAR_SCALED => {
+            let d = r.u8()? as usize;
+            if d > MAX_DECIMALS {
+                return corrupt(format!("{d} decimals, more than a column keeps"));
+            }
+            let mut m = 0i64;
+            for _ in 0..n {
+                m = m.wrapping_add(r.ivarint()?);
+                let residual = r.uvarint()?;
+                into.push(f64::from_bits((m as f64 / POW10[d]).to_bits() ^ residual));
             }
         }
         XOR => {
@@ -781,7 +873,15 @@ pub fn encode_hours(day: i64, hours: &[(i64, Partial)]) -> Vec<u8> {
         bitmap |= 1 << index.clamp(0, 23);
     }
     out.extend_from_slice(&bitmap.to_le_bytes()[..3]);
+    // What a profile reads first, so that it stops there.
     put_ints(&mut out, hours.iter().map(|(_, p)| p.count as i64));
+    let numbers = |out: &mut Vec<u8>, field: fn(&Partial) -> f64| {
+        let values: Vec<f64> = hours.iter().map(|(_, p)| field(p)).collect();
+        put_numbers(out, &values, NumberEncoding::Best);
+    };
+    numbers(&mut out, |p| p.sum);
+    numbers(&mut out, |p| p.min);
+    numbers(&mut out, |p| p.max);
     put_ints(
         &mut out,
         hours.iter().map(|(h, p)| p.first.0.wrapping_sub(*h)),
@@ -790,17 +890,100 @@ pub fn encode_hours(day: i64, hours: &[(i64, Partial)]) -> Vec<u8> {
         &mut out,
         hours.iter().map(|(h, p)| p.last.0.wrapping_sub(*h)),
     );
-    for field in [
-        |p: &Partial| p.sum,
-        |p: &Partial| p.min,
-        |p: &Partial| p.max,
-        |p: &Partial| p.first.1,
-        |p: &Partial| p.last.1,
-    ] {
-        let values: Vec<f64> = hours.iter().map(|(_, p)| field(p)).collect();
-        put_numbers(&mut out, &values, NumberEncoding::Best);
-    }
+    numbers(&mut out, |p| p.first.1);
+    numbers(&mut out, |p| p.last.1);
     out
+}
+
+/// The count, sum, min and max of an hour: what a profile folds.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct HourSlot {
+    /// Number of points.
+    pub count: u64,
+    /// Sum of their values.
+    pub sum: f64,
+    /// Smallest value.
+    pub min: f64,
+    /// Largest value.
+    pub max: f64,
+}
+
+/// The hours of a version 2 row, and their first columns read.
+struct HoursHead {
+    bitmap: u32,
+    n: usize,
+    counts: Day<i64>,
+    sums: Day<f64>,
+    mins: Day<f64>,
+    maxes: Day<f64>,
+}
+
+fn hours_head(r: &mut Reader<'_>) -> Result<HoursHead, Corrupt> {
+    let [a, b, c] = r.take::<3>()?;
+    let bitmap = u32::from_le_bytes([a, b, c, 0]);
+    let n = bitmap.count_ones() as usize;
+    let mut head = HoursHead {
+        bitmap,
+        n,
+        counts: Day::new(),
+        sums: Day::new(),
+        mins: Day::new(),
+        maxes: Day::new(),
+    };
+    read_ints(r, n, &mut head.counts)?;
+    read_numbers(r, n, &mut head.sums)?;
+    read_numbers(r, n, &mut head.mins)?;
+    read_numbers(r, n, &mut head.maxes)?;
+    Ok(head)
+}
+
+impl HoursHead {
+    /// The hours present, as offsets from the day in hours.
+    fn hours(&self) -> impl Iterator<Item = i64> + use<> {
+        let bitmap = self.bitmap;
+        (0..24i64).filter(move |h| bitmap & (1 << h) != 0)
+    }
+
+    fn slot(&self, i: usize) -> HourSlot {
+        HourSlot {
+            count: self.counts.items[i] as u64,
+            sum: self.sums.items[i],
+            min: self.mins.items[i],
+            max: self.maxes.items[i],
+        }
+    }
+}
+
+/// Decodes the count, sum, min and max of each hour of a day's row, either
+/// version, without the rest where the version lets it.
+pub fn decode_hour_slots(
+    day: i64,
+    data: &[u8],
+    mut visit: impl FnMut(i64, HourSlot),
+) -> Result<(), Corrupt> {
+    let mut r = Reader(data);
+    match r.u8()? {
+        VERSION => {}
+        LEGACY => {
+            return decode_legacy_hours(day, r, |hour, p| {
+                visit(
+                    hour,
+                    HourSlot {
+                        count: p.count,
+                        sum: p.sum,
+                        min: p.min,
+                        max: p.max,
+                    },
+                )
+            });
+        }
+        v => return corrupt(format!("unknown hours version {v}")),
+    }
+    let head = hours_head(&mut r)?;
+    for (i, h) in head.hours().enumerate() {
+        visit(day.wrapping_add(h * HOUR), head.slot(i));
+    }
+    Ok(())
 }
 
 /// Decodes the hourly partials of the UTC day starting at `day`, either
@@ -816,32 +999,29 @@ pub fn decode_hours(
         LEGACY => return decode_legacy_hours(day, r, visit),
         v => return corrupt(format!("unknown hours version {v}")),
     }
-    let [a, b, c] = r.take::<3>()?;
-    let bitmap = u32::from_le_bytes([a, b, c, 0]);
-    let n = bitmap.count_ones() as usize;
-    let (mut counts, mut firsts, mut lasts) = (Vec::new(), Vec::new(), Vec::new());
-    read_ints(&mut r, n, &mut counts)?;
+    let head = hours_head(&mut r)?;
+    let n = head.n;
+    let (mut firsts, mut lasts) = (Day::new(), Day::new());
+    let (mut first_values, mut last_values) = (Day::new(), Day::new());
     read_ints(&mut r, n, &mut firsts)?;
     read_ints(&mut r, n, &mut lasts)?;
-    let mut fields: [Vec<f64>; 5] = Default::default();
-    for f in &mut fields {
-        read_numbers(&mut r, n, f)?;
-    }
+    read_numbers(&mut r, n, &mut first_values)?;
+    read_numbers(&mut r, n, &mut last_values)?;
     if !r.0.is_empty() {
         return corrupt(format!("{} bytes after the last column", r.0.len()));
     }
-    let hours = (0..24i64).filter(|h| bitmap & (1 << h) != 0);
-    for (i, h) in hours.enumerate() {
+    for (i, h) in head.hours().enumerate() {
         let hour = day.wrapping_add(h * HOUR);
+        let slot = head.slot(i);
         visit(
             hour,
             Partial {
-                count: counts[i] as u64,
-                sum: fields[0][i],
-                min: fields[1][i],
-                max: fields[2][i],
-                first: (hour.wrapping_add(firsts[i]), fields[3][i]),
-                last: (hour.wrapping_add(lasts[i]), fields[4][i]),
+                count: slot.count,
+                sum: slot.sum,
+                min: slot.min,
+                max: slot.max,
+                first: (hour.wrapping_add(firsts.items[i]), first_values.items[i]),
+                last: (hour.wrapping_add(lasts.items[i]), last_values.items[i]),
             },
         );
     }
@@ -1068,6 +1248,7 @@ mod tests {
         fn any_bytes_decode_or_are_refused(data in proptest::collection::vec(any::<u8>(), 0..200)) {
             let _ = decoded(&data);
             let _ = decode_hours(0, &data, |_, _| {});
+            let _ = decode_hour_slots(0, &data, |_, _| {});
         }
 
         #[test]
@@ -1112,6 +1293,10 @@ mod tests {
                 let mut back = Vec::new();
                 decode_hours(day, &data, |h, p| back.push((h, p))).unwrap();
                 prop_assert_eq!(key(&back), key(&hours));
+                let mut slots = Vec::new();
+                decode_hour_slots(day, &data, |h, s| slots.push((h, s.count, [s.sum, s.min, s.max].map(f64::to_bits)))).unwrap();
+                let expected: Vec<_> = hours.iter().map(|(h, p)| (*h, p.count, [p.sum, p.min, p.max].map(f64::to_bits))).collect();
+                prop_assert_eq!(slots, expected);
             }
         }
     }
@@ -1182,6 +1367,22 @@ mod tests {
         let bytes: usize = days.iter().map(|d| encode_points_with(d, how).len()).sum();
         let points: usize = days.iter().map(Vec::len).sum();
         bytes as f64 / points as f64
+    }
+
+    #[test]
+    fn a_day_of_hours_of_a_load_curve_takes_a_few_bytes_an_hour() {
+        let points = loads::household_day(3, 10);
+        let hours = crate::chunk::hours_of(&points);
+        assert_eq!(hours.len(), 24);
+        let day = points[0].time.div_euclid(24 * HOUR) * 24 * HOUR;
+        let (lean, legacy) = (encode_hours(day, &hours), encode_legacy_hours(day, &hours));
+        assert_eq!(legacy.len(), 1 + 24 * 61);
+        assert!(lean.len() < 24 * 13, "{} bytes", lean.len());
+        // The sums, not exact with one decimal, are nearly so.
+        let sums: Vec<f64> = hours.iter().map(|(_, p)| p.sum).collect();
+        let mut column = Vec::new();
+        put_numbers(&mut column, &sums, NumberEncoding::Best);
+        assert_eq!(column[0], NEAR_SCALED, "{sums:?}");
     }
 
     #[test]

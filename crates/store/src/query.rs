@@ -6,6 +6,7 @@ use senml::{Record, Text};
 
 use crate::calendar::{self, Every, HOUR, ProfileBy};
 use crate::chunk::{Point, TIME_LIMIT, day_of, decode_hours, decode_points};
+use crate::codec::{HourSlot, decode_hour_slots};
 use crate::db::{Db, value_of};
 use crate::error::{Error, Result};
 use crate::ingest::corrupt;
@@ -140,6 +141,28 @@ fn hourly(
     }
     db.hours(stream, day_of(from), day_of(to - 1), &mut |day, data| {
         decode_hours(day, data, |hour, p| {
+            if hour >= from && hour < to {
+                visit(hour, p);
+            }
+        })
+        .map_err(|e| corrupt(stream, day, e))
+    })
+}
+
+/// [`hourly`], only the count, sum, min and max of each hour: what a
+/// profile folds, read without the rest.
+fn hourly_slots(
+    db: &mut dyn Db,
+    stream: i64,
+    from: i64,
+    to: i64,
+    mut visit: impl FnMut(i64, HourSlot),
+) -> Result<()> {
+    if from >= to {
+        return Ok(());
+    }
+    db.hours(stream, day_of(from), day_of(to - 1), &mut |day, data| {
+        decode_hour_slots(day, data, |hour, p| {
             if hour >= from && hour < to {
                 visit(hour, p);
             }
@@ -305,7 +328,7 @@ pub(crate) fn profile(
             });
         };
         if hourly_fits {
-            hourly(db, id, from, to, |hour, p| {
+            hourly_slots(db, id, from, to, |hour, p| {
                 add(hour, p.count, p.sum, p.min, p.max)
             })?;
         } else {
