@@ -29,6 +29,9 @@ pub(crate) type ChunkVisitor<'a> = dyn FnMut(i64, &[u8]) -> Result<bool> + 'a;
 /// Called with (day, blob) for each hours row.
 pub(crate) type HoursVisitor<'a> = dyn FnMut(i64, &[u8]) -> Result<()> + 'a;
 
+/// Called with (index of the stream, day, blob) for each hours row.
+pub(crate) type StreamHoursVisitor<'a> = dyn FnMut(usize, i64, &[u8]) -> Result<()> + 'a;
+
 /// What ingest needs to know of an existing stream.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct StreamHead {
@@ -167,6 +170,23 @@ pub(crate) trait Db {
         to_day: i64,
         visit: &mut HoursVisitor<'_>,
     ) -> Result<()>;
+    /// [`Db::hours`] of several streams: each stream's rows oldest first,
+    /// `visit` given the index of the row's stream in `streams` (a stream
+    /// named twice, once for each).
+    fn hours_of_streams(
+        &mut self,
+        streams: &[i64],
+        from_day: i64,
+        to_day: i64,
+        visit: &mut StreamHoursVisitor<'_>,
+    ) -> Result<()> {
+        for (i, &stream) in streams.iter().enumerate() {
+            self.hours(stream, from_day, to_day, &mut |day, data| {
+                visit(i, day, data)
+            })?;
+        }
+        Ok(())
+    }
     /// Writes hours rows; `None` deletes the day's row.
     fn put_hours(&mut self, stream: i64, rows: &[(i64, Option<Vec<u8>>)]) -> Result<()>;
 

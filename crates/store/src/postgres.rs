@@ -8,8 +8,8 @@ use postgres::{Client, GenericClient, NoTls, Row};
 
 use crate::db::{
     Cell, ChunkRow, ChunkVisitor, ChunkWrite, Db, Dialect, HoursVisitor, Migration, Param,
-    STREAM_COLUMNS, StreamHead, pending_migrations, reencode_blobs, stream_from_row,
-    token_from_row,
+    STREAM_COLUMNS, StreamHead, StreamHoursVisitor, pending_migrations, reencode_blobs,
+    stream_from_row, token_from_row,
 };
 use crate::error::Result;
 use crate::model::{Metadata, StreamInfo, Token, ValueKind};
@@ -503,6 +503,28 @@ impl<C: GenericClient> Db for Pg<'_, C> {
         )?;
         while let Some(row) = rows.next()? {
             visit(row.get(0), row.get(1))?;
+        }
+        Ok(())
+    }
+
+    fn hours_of_streams(
+        &mut self,
+        streams: &[i64],
+        from_day: i64,
+        to_day: i64,
+        visit: &mut StreamHoursVisitor<'_>,
+    ) -> Result<()> {
+        let params: [&(dyn ToSql + Sync); 3] = [&streams, &from_day, &to_day];
+        let mut rows = self.0.query_raw(
+            "SELECT stream, day, data FROM hours WHERE stream = ANY($1) AND day >= $2 AND day <= $3
+             ORDER BY stream, day",
+            params,
+        )?;
+        while let Some(row) = rows.next()? {
+            let stream: i64 = row.get(0);
+            for (i, _) in streams.iter().enumerate().filter(|(_, s)| **s == stream) {
+                visit(i, row.get(1), row.get(2))?;
+            }
         }
         Ok(())
     }
