@@ -42,22 +42,32 @@ pub(crate) struct StreamBatch {
 pub(crate) fn prepare(records: &[(usize, Record)]) -> Result<Vec<StreamBatch>> {
     let mut by_name: HashMap<Text, usize> = HashMap::new();
     let mut batches: Vec<StreamBatch> = Vec::new();
+    // A pack's records come stream by stream, their names shared by the
+    // resolver: the last record's stream, compared without hashing.
+    let mut last: Option<(Text, usize)> = None;
     for (index, record) in records {
         let index = *index;
         let kind = record
             .value
             .as_ref()
             .map_or(ValueKind::Number, ValueKind::of);
-        let slot = *by_name.entry(record.name.clone()).or_insert_with(|| {
-            batches.push(StreamBatch {
-                name: record.name.clone(),
-                unit: record.unit.clone(),
-                kind,
-                first_index: index,
-                points: Vec::new(),
-            });
-            batches.len() - 1
-        });
+        let slot = match &last {
+            Some((name, slot)) if *name == record.name => *slot,
+            _ => {
+                let slot = *by_name.entry(record.name.clone()).or_insert_with(|| {
+                    batches.push(StreamBatch {
+                        name: record.name.clone(),
+                        unit: record.unit.clone(),
+                        kind,
+                        first_index: index,
+                        points: Vec::new(),
+                    });
+                    batches.len() - 1
+                });
+                last = Some((record.name.clone(), slot));
+                slot
+            }
+        };
         let batch = &mut batches[slot];
         if kind != batch.kind {
             return Err(refused(
