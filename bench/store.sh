@@ -7,7 +7,7 @@
 #
 #   bench/store.sh                       # 200 streams x 365 days (10.5 M points)
 #   bench/store.sh --streams 20 --days 30   # a quick run
-#   FEDWATT_BIN=/path/to/fedwatt bench/store.sh   # a binary built already
+#   BENCH_FEDWATT_BIN=/path/to/fedwatt bench/store.sh   # a binary built already
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,8 +22,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >&2
 fi
 
-# FEDWATT_BIN: a fedwatt built already (else built here, release).
-fedwatt=${FEDWATT_BIN:-}
+# BENCH_FEDWATT_BIN: a fedwatt built already (else built here, release).
+fedwatt=${BENCH_FEDWATT_BIN:-}
 if [ -z "$fedwatt" ]; then
   echo "== building fedwatt" >&2
   cargo build --release --locked -p fedwatt >&2
