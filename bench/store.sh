@@ -121,7 +121,7 @@ def line(label, key, fmt, better_high=False):
     for peer in ("victoriametrics", "influxdb"):
         p = rows[peer][key]
         ratio = (f[key] / p) if better_high else (p / f[key])
-        cells += [fmt(p), f"{ratio:.1f}x"]
+        cells += [fmt(p), f"{ratio:.1f}x" if ratio >= 0.1 else f"{ratio:.2f}x"]
     print(f"| {label} | " + " | ".join(cells) + " |")
 line("ingest, points/s", "ingest_points_per_s", lambda v: f"{v/1e6:.2f} M", better_high=True)
 line("(a) one stream, a year of points, ms", "a_ms", lambda v: f"{v:.1f}")
