@@ -12,6 +12,9 @@ Measured, per system:
   (b)      one stream, one year of daily means
   (c)      hour-of-day profile (mean) of all streams over the year
   RSS      idle, and peak during ingest (VmHWM)
+  disk     bytes on disk per point after the ingest: the data directory
+           (VictoriaMetrics' after a forced flush), or the database's size
+           for PostgreSQL
 
 Run by bench/store.sh, which installs and starts the peers.
 """
@@ -23,6 +26,7 @@ import json
 import math
 import os
 import statistics
+import subprocess
 import sys
 import time
 import urllib.parse
@@ -134,6 +138,8 @@ def main():
     p.add_argument("--runs", type=int, default=7)
     p.add_argument("--tz", default="UTC")
     p.add_argument("--settle", type=float, default=0, help="seconds to wait after ingest before querying")
+    p.add_argument("--data-dir", help="the system's data directory, for its bytes on disk")
+    p.add_argument("--pg-url", help="the PostgreSQL database fedwatt writes to, for its size")
     args = p.parse_args()
 
     fedwatt = args.system.startswith("fedwatt")
@@ -154,6 +160,9 @@ def main():
     peak = rss(args.pid, "VmHWM")
     del bodies
     time.sleep(args.settle)
+    if args.system == "victoriametrics":
+        get(args.host, args.port, "/internal/force_flush")
+    disk = disk_bytes(args)
 
     h, port = args.host, args.port
     year = (START, START + args.days * 86400)
@@ -161,7 +170,7 @@ def main():
     auth = {"Authorization": f"Bearer {args.token}"} if args.token else {}
     q = urllib.parse.quote
     if fedwatt:
-        a = lambda: get(h, port, f"/api/v1/records?stream={q(one)}&from={year[0]}&to={year[1]}", auth)
+        a = lambda: get(h, port, f"/api/v1/records?stream={q(one)}&from={year[0]}&to={year[1]}&compact=true", auth)
         b = lambda: get(h, port, f"/api/v1/aggregate?stream={q(one)}&from={year[0]}&to={year[1]}&every=P1D&fn=mean&tz={args.tz}", auth)
         all_streams = "&".join("stream=" + q(stream_name(s)) for s in range(args.streams))
         c = lambda: get(h, port, f"/api/v1/profile?{all_streams}&from={year[0]}&to={year[1]}&by=hour-of-day&fn=mean&tz={args.tz}", auth)
@@ -199,7 +208,28 @@ def main():
         "c_ms": round(ms_c, 2), "c_values": count_c(out_c),
         "rss_idle_mib": round(idle, 1),
         "rss_peak_ingest_mib": round(peak, 1),
+        "disk_bytes": disk,
+        "disk_bytes_per_point": round(disk / points, 2) if disk else None,
     }))
+
+
+def disk_bytes(args):
+    """Bytes the stored points take: the database's size on PostgreSQL,
+    else every file under the data directory."""
+    if args.pg_url:
+        out = subprocess.run(["psql", "-tAq", args.pg_url, "-c", "SELECT pg_database_size(current_database())"],
+                             check=True, capture_output=True, text=True).stdout
+        return int(out.strip())
+    if not args.data_dir:
+        return None
+    total = 0
+    for root, _, files in os.walk(args.data_dir):
+        for f in files:
+            try:
+                total += os.path.getsize(os.path.join(root, f))
+            except FileNotFoundError:
+                pass
+    return total
 
 
 def fold_vm(h, port, year, streams):

@@ -167,6 +167,7 @@ pub(crate) async fn export(State(api): State<Api>, caller: Caller) -> Result<Res
         from: Time::MIN,
         to: Time::MAX,
         limit: u64::MAX,
+        compact: false,
     };
     Ok((
         [

@@ -1,5 +1,6 @@
 //! `GET /api/v1/records`: the records of streams, streamed as they are read
-//! in SenML (JSON, CBOR, XML) or CSV.
+//! in SenML (JSON, CBOR, XML) or CSV; `compact=true` asks for SenML with
+//! base fields (each stream's name, unit and first time once).
 
 use std::io::Write;
 
@@ -94,6 +95,64 @@ pub(crate) struct RecordsQuery {
     pub from: Time,
     pub to: Time,
     pub limit: u64,
+    /// SenML with base fields (`compact=true`): each stream's name, unit
+    /// and first time once, then times relative to it.
+    pub compact: bool,
+}
+
+/// Writes records of streams, one stream after the other, as a compact
+/// SenML pack: a stream's first record carries `bn` (its name), `bt` (its
+/// first time, whole seconds) and `bu` (its unit, when every stream asked
+/// has one: a base unit cannot be unset), the others only `t` (relative)
+/// and their value. Resolving the pack gives the records back exactly.
+struct Compactor {
+    /// Whether `bu` is used (every stream has a unit).
+    base_unit: bool,
+    /// The stream of the last record written, and its base time in µs.
+    current: Option<(senml::Text, i64)>,
+}
+
+impl Compactor {
+    fn write(
+        &mut self,
+        writer: &mut dyn senml::RecordWriter,
+        r: &senml::Record,
+    ) -> senml::Result<()> {
+        use std::borrow::Cow;
+        let mut raw = senml::RawRecord::default();
+        let base = match &self.current {
+            Some((name, base)) if *name == r.name => *base,
+            _ => {
+                // A time before 2^28 s reads as relative to "now" whatever
+                // the base: such a stream keeps its times whole (bt 0).
+                let seconds = Some(r.time.div_euclid(1_000_000))
+                    .filter(|s| *s as f64 >= senml::RELATIVE_TIME_LIMIT)
+                    .unwrap_or(0);
+                raw.base_name = Some(Cow::Borrowed(&r.name));
+                raw.base_time = Some(seconds as f64);
+                if self.base_unit {
+                    raw.base_unit = r.unit.as_deref().map(Cow::Borrowed);
+                }
+                self.current = Some((r.name.clone(), seconds * 1_000_000));
+                seconds * 1_000_000
+            }
+        };
+        if !self.base_unit {
+            raw.unit = r.unit.as_deref().map(Cow::Borrowed);
+        }
+        let offset = r.time - base;
+        raw.time = (offset != 0).then(|| offset as f64 / 1e6);
+        raw.sum = r.sum();
+        raw.update_time = r.update_time();
+        match &r.value {
+            Some(senml::Value::Number(v)) => raw.value = Some(*v),
+            Some(senml::Value::Bool(b)) => raw.bool_value = Some(*b),
+            Some(senml::Value::String(s)) => raw.string_value = Some(Cow::Borrowed(s)),
+            Some(senml::Value::Data(d)) => raw.data_value = Some(Cow::Borrowed(d)),
+            None => {}
+        }
+        writer.write(&raw)
+    }
 }
 
 /// Writes the records as CSV or SenML into `out`.
@@ -108,6 +167,7 @@ fn write_records(
         from,
         to,
         limit,
+        compact,
     } = query;
     let mut failure: Option<String> = None;
     match representation {
@@ -137,10 +197,26 @@ fn write_records(
             } else {
                 Framing::Pack(None)
             };
+            let mut compactor = if *compact {
+                let mut base_unit = true;
+                for name in names {
+                    let stream = store.stream(name).map_err(|e| e.to_string())?;
+                    base_unit &= stream.is_some_and(|s| s.unit.is_some());
+                }
+                Some(Compactor {
+                    base_unit,
+                    current: None,
+                })
+            } else {
+                None
+            };
             let mut writer = senml::writer(format, &mut *out, framing);
             store
                 .scan_records(names, *from, *to, *limit, &mut |_, r| {
-                    let written = writer.write_resolved(&r, senml::DEFAULT_VERSION);
+                    let written = match &mut compactor {
+                        Some(c) => c.write(&mut *writer, &r),
+                        None => writer.write_resolved(&r, senml::DEFAULT_VERSION),
+                    };
                     written.map_err(|e| failure = Some(e.to_string())).is_ok()
                 })
                 .map_err(|e| e.to_string())?;
@@ -195,6 +271,15 @@ pub(crate) async fn records(
             .map_err(|_| Problem::bad_request(format!("limit={l:?} is not a whole number")))?,
         None => u64::MAX,
     };
+    let compact = match params.one("compact")? {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(other) => {
+            return Err(Problem::bad_request(format!(
+                "compact={other:?}: expected true or false"
+            )));
+        }
+    };
     let representation = representation(&headers);
     let content_type = match representation {
         Representation::Csv => HeaderValue::from_static("text/csv; charset=utf-8"),
@@ -210,6 +295,7 @@ pub(crate) async fn records(
         from,
         to,
         limit,
+        compact,
     };
     Ok((
         [(header::CONTENT_TYPE, content_type)],
@@ -236,4 +322,67 @@ pub(crate) fn streamed(store: Store, query: RecordsQuery, representation: Repres
     });
     let chunks = futures_util::stream::poll_fn(move |cx| receiver.poll_recv(cx));
     Body::from_stream(chunks)
+}
+
+#[cfg(test)]
+mod tests {
+    use senml::{Format, Record, Value};
+
+    use super::Compactor;
+
+    fn compacted(records: &[Record], base_unit: bool) -> Vec<u8> {
+        let mut out = Vec::new();
+        {
+            let mut writer = senml::writer(Format::Json, &mut out, senml::Framing::Pack(None));
+            let mut c = Compactor {
+                base_unit,
+                current: None,
+            };
+            for r in records {
+                c.write(&mut *writer, r).unwrap();
+            }
+            writer.finish().unwrap();
+        }
+        out
+    }
+
+    #[test]
+    fn a_compact_pack_names_each_stream_once_and_resolves_to_the_records() {
+        let t0 = 1_704_067_200_000_000;
+        let power = "urn:dev:prm:30001610071843_consumption/power/active/raw";
+        let mut records: Vec<Record> = (0..3)
+            .map(|i| {
+                Record::new(
+                    power,
+                    t0 + i * 600_000_000 + 250,
+                    Some(Value::Number(i as f64 + 0.5)),
+                )
+                .with_unit(Some("W".into()))
+            })
+            .collect();
+        records.push(
+            Record::new("switch", t0 + 7, Some(Value::Bool(true))).with_unit(Some("/".into())),
+        );
+        records.push(
+            Record::new("old", 1_000_000, Some(Value::String("x".into())))
+                .with_unit(Some("W".into())),
+        );
+        records.push(
+            Record::new("old", 2_000_000, Some(Value::Number(1.0))).with_unit(Some("W".into())),
+        );
+        for base_unit in [true, false] {
+            let json = compacted(&records, base_unit);
+            let text = String::from_utf8(json.clone()).unwrap();
+            assert_eq!(text.matches(power).count(), 1, "{text}");
+            assert_eq!(text.contains("\"bu\""), base_unit, "{text}");
+            // Resolving orders a pack by time.
+            let mut back = senml::resolve_slice(&json, Format::Json, 0.0)
+                .unwrap()
+                .records;
+            back.sort_by(|a, b| (&a.name, a.time).cmp(&(&b.name, b.time)));
+            let mut expected = records.clone();
+            expected.sort_by(|a, b| (&a.name, a.time).cmp(&(&b.name, b.time)));
+            assert_eq!(back, expected, "{text}");
+        }
+    }
 }

@@ -9,18 +9,12 @@
 //! of a point a second then rewrites one chunk of 4 KB, not 1.4 MB.
 //! Pure.
 //!
-//! Chunk blob, version 1: the byte 1, then for each point in time order:
-//! flags (1 value, 2 payload, 4 sum, 8 update time), time (i64 LE, µs),
-//! then the fields the flags name: value f64, payload (u32 LE length and
-//! bytes), sum f64, update time f64.
-//!
-//! Hours blob, version 1: the byte 1, then for each hour with points: the
-//! hour of the day (u8), count (u32), sum, min, max (f64), first time (i64),
-//! first value (f64), last time (i64), last value (f64); all LE.
-
-use std::sync::Arc;
+//! The blobs themselves are encoded by [`crate::codec`] (version 2:
+//! delta-of-delta times, scaled-integer or XOR numbers, a few bytes a
+//! point).
 
 use crate::calendar::HOUR;
+pub use crate::codec::{Point, decode_hours, decode_points, encode_hours, encode_points};
 use crate::rollup::Partial;
 
 /// µs in a day.
@@ -49,121 +43,6 @@ pub const TIME_LIMIT: i64 = 1 << 62;
 /// Start (µs) of the UTC day of `time`.
 pub fn day_of(time: i64) -> i64 {
     time.clamp(-TIME_LIMIT, TIME_LIMIT).div_euclid(DAY) * DAY
-}
-
-/// A stored point.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Point {
-    /// µs since the epoch.
-    pub time: i64,
-    /// Number, or boolean as 0/1.
-    pub value: Option<f64>,
-    /// String (UTF-8) or data bytes.
-    pub payload: Option<Arc<[u8]>>,
-    /// SenML sum.
-    pub sum: Option<f64>,
-    /// SenML update time.
-    pub update_time: Option<f64>,
-}
-
-const VALUE: u8 = 1;
-const PAYLOAD: u8 = 2;
-const SUM: u8 = 4;
-const UPDATE_TIME: u8 = 8;
-
-/// Encodes points sorted by time.
-pub fn encode_points<'a>(points: impl IntoIterator<Item = &'a Point>) -> Vec<u8> {
-    let mut out = vec![1u8];
-    for p in points {
-        let mut flags = 0;
-        for (present, flag) in [
-            (p.value.is_some(), VALUE),
-            (p.payload.is_some(), PAYLOAD),
-            (p.sum.is_some(), SUM),
-            (p.update_time.is_some(), UPDATE_TIME),
-        ] {
-            if present {
-                flags |= flag;
-            }
-        }
-        out.push(flags);
-        out.extend_from_slice(&p.time.to_le_bytes());
-        if let Some(v) = p.value {
-            out.extend_from_slice(&v.to_le_bytes());
-        }
-        if let Some(payload) = &p.payload {
-            out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-            out.extend_from_slice(payload);
-        }
-        for v in [p.sum, p.update_time].into_iter().flatten() {
-            out.extend_from_slice(&v.to_le_bytes());
-        }
-    }
-    out
-}
-
-/// Reads little-endian fields off a blob.
-struct Reader<'a>(&'a [u8]);
-
-impl Reader<'_> {
-    fn take<const N: usize>(&mut self) -> Result<[u8; N], String> {
-        let (head, rest) = self
-            .0
-            .split_first_chunk::<N>()
-            .ok_or("the blob ends early")?;
-        self.0 = rest;
-        Ok(*head)
-    }
-    fn u8(&mut self) -> Result<u8, String> {
-        Ok(self.take::<1>()?[0])
-    }
-    fn u32(&mut self) -> Result<u32, String> {
-        Ok(u32::from_le_bytes(self.take()?))
-    }
-    fn i64(&mut self) -> Result<i64, String> {
-        Ok(i64::from_le_bytes(self.take()?))
-    }
-    fn f64(&mut self) -> Result<f64, String> {
-        Ok(f64::from_le_bytes(self.take()?))
-    }
-    fn version(&mut self) -> Result<(), String> {
-        match self.u8()? {
-            1 => Ok(()),
-            v => Err(format!("unknown blob version {v}")),
-        }
-    }
-}
-
-/// Decodes a chunk, calling `visit` for each point in time order.
-pub fn decode_points(data: &[u8], mut visit: impl FnMut(Point)) -> Result<(), String> {
-    let mut r = Reader(data);
-    r.version()?;
-    while !r.0.is_empty() {
-        let flags = r.u8()?;
-        let time = r.i64()?;
-        let value = (flags & VALUE != 0).then(|| r.f64()).transpose()?;
-        let payload = if flags & PAYLOAD != 0 {
-            let len = r.u32()? as usize;
-            if r.0.len() < len {
-                return Err("the blob ends early".into());
-            }
-            let (bytes, rest) = r.0.split_at(len);
-            r.0 = rest;
-            Some(Arc::from(bytes))
-        } else {
-            None
-        };
-        let sum = (flags & SUM != 0).then(|| r.f64()).transpose()?;
-        let update_time = (flags & UPDATE_TIME != 0).then(|| r.f64()).transpose()?;
-        visit(Point {
-            time,
-            value,
-            payload,
-            sum,
-            update_time,
-        });
-    }
-    Ok(())
 }
 
 /// Merges `new` points into `old` ones (both sorted, one per time): a new
@@ -209,55 +88,10 @@ pub fn add_to_hours(hours: &mut Vec<(i64, Partial)>, points: &[Point]) {
     }
 }
 
-/// Encodes the hourly partials of the UTC day starting at `day`.
-pub fn encode_hours(day: i64, hours: &[(i64, Partial)]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(1 + hours.len() * 61);
-    out.push(1u8);
-    for (hour, p) in hours {
-        out.push(((hour - day) / HOUR) as u8);
-        out.extend_from_slice(&(p.count.min(u64::from(u32::MAX)) as u32).to_le_bytes());
-        for v in [p.sum, p.min, p.max] {
-            out.extend_from_slice(&v.to_le_bytes());
-        }
-        out.extend_from_slice(&p.first.0.to_le_bytes());
-        out.extend_from_slice(&p.first.1.to_le_bytes());
-        out.extend_from_slice(&p.last.0.to_le_bytes());
-        out.extend_from_slice(&p.last.1.to_le_bytes());
-    }
-    out
-}
-
-/// Decodes the hourly partials of the UTC day starting at `day`.
-pub fn decode_hours(
-    day: i64,
-    data: &[u8],
-    mut visit: impl FnMut(i64, Partial),
-) -> Result<(), String> {
-    let mut r = Reader(data);
-    r.version()?;
-    while !r.0.is_empty() {
-        let hour = day + i64::from(r.u8()?) * HOUR;
-        let count = u64::from(r.u32()?);
-        let (sum, min, max) = (r.f64()?, r.f64()?, r.f64()?);
-        let first = (r.i64()?, r.f64()?);
-        let last = (r.i64()?, r.f64()?);
-        visit(
-            hour,
-            Partial {
-                count,
-                sum,
-                min,
-                max,
-                first,
-                last,
-            },
-        );
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
 
     fn point(time: i64, value: Option<f64>) -> Point {
@@ -287,7 +121,12 @@ mod tests {
         decode_points(&encode_points(&points), |p| back.push(p)).unwrap();
         assert_eq!(back, points);
         assert!(decode_points(&encode_points(&points)[..20], |_| {}).is_err());
-        assert!(decode_points(&[2], |_| {}).unwrap_err().contains("version"));
+        assert!(
+            decode_points(&[3], |_| {})
+                .unwrap_err()
+                .0
+                .contains("version")
+        );
     }
 
     #[test]

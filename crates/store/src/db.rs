@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use crate::calendar::HOUR;
 use crate::error::Result;
 use crate::model::{Metadata, StreamInfo, StreamPattern, Token, ValueKind};
 use crate::rollup::Partial;
@@ -27,6 +28,9 @@ pub(crate) type ChunkVisitor<'a> = dyn FnMut(i64, &[u8]) -> Result<bool> + 'a;
 
 /// Called with (day, blob) for each hours row.
 pub(crate) type HoursVisitor<'a> = dyn FnMut(i64, &[u8]) -> Result<()> + 'a;
+
+/// Called with (index of the stream, day, blob) for each hours row.
+pub(crate) type StreamHoursVisitor<'a> = dyn FnMut(usize, i64, &[u8]) -> Result<()> + 'a;
 
 /// What ingest needs to know of an existing stream.
 #[derive(Debug, Clone, PartialEq)]
@@ -178,6 +182,23 @@ pub(crate) trait Db {
         to_day: i64,
         visit: &mut HoursVisitor<'_>,
     ) -> Result<()>;
+    /// [`Db::hours`] of several streams: each stream's rows oldest first,
+    /// `visit` given the index of the row's stream in `streams` (a stream
+    /// named twice, once for each).
+    fn hours_of_streams(
+        &mut self,
+        streams: &[i64],
+        from_day: i64,
+        to_day: i64,
+        visit: &mut StreamHoursVisitor<'_>,
+    ) -> Result<()> {
+        for (i, &stream) in streams.iter().enumerate() {
+            self.hours(stream, from_day, to_day, &mut |day, data| {
+                visit(i, day, data)
+            })?;
+        }
+        Ok(())
+    }
     /// Writes hours rows; `None` deletes the day's row.
     fn put_hours(&mut self, stream: i64, rows: &[(i64, Option<Vec<u8>>)]) -> Result<()>;
 
@@ -210,13 +231,22 @@ pub(crate) trait Db {
 pub(crate) const STREAM_COLUMNS: &str =
     "id, name, unit, kind, metadata, owner, open, created, count, first_time, last_time, origin";
 
+/// A step of a backend's schema.
+pub(crate) enum Migration {
+    /// Statements in the backend's dialect.
+    Sql(String),
+    /// Code, run in the migration's transaction on the tables the steps
+    /// before it left.
+    Code(fn(&mut dyn Db) -> Result<()>),
+}
+
 /// The migrations still to run on a database at schema version `done`, each
 /// with the version it brings the schema to; an error if the database is
 /// newer than this program.
-pub(crate) fn pending_migrations<S: AsRef<str>>(
+pub(crate) fn pending_migrations<M>(
     done: usize,
-    migrations: &[S],
-) -> Result<impl Iterator<Item = (usize, &str)>> {
+    migrations: &[M],
+) -> Result<impl Iterator<Item = (usize, &M)>> {
     if done > migrations.len() {
         return Err(crate::Error::SchemaTooNew {
             found: done,
@@ -225,10 +255,112 @@ pub(crate) fn pending_migrations<S: AsRef<str>>(
     }
     Ok(migrations
         .iter()
-        .map(AsRef::as_ref)
         .enumerate()
         .skip(done)
         .map(|(i, sql)| (i + 1, sql)))
+}
+
+/// Rows a step of [`reencode_blobs`] reads at once.
+const REENCODE_BATCH: i64 = 512;
+
+/// Rewrites every chunk and hours row not in the codec's current version
+/// in it, in place (same day, part and count): the migration to chunk
+/// version 2. Reads and writes a bounded batch at a time.
+pub(crate) fn reencode_blobs(db: &mut dyn Db) -> Result<()> {
+    use crate::chunk::CHUNK_POINTS;
+    use crate::codec::{self, MAX_POINTS};
+    use crate::ingest::corrupt;
+    let streams = db.query("SELECT DISTINCT stream FROM chunks ORDER BY stream", &[])?;
+    for stream in streams {
+        let stream = stream[0].int()?;
+        let mut after = (i64::MIN, i64::MIN);
+        loop {
+            let rows = db.query(
+                "SELECT day, part, data FROM chunks WHERE stream = $1 AND (day > $2 OR (day = $2 AND part > $3))
+                 ORDER BY day, part LIMIT $4",
+                &[
+                    Param::Int(Some(stream)),
+                    Param::Int(Some(after.0)),
+                    Param::Int(Some(after.1)),
+                    Param::Int(Some(REENCODE_BATCH)),
+                ],
+            )?;
+            let Some(last) = rows.last() else { break };
+            after = (last[0].int()?, last[1].int()?);
+            let mut writes: Vec<ChunkWrite> = Vec::with_capacity(rows.len());
+            for row in &rows {
+                let (day, part, data) = (row[0].int()?, row[1].int()?, row[2].blob()?);
+                if codec::is_current(&data) {
+                    continue;
+                }
+                let mut points = Vec::with_capacity(CHUNK_POINTS);
+                codec::decode_points(&data, |p| points.push(p))
+                    .map_err(|e| corrupt(stream, day, e))?;
+                if points.len() as u64 > MAX_POINTS {
+                    return Err(corrupt(
+                        stream,
+                        day,
+                        format!(
+                            "{} points in one chunk, more than {MAX_POINTS}",
+                            points.len()
+                        ),
+                    ));
+                }
+                if points.windows(2).any(|w| w[0].time >= w[1].time) {
+                    return Err(corrupt(stream, day, "points out of time order"));
+                }
+                writes.push((
+                    day,
+                    part,
+                    points.len() as u64,
+                    codec::encode_points(&points),
+                ));
+            }
+            db.put_chunks(stream, &writes)?;
+        }
+    }
+    let streams = db.query("SELECT DISTINCT stream FROM hours ORDER BY stream", &[])?;
+    for stream in streams {
+        let stream = stream[0].int()?;
+        let mut after = i64::MIN;
+        loop {
+            let rows = db.query(
+                "SELECT day, data FROM hours WHERE stream = $1 AND day > $2 ORDER BY day LIMIT $3",
+                &[
+                    Param::Int(Some(stream)),
+                    Param::Int(Some(after)),
+                    Param::Int(Some(REENCODE_BATCH)),
+                ],
+            )?;
+            let Some(last) = rows.last() else { break };
+            after = last[0].int()?;
+            let mut writes = Vec::with_capacity(rows.len());
+            for row in &rows {
+                let (day, data) = (row[0].int()?, row[1].blob()?);
+                if codec::is_current(&data) {
+                    continue;
+                }
+                let mut hours = Vec::with_capacity(24);
+                codec::decode_hours(day, &data, |hour, p| hours.push((hour, p)))
+                    .map_err(|e| corrupt(stream, day, e))?;
+                let mut next = day;
+                for (hour, _) in &hours {
+                    if *hour < next || *hour >= day + crate::chunk::DAY || (hour - day) % HOUR != 0
+                    {
+                        return Err(corrupt(
+                            stream,
+                            day,
+                            format!("an hour at {hour} out of place"),
+                        ));
+                    }
+                    next = hour + HOUR;
+                }
+                writes.push((day, Some(codec::encode_hours(day, &hours))));
+            }
+            db.put_hours(stream, &writes)?;
+        }
+    }
+    Ok(())
 }
 
 /// Reads a token row's columns into a [`Token`].
@@ -318,7 +450,7 @@ mod tests {
     fn migrations_run_from_the_database_version_and_never_backwards() {
         const ALL: &[&str] = &["one", "two", "three"];
         let pending: Vec<_> = pending_migrations(1, ALL).unwrap().collect();
-        assert_eq!(pending, [(2, "two"), (3, "three")]);
+        assert_eq!(pending, [(2, &"two"), (3, &"three")]);
         assert_eq!(pending_migrations(3, ALL).unwrap().count(), 0);
         let e = pending_migrations(4, ALL).err().unwrap();
         assert!(

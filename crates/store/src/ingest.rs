@@ -42,22 +42,32 @@ pub(crate) struct StreamBatch {
 pub(crate) fn prepare(records: &[(usize, Record)]) -> Result<Vec<StreamBatch>> {
     let mut by_name: HashMap<Text, usize> = HashMap::new();
     let mut batches: Vec<StreamBatch> = Vec::new();
+    // A pack's records come stream by stream, their names shared by the
+    // resolver: the last record's stream, compared without hashing.
+    let mut last: Option<(Text, usize)> = None;
     for (index, record) in records {
         let index = *index;
         let kind = record
             .value
             .as_ref()
             .map_or(ValueKind::Number, ValueKind::of);
-        let slot = *by_name.entry(record.name.clone()).or_insert_with(|| {
-            batches.push(StreamBatch {
-                name: record.name.clone(),
-                unit: record.unit.clone(),
-                kind,
-                first_index: index,
-                points: Vec::new(),
-            });
-            batches.len() - 1
-        });
+        let slot = match &last {
+            Some((name, slot)) if *name == record.name => *slot,
+            _ => {
+                let slot = *by_name.entry(record.name.clone()).or_insert_with(|| {
+                    batches.push(StreamBatch {
+                        name: record.name.clone(),
+                        unit: record.unit.clone(),
+                        kind,
+                        first_index: index,
+                        points: Vec::new(),
+                    });
+                    batches.len() - 1
+                });
+                last = Some((record.name.clone(), slot));
+                slot
+            }
+        };
         let batch = &mut batches[slot];
         if kind != batch.kind {
             return Err(refused(
@@ -383,7 +393,7 @@ pub(crate) fn rewrite_day(day: i64, loaded: &[ChunkRow], points: &[Point]) -> Ve
     let parts = parts_of(first_part, points);
     let mut writes: Vec<ChunkWrite> = parts
         .iter()
-        .map(|(part, points)| (day, *part, points.len() as u64, encode_points(*points)))
+        .map(|(part, points)| (day, *part, points.len() as u64, encode_points(points)))
         .collect();
     for (part, _) in loaded {
         if !parts.iter().any(|(p, _)| p == part) {
@@ -450,7 +460,7 @@ pub(crate) fn update_days(
 }
 
 /// The error for a blob the store cannot read back.
-pub(crate) fn corrupt(stream: i64, day: i64, e: String) -> crate::Error {
+pub(crate) fn corrupt(stream: i64, day: i64, e: impl std::fmt::Display) -> crate::Error {
     crate::error::corrupt(format!("stored data of stream #{stream}, day {day}"), e)
 }
 

@@ -36,6 +36,7 @@ mod accounts;
 mod audit;
 mod calendar;
 mod chunk;
+pub mod codec;
 mod coordination;
 mod db;
 mod energy;

@@ -7,8 +7,9 @@ use postgres::types::ToSql;
 use postgres::{Client, GenericClient, NoTls, Row};
 
 use crate::db::{
-    Cell, ChunkRow, ChunkVisitor, ChunkWrite, Db, Dialect, HoursVisitor, Param, STREAM_COLUMNS,
-    StreamHead, pending_migrations, stream_from_row, token_from_row,
+    Cell, ChunkRow, ChunkVisitor, ChunkWrite, Db, Dialect, HoursVisitor, Migration, Param,
+    STREAM_COLUMNS, StreamHead, StreamHoursVisitor, pending_migrations, reencode_blobs,
+    stream_from_row, token_from_row,
 };
 use crate::error::Result;
 use crate::model::{Metadata, StreamInfo, Token, ValueKind};
@@ -76,14 +77,24 @@ ALTER TABLE chunks ADD PRIMARY KEY (stream, day, part);
 "#;
 
 /// Schema versions, in order.
-fn migrations() -> [String; 6] {
-    [
-        STORE_SCHEMA.to_owned(),
-        crate::federation::schema("BIGSERIAL PRIMARY KEY", "BIGINT", "BYTEA"),
-        crate::coordination::schema("BIGSERIAL PRIMARY KEY", "BIGINT"),
-        CHUNK_PARTS.to_owned(),
-        crate::accounts::schema("BIGINT", "BYTEA"),
-        crate::projects::schema(crate::db::Dialect::Postgres),
+fn migrations() -> Vec<Migration> {
+    vec![
+        Migration::Sql(STORE_SCHEMA.to_owned()),
+        Migration::Sql(crate::federation::schema(
+            "BIGSERIAL PRIMARY KEY",
+            "BIGINT",
+            "BYTEA",
+        )),
+        Migration::Sql(crate::coordination::schema(
+            "BIGSERIAL PRIMARY KEY",
+            "BIGINT",
+        )),
+        Migration::Sql(CHUNK_PARTS.to_owned()),
+        Migration::Sql(crate::accounts::schema("BIGINT", "BYTEA")),
+        Migration::Sql(crate::projects::schema(crate::db::Dialect::Postgres)),
+        // Chunks and hours rows in the codec's version 2, rewritten in
+        // place.
+        Migration::Code(reencode_blobs),
     ]
 }
 
@@ -102,8 +113,11 @@ pub(crate) fn migrate(client: &mut Client) -> Result<()> {
     let done: i64 = tx
         .query_one("SELECT count(*) FROM fedwatt_schema", &[])?
         .get(0);
-    for (version, sql) in pending_migrations(done as usize, &migrations())? {
-        tx.batch_execute(sql)?;
+    for (version, step) in pending_migrations(done as usize, &migrations())? {
+        match step {
+            Migration::Sql(sql) => tx.batch_execute(sql)?,
+            Migration::Code(run) => run(&mut Pg(&mut tx))?,
+        }
         tx.execute(
             "INSERT INTO fedwatt_schema VALUES ($1)",
             &[&(version as i32)],
@@ -494,6 +508,28 @@ impl<C: GenericClient> Db for Pg<'_, C> {
         )?;
         while let Some(row) = rows.next()? {
             visit(row.get(0), row.get(1))?;
+        }
+        Ok(())
+    }
+
+    fn hours_of_streams(
+        &mut self,
+        streams: &[i64],
+        from_day: i64,
+        to_day: i64,
+        visit: &mut StreamHoursVisitor<'_>,
+    ) -> Result<()> {
+        let params: [&(dyn ToSql + Sync); 3] = [&streams, &from_day, &to_day];
+        let mut rows = self.0.query_raw(
+            "SELECT stream, day, data FROM hours WHERE stream = ANY($1) AND day >= $2 AND day <= $3
+             ORDER BY stream, day",
+            params,
+        )?;
+        while let Some(row) = rows.next()? {
+            let stream: i64 = row.get(0);
+            for (i, _) in streams.iter().enumerate().filter(|(_, s)| **s == stream) {
+                visit(i, row.get(1), row.get(2))?;
+            }
         }
         Ok(())
     }

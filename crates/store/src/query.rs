@@ -6,6 +6,7 @@ use senml::{Record, Text};
 
 use crate::calendar::{self, Every, HOUR, ProfileBy};
 use crate::chunk::{Point, TIME_LIMIT, day_of, decode_hours, decode_points};
+use crate::codec::decode_hour_slots;
 use crate::db::{Db, value_of};
 use crate::error::{Error, Result};
 use crate::ingest::corrupt;
@@ -284,34 +285,43 @@ pub(crate) fn profile(
         }
         pieces[*piece].2
     };
-    for (i, &id) in ids.iter().enumerate() {
-        let stream_slots = &mut slots[i];
-        let mut piece = 0;
-        let mut add = |time: i64, count: u64, sum: f64, min: f64, max: f64| {
-            let slot = &mut stream_slots[by.slot(time, offset_at(time, &mut piece))];
-            *slot = Some(match *slot {
-                None => SlotAggregate {
-                    count,
-                    sum,
-                    min,
-                    max,
-                },
-                Some(s) => SlotAggregate {
-                    count: s.count + count,
-                    sum: s.sum + sum,
-                    min: s.min.min(min),
-                    max: s.max.max(max),
-                },
-            });
-        };
-        if hourly_fits {
-            hourly(db, id, from, to, |hour, p| {
-                add(hour, p.count, p.sum, p.min, p.max)
-            })?;
-        } else {
+    let add = |slot: &mut Option<SlotAggregate>, count: u64, sum: f64, min: f64, max: f64| {
+        *slot = Some(match *slot {
+            None => SlotAggregate {
+                count,
+                sum,
+                min,
+                max,
+            },
+            Some(s) => SlotAggregate {
+                count: s.count + count,
+                sum: s.sum + sum,
+                min: s.min.min(min),
+                max: s.max.max(max),
+            },
+        });
+    };
+    if hourly_fits {
+        // Every stream's hours in one read where a round trip costs.
+        let mut piece = vec![0; ids.len()];
+        let (first_day, last_day) = (day_of(from), day_of(to - 1));
+        db.hours_of_streams(&ids, first_day, last_day, &mut |i, day, data| {
+            decode_hour_slots(day, data, |hour, p| {
+                if hour >= from && hour < to {
+                    let slot = by.slot(hour, offset_at(hour, &mut piece[i]));
+                    add(&mut slots[i][slot], p.count, p.sum, p.min, p.max);
+                }
+            })
+            .map_err(|e| corrupt(ids[i], day, e))
+        })?;
+    } else {
+        for (i, &id) in ids.iter().enumerate() {
+            let mut piece = 0;
+            let stream_slots = &mut slots[i];
             scan_points(db, id, from, to, |p| {
                 if let Some(v) = p.value {
-                    add(p.time, 1, v, v, v);
+                    let slot = by.slot(p.time, offset_at(p.time, &mut piece));
+                    add(&mut stream_slots[slot], 1, v, v, v);
                 }
                 true
             })?;

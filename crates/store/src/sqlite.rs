@@ -6,8 +6,9 @@ use std::path::Path;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::db::{
-    Cell, ChunkRow, ChunkVisitor, ChunkWrite, Db, Dialect, HoursVisitor, Param, STREAM_COLUMNS,
-    StreamHead, pending_migrations, stream_from_row, token_from_row,
+    Cell, ChunkRow, ChunkVisitor, ChunkWrite, Db, Dialect, HoursVisitor, Migration, Param,
+    STREAM_COLUMNS, StreamHead, pending_migrations, reencode_blobs, stream_from_row,
+    token_from_row,
 };
 use crate::error::Result;
 use crate::model::{Metadata, StreamInfo, Token, ValueKind};
@@ -81,14 +82,24 @@ ALTER TABLE chunk_parts RENAME TO chunks;
 "#;
 
 /// Schema versions, in order; `PRAGMA user_version` says how many ran.
-fn migrations() -> [String; 6] {
-    [
-        STORE_SCHEMA.to_owned(),
-        crate::federation::schema("INTEGER PRIMARY KEY AUTOINCREMENT", "INTEGER", "BLOB"),
-        crate::coordination::schema("INTEGER PRIMARY KEY AUTOINCREMENT", "INTEGER"),
-        CHUNK_PARTS.to_owned(),
-        crate::accounts::schema("INTEGER", "BLOB"),
-        crate::projects::schema(crate::db::Dialect::Sqlite),
+fn migrations() -> Vec<Migration> {
+    vec![
+        Migration::Sql(STORE_SCHEMA.to_owned()),
+        Migration::Sql(crate::federation::schema(
+            "INTEGER PRIMARY KEY AUTOINCREMENT",
+            "INTEGER",
+            "BLOB",
+        )),
+        Migration::Sql(crate::coordination::schema(
+            "INTEGER PRIMARY KEY AUTOINCREMENT",
+            "INTEGER",
+        )),
+        Migration::Sql(CHUNK_PARTS.to_owned()),
+        Migration::Sql(crate::accounts::schema("INTEGER", "BLOB")),
+        Migration::Sql(crate::projects::schema(crate::db::Dialect::Sqlite)),
+        // Chunks and hours rows in the codec's version 2, rewritten in
+        // place.
+        Migration::Code(reencode_blobs),
     ]
 }
 
@@ -128,8 +139,11 @@ pub(crate) fn migrate(conn: &mut Connection) -> Result<()> {
     // Immediate: two processes starting at once migrate one after the other.
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let done: usize = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-    for (version, sql) in pending_migrations(done, &migrations())? {
-        tx.execute_batch(sql)?;
+    for (version, step) in pending_migrations(done, &migrations())? {
+        match step {
+            Migration::Sql(sql) => tx.execute_batch(sql)?,
+            Migration::Code(run) => run(&mut Lite(&tx))?,
+        }
         tx.pragma_update(None, "user_version", version)?;
     }
     tx.commit()?;

@@ -157,5 +157,9 @@ fn a_chunk_holds_at_most_256_points() {
     };
     let before = last_blob();
     ingest(&store, &[(T0 + 86_399, 2.0)]);
-    assert_eq!(last_blob(), before + 17, "one point more in the last chunk");
+    let grown = last_blob() - before;
+    assert!(
+        (1..=8).contains(&grown),
+        "one point more in the last chunk: {grown} bytes"
+    );
 }
