@@ -1,6 +1,6 @@
 // A few helpers to build the DOM without a framework.
 
-import { ApiError } from "./api";
+import { ApiError, json } from "./api";
 import { t } from "./i18n";
 
 type Child = Node | string | number | null | undefined | false | Child[];
@@ -124,4 +124,28 @@ export function download(filename: string, type: string, data: BlobPart): void {
 export function fill(el: Element, ...children: Child[]): void {
   el.replaceChildren();
   append(el, children);
+}
+
+/** A button that deletes `name` at `path` after the person confirms, then
+ * calls `done`; a refusal is shown on the button's form. */
+export function deleteButton(label: string, name: string, path: string, done: () => void): HTMLButtonElement {
+  return h(
+    "button",
+    {
+      type: "button",
+      class: "danger",
+      onclick: async (e: Event) => {
+        // Taken now: an event's currentTarget is gone once it has been handled.
+        const form = (e.currentTarget as HTMLElement | null)?.closest("form") ?? null;
+        if (!confirm(`${label} ${name}?`)) return;
+        try {
+          await json("DELETE", path);
+          done();
+        } catch (err) {
+          showError(form, err);
+        }
+      },
+    },
+    label,
+  );
 }

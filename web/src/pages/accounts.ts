@@ -1,7 +1,7 @@
 // Accounts (admin): who may sign in, with which role and streams.
 
 import { get, json } from "../api";
-import { announce, clearErrors, field, h, input, section, select, showError, table } from "../dom";
+import { announce, clearErrors, deleteButton, field, h, input, section, select, showError, table } from "../dom";
 import { t } from "../i18n";
 
 interface Account {
@@ -82,23 +82,7 @@ function accountForm(a: Account | null, done: () => void): HTMLFormElement {
     field(t("accounts.consumption"), consumption),
     h("button", { type: "submit", class: "primary" }, a ? t("save") : t("accounts.create")),
     a
-      ? h(
-          "button",
-          {
-            type: "button",
-            class: "danger",
-            onclick: async () => {
-              if (!confirm(`${t("accounts.delete")} ${a.account}?`)) return;
-              try {
-                await json("DELETE", `/api/v1/accounts/${encodeURIComponent(a.account)}`);
-                done();
-              } catch (err) {
-                showError(form, err);
-              }
-            },
-          },
-          t("accounts.delete"),
-        )
+      ? deleteButton(t("accounts.delete"), a.account, `/api/v1/accounts/${encodeURIComponent(a.account)}`, done)
       : null,
   );
   return form;

@@ -1,7 +1,7 @@
 // Projects and investors (admin edits; operators read).
 
 import { current, get, json } from "../api";
-import { announce, clearErrors, field, h, input, section, showError, table } from "../dom";
+import { announce, clearErrors, deleteButton, field, h, input, section, showError, table } from "../dom";
 import { t } from "../i18n";
 import { formatNumber } from "../time";
 import type { Project } from "./investment";
@@ -86,23 +86,7 @@ function projectForm(project: Project | null, done: () => void): HTMLFormElement
     inputs,
     h("button", { type: "submit", class: "primary" }, project ? t("save") : t("projects.create")),
     project
-      ? h(
-          "button",
-          {
-            type: "button",
-            class: "danger",
-            onclick: async () => {
-              if (!confirm(`${t("projects.delete")} ${project.title}?`)) return;
-              try {
-                await json("DELETE", `/api/v1/projects/${encodeURIComponent(project.id)}`);
-                done();
-              } catch (err) {
-                showError(form, err);
-              }
-            },
-          },
-          t("projects.delete"),
-        )
+      ? deleteButton(t("projects.delete"), project.title, `/api/v1/projects/${encodeURIComponent(project.id)}`, done)
       : null,
   );
   return form;
